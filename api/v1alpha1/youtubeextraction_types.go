@@ -1,0 +1,293 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Phase is the coarse state of an extraction, shown by `kubectl get`.
+// +kubebuilder:validation:Enum=Pending;Queued;Running;Succeeded;Failed
+type Phase string
+
+const (
+	// PhasePending: accepted, waiting to be published (or to be retried after a
+	// transient failure; see status.lastFailure).
+	PhasePending Phase = "Pending"
+	// PhaseQueued: a job for the current attempt is on the queue.
+	PhaseQueued Phase = "Queued"
+	// PhaseRunning: a worker has claimed the current attempt.
+	PhaseRunning Phase = "Running"
+	// PhaseSucceeded: everything asked for is in status.
+	PhaseSucceeded Phase = "Succeeded"
+	// PhaseFailed: the extraction failed for good; the Failed condition says why.
+	PhaseFailed Phase = "Failed"
+)
+
+// Finished reports whether the phase is terminal for the observed generation.
+func (p Phase) Finished() bool { return p == PhaseSucceeded || p == PhaseFailed }
+
+// Condition types. Each is a metav1.Condition so that
+// `kubectl wait --for=condition=Complete` works.
+const (
+	ConditionQueued   = "Queued"
+	ConditionRunning  = "Running"
+	ConditionComplete = "Complete"
+	ConditionFailed   = "Failed"
+)
+
+// Reason codes on conditions and status.lastFailure. They are stable: scripts
+// and alerts may match on them.
+const (
+	ReasonInvalidURL        = "InvalidURL"
+	ReasonVideoUnavailable  = "VideoUnavailable"
+	ReasonLoginRequired     = "LoginRequired"
+	ReasonForbidden         = "Forbidden"
+	ReasonDownloadFailed    = "DownloadFailed"
+	ReasonStorageFailed     = "StorageFailed"
+	ReasonTimeout           = "Timeout"
+	ReasonAttemptsExhausted = "AttemptsExhausted"
+
+	// Reasons for progress, not failure.
+	ReasonPublishing    = "Publishing"
+	ReasonPublishFailed = "PublishFailed"
+	ReasonPublished     = "Published"
+	ReasonClaimed       = "Claimed"
+	ReasonRetrying      = "Retrying"
+	ReasonSucceeded     = "Succeeded"
+)
+
+// AudioFormat names the container and codec of the extracted audio.
+// +kubebuilder:validation:Enum=m4a;opus;mp3
+type AudioFormat string
+
+const (
+	// AudioM4A is YouTube's AAC stream, stored as is.
+	AudioM4A AudioFormat = "m4a"
+	// AudioOpus is YouTube's Opus stream in WebM, stored as is.
+	AudioOpus AudioFormat = "opus"
+	// AudioMP3 is the best audio stream transcoded to MP3 by ffmpeg.
+	AudioMP3 AudioFormat = "mp3"
+)
+
+// ArtifactPolicy says what happens to stored files when the resource is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type ArtifactPolicy string
+
+const (
+	ArtifactPolicyDelete ArtifactPolicy = "Delete"
+	ArtifactPolicyRetain ArtifactPolicy = "Retain"
+)
+
+// YouTubeExtractionSpec says which video to read and what to take from it.
+// Metadata is always extracted; audio, video and thumbnail only when asked for.
+type YouTubeExtractionSpec struct {
+	// url is a link to one YouTube video: youtube.com/watch?v=ID, youtu.be/ID,
+	// youtube.com/shorts/ID, /embed/ID, /live/ID, on the www., m. or music.
+	// hosts, or youtube-nocookie.com/embed/ID. ID is the 11-character video ID.
+	// Playlist and channel links are refused.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(?i:https?://)?(?:(?i:(?:www[.]|m[.]|music[.])?youtube[.]com)/(?:watch[?](?:[^#]*&)?v=|(?:shorts|embed|live|v)/)|(?i:(?:www[.])?youtube-nocookie[.]com)/embed/|(?i:youtu[.]be)/)[A-Za-z0-9_-]{11}(?:[?&#/].*)?$')",message="spec.url must link to one YouTube video, such as https://www.youtube.com/watch?v=VIDEO_ID or https://youtu.be/VIDEO_ID, where VIDEO_ID is 11 characters; playlist and channel links are not supported"
+	URL string `json:"url"`
+
+	// audio, when present, extracts the audio track as a file.
+	// +optional
+	Audio *AudioSpec `json:"audio,omitempty"`
+
+	// video, when present, extracts the video (with its audio) as one MP4 file.
+	// +optional
+	Video *VideoSpec `json:"video,omitempty"`
+
+	// thumbnail, when true, stores the largest thumbnail as a file.
+	// +optional
+	Thumbnail bool `json:"thumbnail,omitempty"`
+
+	// retry bounds how often a transient failure (network, 5xx, storage
+	// briefly down) is retried. Permanent failures are never retried.
+	// +optional
+	Retry *RetrySpec `json:"retry,omitempty"`
+
+	// ttlSecondsAfterFinished, when set, deletes the resource this many seconds
+	// after it Succeeded or Failed, as for a Job.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// artifactPolicy says what happens to the stored files when the resource is
+	// deleted: Delete removes them, Retain keeps them.
+	// +optional
+	// +kubebuilder:default=Delete
+	ArtifactPolicy ArtifactPolicy `json:"artifactPolicy,omitempty"`
+}
+
+// AudioSpec selects the audio file to produce.
+type AudioSpec struct {
+	// format is m4a (AAC, stored as is), opus (Opus in WebM, stored as is) or
+	// mp3 (transcoded by ffmpeg).
+	// +required
+	Format AudioFormat `json:"format"`
+}
+
+// VideoSpec selects the video file to produce.
+type VideoSpec struct {
+	// maxHeight is the tallest rendition to take, in pixels (for example 360,
+	// 720, 1080). The best video at or below it is muxed with the best audio.
+	// +required
+	// +kubebuilder:validation:Minimum=144
+	// +kubebuilder:validation:Maximum=4320
+	MaxHeight int32 `json:"maxHeight"`
+}
+
+// RetrySpec bounds retries of transient failures.
+type RetrySpec struct {
+	// maxAttempts is the number of attempts in all, the first included.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	MaxAttempts int32 `json:"maxAttempts,omitempty"`
+}
+
+// VideoMetadata is what YouTube says about the video.
+type VideoMetadata struct {
+	Title     string `json:"title,omitempty"`
+	Author    string `json:"author,omitempty"`
+	ChannelID string `json:"channelID,omitempty"`
+	// durationSeconds is the length of the video.
+	DurationSeconds int64 `json:"durationSeconds,omitempty"`
+	ViewCount       int64 `json:"viewCount,omitempty"`
+	// publishDate is the day the video was published, as YYYY-MM-DD.
+	PublishDate  string `json:"publishDate,omitempty"`
+	ThumbnailURL string `json:"thumbnailURL,omitempty"`
+	// description is truncated; the info artifact has it whole.
+	Description string `json:"description,omitempty"`
+}
+
+// ArtifactKind names what a stored file holds.
+// +kubebuilder:validation:Enum=audio;video;thumbnail;info
+type ArtifactKind string
+
+const (
+	ArtifactAudio     ArtifactKind = "audio"
+	ArtifactVideo     ArtifactKind = "video"
+	ArtifactThumbnail ArtifactKind = "thumbnail"
+	ArtifactInfo      ArtifactKind = "info"
+)
+
+// Artifact is one stored file.
+type Artifact struct {
+	Kind ArtifactKind `json:"kind"`
+	// uri is where the file is: file:///dir/ns/name/audio.m4a or s3://bucket/prefix/ns/name/audio.m4a.
+	URI       string `json:"uri"`
+	MediaType string `json:"mediaType,omitempty"`
+	SizeBytes int64  `json:"sizeBytes,omitempty"`
+	// sha256 is the hex digest of the stored bytes.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Progress counts bytes of the current attempt.
+type Progress struct {
+	BytesDone  int64 `json:"bytesDone,omitempty"`
+	BytesTotal int64 `json:"bytesTotal,omitempty"`
+	// percent is bytesDone of bytesTotal, 0 to 100.
+	Percent int32 `json:"percent,omitempty"`
+}
+
+// AttemptFailure records how an attempt ended when it did not succeed.
+type AttemptFailure struct {
+	// attempt is the number of the attempt that failed.
+	Attempt int32 `json:"attempt"`
+	// reason is a stable code such as DownloadFailed or Timeout.
+	Reason  string      `json:"reason"`
+	Message string      `json:"message,omitempty"`
+	Time    metav1.Time `json:"time"`
+}
+
+// YouTubeExtractionStatus is written by the controller and the workers.
+type YouTubeExtractionStatus struct {
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+	// observedGeneration is the spec generation that this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// videoID is the 11-character ID read from spec.url.
+	// +optional
+	VideoID string `json:"videoID,omitempty"`
+	// +optional
+	Metadata *VideoMetadata `json:"metadata,omitempty"`
+	// artifacts lists the stored files.
+	// +optional
+	// +listType=atomic
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// +optional
+	Progress *Progress `json:"progress,omitempty"`
+	// attempts is the number of the current attempt, from 1.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// lastFailure is how the last unsuccessful attempt ended.
+	// +optional
+	LastFailure *AttemptFailure `json:"lastFailure,omitempty"`
+	// worker is the name of the worker running (or that ran) the current attempt.
+	// +optional
+	Worker string `json:"worker,omitempty"`
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// lastHeartbeatTime is when the worker last reported that it is alive.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// conditions are Queued, Running, Complete and Failed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// YouTubeExtraction pulls metadata, audio, video and thumbnail out of one
+// YouTube video and records where they were stored.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=extraction;extractions;ytx,categories=ytx
+// +kubebuilder:printcolumn:name="Video",type=string,JSONPath=`.status.videoID`
+// +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.status.metadata.title`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress.percent`,description="Percent of bytes done"
+// +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1
+// +kubebuilder:printcolumn:name="Worker",type=string,JSONPath=`.status.worker`,priority=1
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type YouTubeExtraction struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec YouTubeExtractionSpec `json:"spec"`
+	// +optional
+	Status YouTubeExtractionStatus `json:"status,omitempty"`
+}
+
+// MaxAttempts is spec.retry.maxAttempts, or its default.
+func (x *YouTubeExtraction) MaxAttempts() int32 {
+	if x.Spec.Retry == nil || x.Spec.Retry.MaxAttempts < 1 {
+		return DefaultMaxAttempts
+	}
+	return x.Spec.Retry.MaxAttempts
+}
+
+// DefaultMaxAttempts matches the CRD default of spec.retry.maxAttempts.
+const DefaultMaxAttempts = 3
+
+// +kubebuilder:object:root=true
+
+// YouTubeExtractionList is a list of YouTubeExtractions.
+type YouTubeExtractionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []YouTubeExtraction `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&YouTubeExtraction{}, &YouTubeExtractionList{})
+}

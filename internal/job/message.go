@@ -1,0 +1,93 @@
+// Package job defines the message that the controller publishes for each
+// attempt of an extraction and that workers consume. It is a pointer, not a
+// copy: the worker reads the resource itself, so it never acts on a stale spec.
+package job
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Version is the message format version this build writes and reads.
+const Version = 1
+
+// MaxSize bounds an encoded message. Real ones are about 150 bytes; anything
+// bigger is garbage and is refused before it is parsed.
+const MaxSize = 4096
+
+// Message names one attempt of one generation of one YouTubeExtraction.
+type Message struct {
+	Version    int       `json:"v"`
+	Namespace  string    `json:"namespace"`
+	Name       string    `json:"name"`
+	UID        types.UID `json:"uid"`
+	Generation int64     `json:"generation"`
+	Attempt    int32     `json:"attempt"`
+}
+
+// Key is the Kafka message key: all attempts of one resource go to one
+// partition, in order.
+func (m Message) Key() string { return m.Namespace + "/" + m.Name }
+
+// NamespacedName is the resource the message points at.
+func (m Message) NamespacedName() types.NamespacedName {
+	return types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
+}
+
+func (m Message) String() string {
+	return fmt.Sprintf("%s/%s (generation %d, attempt %d)", m.Namespace, m.Name, m.Generation, m.Attempt)
+}
+
+// ErrInvalid wraps every decoding failure, so callers can tell a poison message
+// (dead-letter it, never retry) from an infrastructure error.
+var ErrInvalid = errors.New("invalid job message")
+
+// Encode returns the wire form of m, stamped with the current Version.
+func Encode(m Message) ([]byte, error) {
+	m.Version = Version
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// Decode parses and validates a message. Unknown fields, unknown versions and
+// missing fields are errors wrapping ErrInvalid.
+func Decode(data []byte) (Message, error) {
+	var m Message
+	if len(data) > MaxSize {
+		return m, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(data), MaxSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return m, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
+	}
+	if m.Version != Version {
+		return m, fmt.Errorf("%w: version %d, this build reads version %d", ErrInvalid, m.Version, Version)
+	}
+	return m, m.validate()
+}
+
+func (m Message) validate() error {
+	switch {
+	case m.Namespace == "" || len(m.Namespace) > 63:
+		return fmt.Errorf("%w: namespace %q", ErrInvalid, m.Namespace)
+	case m.Name == "" || len(m.Name) > 253:
+		return fmt.Errorf("%w: name %q", ErrInvalid, m.Name)
+	case m.UID == "" || len(m.UID) > 128:
+		return fmt.Errorf("%w: uid %q", ErrInvalid, m.UID)
+	case m.Generation < 1:
+		return fmt.Errorf("%w: generation %d", ErrInvalid, m.Generation)
+	case m.Attempt < 1:
+		return fmt.Errorf("%w: attempt %d", ErrInvalid, m.Attempt)
+	}
+	return nil
+}
