@@ -47,11 +47,11 @@ const (
 	ReasonAttemptsExhausted = "AttemptsExhausted"
 
 	// Reasons for progress, not failure.
-	ReasonPublishing    = "Publishing"
 	ReasonPublishFailed = "PublishFailed"
 	ReasonPublished     = "Published"
 	ReasonClaimed       = "Claimed"
 	ReasonRetrying      = "Retrying"
+	ReasonHandedBack    = "HandedBack"
 	ReasonSucceeded     = "Succeeded"
 )
 
