@@ -1,0 +1,135 @@
+// Package status holds the transitions of a YouTubeExtraction's status that
+// both the controller and the workers make, so that each phase always comes
+// with the same conditions whoever writes it.
+package status
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+)
+
+// set records one condition for the observed generation.
+func set(x *v1alpha1.YouTubeExtraction, typ string, s metav1.ConditionStatus, reason, msg string) (changed bool) {
+	return meta.SetStatusCondition(&x.Status.Conditions, metav1.Condition{
+		Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: x.Generation,
+	})
+}
+
+// StartGeneration resets the status for a new spec generation and queues
+// its first attempt.
+func StartGeneration(x *v1alpha1.YouTubeExtraction, videoID string, msg string) {
+	x.Status = v1alpha1.YouTubeExtractionStatus{
+		ObservedGeneration: x.Generation,
+		VideoID:            videoID,
+		Conditions:         x.Status.Conditions,
+	}
+	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionComplete)
+	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionFailed)
+	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionRunning)
+	NextAttempt(x, 1, msg)
+}
+
+// NextAttempt makes attempt n the current one and queues it. The controller
+// writes this before it publishes the job (see controllers).
+func NextAttempt(x *v1alpha1.YouTubeExtraction, n int32, msg string) {
+	x.Status.Attempts = n
+	x.Status.Worker = ""
+	x.Status.Progress = nil
+	x.Status.StartTime = nil
+	x.Status.LastHeartbeatTime = nil
+	Queued(x, msg)
+}
+
+// Queued records that the job of the current attempt is on the queue.
+func Queued(x *v1alpha1.YouTubeExtraction, msg string) {
+	x.Status.Phase = v1alpha1.PhaseQueued
+	set(x, v1alpha1.ConditionQueued, metav1.ConditionTrue, v1alpha1.ReasonPublished, msg)
+}
+
+// PublishFailed makes the resource Pending with a condition that says why.
+// It reports whether the status changed, so that a broker outage does not
+// rewrite the same condition on every retry.
+func PublishFailed(x *v1alpha1.YouTubeExtraction, msg string) (changed bool) {
+	changed = x.Status.Phase != v1alpha1.PhasePending
+	x.Status.Phase = v1alpha1.PhasePending
+	return set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonPublishFailed, msg) || changed
+}
+
+// Claimed records that worker runs the current attempt from now.
+func Claimed(x *v1alpha1.YouTubeExtraction, worker string, now metav1.Time) {
+	x.Status.Phase = v1alpha1.PhaseRunning
+	x.Status.Worker = worker
+	x.Status.StartTime = &now
+	x.Status.LastHeartbeatTime = &now
+	x.Status.Progress = nil
+	set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonClaimed, "claimed by "+worker)
+	set(x, v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonClaimed, fmt.Sprintf("attempt %d running on %s", x.Status.Attempts, worker))
+}
+
+// Succeeded ends the extraction well.
+func Succeeded(x *v1alpha1.YouTubeExtraction, msg string, now metav1.Time) {
+	x.Status.Phase = v1alpha1.PhaseSucceeded
+	x.Status.CompletionTime = &now
+	x.Status.LastHeartbeatTime = &now
+	// Done is 100%, also for an extraction that had no bytes to move.
+	if x.Status.Progress == nil {
+		x.Status.Progress = &v1alpha1.Progress{}
+	}
+	x.Status.Progress.Percent = 100
+	set(x, v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonSucceeded, msg)
+	set(x, v1alpha1.ConditionComplete, metav1.ConditionTrue, v1alpha1.ReasonSucceeded, msg)
+	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionFailed)
+}
+
+// Failed ends the extraction for good with a reason code.
+func Failed(x *v1alpha1.YouTubeExtraction, reason, msg string, now metav1.Time) {
+	x.Status.Phase = v1alpha1.PhaseFailed
+	x.Status.CompletionTime = &now
+	if x.Status.Attempts > 0 {
+		x.Status.LastFailure = &v1alpha1.AttemptFailure{Attempt: x.Status.Attempts, Reason: reason, Message: msg, Time: now}
+	}
+	set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, reason, msg)
+	set(x, v1alpha1.ConditionRunning, metav1.ConditionFalse, reason, msg)
+	set(x, v1alpha1.ConditionFailed, metav1.ConditionTrue, reason, msg)
+	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionComplete)
+}
+
+// AttemptFailed ends the current attempt with a transient failure: the
+// resource goes back to Pending and the controller decides whether and when
+// to retry.
+func AttemptFailed(x *v1alpha1.YouTubeExtraction, reason, msg string, now metav1.Time) {
+	x.Status.Phase = v1alpha1.PhasePending
+	x.Status.LastFailure = &v1alpha1.AttemptFailure{Attempt: x.Status.Attempts, Reason: reason, Message: msg, Time: now}
+	set(x, v1alpha1.ConditionRunning, metav1.ConditionFalse, reason, msg)
+	set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonRetrying, fmt.Sprintf("attempt %d failed: %s", x.Status.Attempts, msg))
+}
+
+// HandedBack returns the current attempt to the queue without counting it
+// as failed: a worker told to stop gives back what it cannot finish, and the
+// controller publishes the same attempt again.
+func HandedBack(x *v1alpha1.YouTubeExtraction, worker string) {
+	x.Status.Phase = v1alpha1.PhasePending
+	x.Status.Worker = ""
+	x.Status.Progress = nil
+	x.Status.StartTime = nil
+	x.Status.LastHeartbeatTime = nil
+	msg := fmt.Sprintf("worker %s stopped before finishing attempt %d; it will be queued again", worker, x.Status.Attempts)
+	set(x, v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonHandedBack, msg)
+	set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonHandedBack, msg)
+}
+
+// AttemptEnded reports whether the current attempt ended with a transient
+// failure and awaits the controller's retry decision.
+func AttemptEnded(x *v1alpha1.YouTubeExtraction) bool {
+	f := x.Status.LastFailure
+	return x.Status.Phase == v1alpha1.PhasePending && f != nil && f.Attempt == x.Status.Attempts
+}
+
+// Is reports whether condition typ is true.
+func Is(x *v1alpha1.YouTubeExtraction, typ string) bool {
+	return meta.IsStatusConditionTrue(x.Status.Conditions, typ)
+}
