@@ -1,0 +1,319 @@
+// Package controllers holds the YouTubeExtraction controller: the only writer
+// of the Pending→Queued transition and of retry, timeout and TTL decisions.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/job"
+	"ytx.dev/ytx/internal/status"
+	"ytx.dev/ytx/internal/youtube"
+)
+
+// Publisher puts a job on the queue. The Kafka publisher is the production
+// one; the call must return only once the queue has the message durably.
+type Publisher interface {
+	Publish(ctx context.Context, m job.Message) error
+}
+
+// Options tune the controller; zero values take the defaults.
+type Options struct {
+	// HeartbeatTimeout is how long a Running attempt may go without a
+	// heartbeat before the controller ends it as timed out and retries it.
+	HeartbeatTimeout time.Duration
+	// RetryBackoff is the delay before the second attempt; it doubles for
+	// each later attempt, up to RetryBackoffMax.
+	RetryBackoff, RetryBackoffMax time.Duration
+	// PublishBackoff and PublishBackoffMax bound the per-resource backoff
+	// while the queue refuses messages.
+	PublishBackoff, PublishBackoffMax time.Duration
+	// MaxConcurrentReconciles is the number of resources reconciled at once.
+	MaxConcurrentReconciles int
+	// Topic is named in conditions and events so users know where jobs went.
+	Topic string
+	// Name names the controller in logs and metrics. Names must be unique in
+	// a process; tests that run several managers in one process set it.
+	Name string
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.HeartbeatTimeout, 2*time.Minute)
+	def(&o.RetryBackoff, 10*time.Second)
+	def(&o.RetryBackoffMax, 5*time.Minute)
+	def(&o.PublishBackoff, time.Second)
+	def(&o.PublishBackoffMax, time.Minute)
+	if o.Name == "" {
+		o.Name = "youtubeextraction"
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 4
+	}
+}
+
+// Reconciler drives each YouTubeExtraction through its attempts.
+type Reconciler struct {
+	client    client.Client
+	publisher Publisher
+	events    recorder.EventRecorder
+	opts      Options
+	now       func() time.Time
+
+	// published remembers, per resource, the resourceVersion of the Queued
+	// status it published a job for. The informer cache may still show an
+	// older copy of a Queued status after this process published it; the
+	// memory keeps such stale reads from publishing again. A Queued status
+	// this process did not publish (it restarted, or lost and regained
+	// leadership) is published again: at least once, as designed.
+	mu        sync.Mutex
+	published map[types.NamespacedName]string
+}
+
+// +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions/finalizers,verbs=update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+
+// New builds the controller and registers it with mgr.
+func New(mgr ctrl.Manager, publisher Publisher, opts Options) (*Reconciler, error) {
+	opts.defaults()
+	r := &Reconciler{
+		client:    mgr.GetClient(),
+		publisher: publisher,
+		events:    mgr.GetEventRecorder("ytx-controller"),
+		opts:      opts,
+		now:       time.Now,
+		published: map[types.NamespacedName]string{},
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.YouTubeExtraction{}).
+		Named(opts.Name).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
+				opts.PublishBackoff, opts.PublishBackoffMax),
+		}).
+		Complete(r)
+	return r, err
+}
+
+// Reconcile moves one resource one step on.
+//
+// Publishing and the Queued status are ordered so that no job is lost: a new
+// attempt is written Queued first and published second. If the process dies
+// in between, its successor has not published that Queued status (its memory
+// of what it published starts empty) and publishes it again. A Pending
+// resource (its publish failed, or a worker handed its job back) is
+// published first and written Queued second. Either way a crash can only
+// cause a duplicate message, and a worker claims each attempt once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var x v1alpha1.YouTubeExtraction
+	if err := r.client.Get(ctx, req.NamespacedName, &x); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !x.DeletionTimestamp.IsZero() {
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	switch {
+	case x.Status.ObservedGeneration != x.Generation:
+		return r.startGeneration(ctx, &x)
+	case status.AttemptEnded(&x):
+		return r.retry(ctx, &x)
+	case x.Status.Phase == v1alpha1.PhasePending:
+		return r.publishPending(ctx, &x)
+	case x.Status.Phase == v1alpha1.PhaseQueued && !r.alreadyPublished(&x):
+		return r.publishQueued(ctx, &x)
+	case x.Status.Phase == v1alpha1.PhaseRunning:
+		return r.checkHeartbeat(ctx, &x)
+	case x.Status.Phase.Finished():
+		return r.expire(ctx, &x)
+	}
+	return ctrl.Result{}, nil
+}
+
+// startGeneration validates a new spec and queues its first attempt. A spec
+// changed after completion starts over the same way.
+func (r *Reconciler) startGeneration(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	id, err := youtube.VideoID(x.Spec.URL)
+	if err != nil {
+		// Admission refuses such links; this guards objects created before
+		// the CRD had its rule, or by a client that skipped validation.
+		x.Status.ObservedGeneration = x.Generation
+		status.Failed(x, v1alpha1.ReasonInvalidURL, "spec.url: "+err.Error(), r.nowMeta())
+		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonInvalidURL, "spec.url: %v", err)
+		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
+	}
+	status.StartGeneration(x, id, r.queuedMessage(1))
+	if err := r.client.Status().Update(ctx, x); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return r.publishQueued(ctx, x)
+}
+
+// publishQueued publishes the job of a resource already written Queued.
+func (r *Reconciler) publishQueued(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	if err := r.publisher.Publish(ctx, r.message(x)); err != nil {
+		return r.publishFailed(ctx, x, err)
+	}
+	r.remember(x)
+	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued", x.Status.Attempts, x.Status.VideoID)
+	return ctrl.Result{}, nil
+}
+
+// publishPending publishes the job of a Pending resource, then writes Queued.
+func (r *Reconciler) publishPending(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	if err := r.publisher.Publish(ctx, r.message(x)); err != nil {
+		return r.publishFailed(ctx, x, err)
+	}
+	status.Queued(x, r.queuedMessage(x.Status.Attempts))
+	if err := r.client.Status().Update(ctx, x); err != nil {
+		// A conflict usually means a worker claimed the job already.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.remember(x)
+	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued", x.Status.Attempts, x.Status.VideoID)
+	return ctrl.Result{}, nil
+}
+
+// publishFailed makes the resource Pending with a condition that says why,
+// and returns the error so that the workqueue retries with backoff.
+func (r *Reconciler) publishFailed(ctx context.Context, x *v1alpha1.YouTubeExtraction, cause error) (ctrl.Result, error) {
+	msg := fmt.Sprintf("cannot publish to %s, will retry: %v", r.opts.Topic, cause)
+	if status.PublishFailed(x, msg) {
+		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonPublishFailed, "%s", msg)
+		if err := r.client.Status().Update(ctx, x); err != nil && !apierrors.IsConflict(err) {
+			log.FromContext(ctx).Error(err, "recording the publish failure")
+		}
+	}
+	return ctrl.Result{}, fmt.Errorf("publishing %s/%s: %w", x.Namespace, x.Name, cause)
+}
+
+// retry queues the next attempt after backoff, or fails the resource when
+// its attempts are spent.
+func (r *Reconciler) retry(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	last := x.Status.LastFailure
+	if x.Status.Attempts >= x.MaxAttempts() {
+		msg := fmt.Sprintf("all %d attempts failed; the last with %s: %s", x.Status.Attempts, last.Reason, last.Message)
+		status.Failed(x, v1alpha1.ReasonAttemptsExhausted, msg, r.nowMeta())
+		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonAttemptsExhausted, "%s", msg)
+		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
+	}
+	if wait := last.Time.Add(r.retryDelay(x.Status.Attempts)).Sub(r.now()); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	n := x.Status.Attempts + 1
+	status.NextAttempt(x, n, r.queuedMessage(n))
+	r.event(x, corev1.EventTypeNormal, v1alpha1.ReasonRetrying, "attempt %d after %s: %s", n, last.Reason, last.Message)
+	if err := r.client.Status().Update(ctx, x); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return r.publishQueued(ctx, x)
+}
+
+func (r *Reconciler) message(x *v1alpha1.YouTubeExtraction) job.Message {
+	return job.Message{Namespace: x.Namespace, Name: x.Name, UID: x.UID, Generation: x.Generation, Attempt: x.Status.Attempts}
+}
+
+func (r *Reconciler) queuedMessage(attempt int32) string {
+	return fmt.Sprintf("attempt %d queued on %s", attempt, r.opts.Topic)
+}
+
+// retryDelay is the wait after failed attempt n: RetryBackoff doubled per
+// attempt, capped at RetryBackoffMax.
+func (r *Reconciler) retryDelay(n int32) time.Duration {
+	b := wait.Backoff{Duration: r.opts.RetryBackoff, Factor: 2, Steps: int(n), Cap: r.opts.RetryBackoffMax}
+	var d time.Duration
+	for i := int32(0); i < n; i++ {
+		d = b.Step()
+	}
+	return d
+}
+
+// checkHeartbeat ends an attempt whose worker stopped reporting, so that a
+// crashed or hung worker costs one timeout, not the extraction.
+func (r *Reconciler) checkHeartbeat(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	beat := x.Status.LastHeartbeatTime
+	if beat == nil {
+		beat = x.Status.StartTime
+	}
+	if beat == nil {
+		beat = &x.CreationTimestamp
+	}
+	if wait := beat.Add(r.opts.HeartbeatTimeout).Sub(r.now()); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	msg := fmt.Sprintf("worker %s sent no heartbeat for %s", x.Status.Worker, r.opts.HeartbeatTimeout)
+	status.AttemptFailed(x, v1alpha1.ReasonTimeout, msg, r.nowMeta())
+	r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonTimeout, "attempt %d: %s", x.Status.Attempts, msg)
+	// Updating with the resourceVersion read makes this lose against a
+	// heartbeat that arrived meanwhile; the worker is then alive after all.
+	if err := r.client.Status().Update(ctx, x); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return r.retry(ctx, x)
+}
+
+// expire deletes a finished resource once spec.ttlSecondsAfterFinished passed.
+func (r *Reconciler) expire(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	ttl, done := x.Spec.TTLSecondsAfterFinished, x.Status.CompletionTime
+	if ttl == nil || done == nil {
+		return ctrl.Result{}, nil
+	}
+	if wait := done.Add(time.Duration(*ttl) * time.Second).Sub(r.now()); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	// The UID precondition keeps a stale read from deleting a new resource
+	// that took the same name.
+	err := r.client.Delete(ctx, x, client.Preconditions{UID: &x.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
+
+func (r *Reconciler) alreadyPublished(x *v1alpha1.YouTubeExtraction) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.published[client.ObjectKeyFromObject(x)] == x.ResourceVersion
+}
+
+func (r *Reconciler) remember(x *v1alpha1.YouTubeExtraction) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.published[client.ObjectKeyFromObject(x)] = x.ResourceVersion
+}
+
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.published, key)
+}
+
+func (r *Reconciler) nowMeta() metav1.Time { return metav1.NewTime(r.now()) }
+
+func (r *Reconciler) event(x *v1alpha1.YouTubeExtraction, typ, reason, format string, args ...any) {
+	r.events.Eventf(x, nil, typ, reason, reason, format, args...)
+}
