@@ -1,0 +1,57 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+)
+
+// heartbeat writes progress and lastHeartbeatTime while t runs: at most once
+// per StatusInterval, and at least once per HeartbeatInterval so that the
+// controller knows the worker lives. When the attempt turns out to be no
+// longer ours it cancels the job with errLostClaim. stop waits for the loop
+// to end, so that no heartbeat races the final write.
+func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, t *task) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(w.opts.StatusInterval)
+		defer tick.Stop()
+		last, lastProgress := time.Now(), t.progress()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			p := t.progress()
+			if p == lastProgress && time.Since(last) < w.opts.HeartbeatInterval {
+				continue
+			}
+			err := t.claim.update(ctx, func(x *v1alpha1.YouTubeExtraction) {
+				now := metav1.Now()
+				x.Status.LastHeartbeatTime = &now
+				x.Status.Progress = &p
+			})
+			switch {
+			case errors.Is(err, errLostClaim):
+				cancel(errLostClaim)
+				return
+			case err != nil:
+				w.log.Info("heartbeat failed; will try again", "job", t.claim.msg.String(), "error", err.Error())
+			default:
+				last, lastProgress = time.Now(), p
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}

@@ -1,0 +1,166 @@
+// Package workers runs extraction jobs: it claims the attempt a job message
+// names, reads the video, stores what the spec asks for, and ends the attempt
+// on the resource's status. It does not know where messages come from; the
+// transport (Kafka in production) calls Handle.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/job"
+	"ytx.dev/ytx/internal/status"
+	"ytx.dev/ytx/internal/youtube"
+)
+
+// Options tune a worker; zero values take the defaults.
+type Options struct {
+	// Name identifies this worker in status.worker and Events (the pod name
+	// in a cluster).
+	Name string
+	// StatusInterval is the least time between two progress writes of a job.
+	StatusInterval time.Duration
+	// HeartbeatInterval is the most time between two status writes of a
+	// running job; it must be well under the controller's heartbeat timeout.
+	HeartbeatInterval time.Duration
+	// FinishTimeout bounds the retries of the write that ends an attempt
+	// (the API server may be restarting); after it the controller's
+	// heartbeat timeout takes over.
+	FinishTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.StatusInterval <= 0 {
+		o.StatusInterval = 5 * time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 30 * time.Second
+	}
+	if o.FinishTimeout <= 0 {
+		o.FinishTimeout = 2 * time.Minute
+	}
+}
+
+// Worker handles job messages. It is safe for concurrent use: the transport
+// calls Handle once per message, several at a time.
+type Worker struct {
+	client client.Client // writes
+	reader client.Reader // uncached reads: a claim must see the latest state
+	events recorder.EventRecorder
+	videos *youtube.Client
+	opts   Options
+	log    logr.Logger
+}
+
+// +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// New returns a worker that reads with reader, writes with c and reads
+// videos with videos.
+func New(c client.Client, reader client.Reader, events recorder.EventRecorder, videos *youtube.Client, log logr.Logger, opts Options) *Worker {
+	opts.defaults()
+	return &Worker{client: c, reader: reader, events: events, videos: videos, opts: opts, log: log}
+}
+
+// ErrHandBack is returned by Handle when the worker was stopped before it
+// claimed the job: the transport must not mark the message done, so that it
+// is delivered again.
+var ErrHandBack = errors.New("worker stopped before claiming the job")
+
+// Handle runs the attempt that m names, if it is still to be run. It returns
+// nil when the message is dealt with: done, dropped as a duplicate or stale,
+// or handed back on the resource. Cancelling ctx stops the job; a claimed job
+// is then handed back to the controller.
+func (w *Worker) Handle(ctx context.Context, m job.Message) error {
+	log := w.log.WithValues("job", m.String())
+	c, drop, err := w.claim(ctx, m)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrHandBack, err)
+	}
+	if drop != "" {
+		log.V(1).Info("dropping job", "why", drop)
+		return nil
+	}
+	log.Info("claimed job")
+	w.event(c.object(), corev1.EventTypeNormal, "Running", "attempt %d claimed by worker %s", m.Attempt, w.opts.Name)
+
+	start := time.Now()
+	t := newTask(c)
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopBeat := w.heartbeat(runCtx, cancel, t)
+	result := w.extract(runCtx, t)
+	stopBeat()
+
+	if cause := context.Cause(runCtx); errors.Is(cause, errLostClaim) {
+		log.Info("abandoning job", "why", cause.Error())
+		return nil
+	}
+	if ctx.Err() != nil && result.err != nil {
+		result = outcome{handBack: true}
+	}
+	return w.end(ctx, c, t, result, time.Since(start))
+}
+
+// outcome is how an attempt ended.
+type outcome struct {
+	err *youtube.Error // nil on success
+	// handBack: the worker is stopping; the attempt goes back to the queue.
+	handBack bool
+}
+
+// end writes the outcome onto the resource. It runs on a context of its own:
+// the job's may already be cancelled, and the outcome must still be written.
+func (w *Worker) end(ctx context.Context, c *claim, t *task, result outcome, took time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.FinishTimeout)
+	defer cancel()
+	now := metav1.Now()
+	var mutate func(*v1alpha1.YouTubeExtraction)
+	var typ, reason, note string
+	switch e := result.err; {
+	case result.handBack:
+		mutate = func(x *v1alpha1.YouTubeExtraction) { status.HandedBack(x, w.opts.Name) }
+		typ, reason, note = corev1.EventTypeNormal, v1alpha1.ReasonHandedBack, "worker "+w.opts.Name+" is stopping; attempt handed back"
+	case e == nil:
+		msg := fmt.Sprintf("extracted %q in %s", t.metadata.Title, took.Round(time.Millisecond))
+		mutate = func(x *v1alpha1.YouTubeExtraction) {
+			t.apply(x)
+			status.Succeeded(x, msg, now)
+		}
+		typ, reason, note = corev1.EventTypeNormal, v1alpha1.ReasonSucceeded, msg
+	case e.Permanent:
+		mutate = func(x *v1alpha1.YouTubeExtraction) {
+			t.apply(x)
+			status.Failed(x, e.Reason, e.Message, now)
+		}
+		typ, reason, note = corev1.EventTypeWarning, e.Reason, e.Message
+	default:
+		mutate = func(x *v1alpha1.YouTubeExtraction) { status.AttemptFailed(x, e.Reason, e.Message, now) }
+		typ, reason, note = corev1.EventTypeWarning, e.Reason, fmt.Sprintf("attempt %d failed, may be retried: %s", c.msg.Attempt, e.Message)
+	}
+	if err := c.finish(ctx, mutate); err != nil {
+		if errors.Is(err, errLostClaim) {
+			w.log.Info("abandoning job at the end", "job", c.msg.String(), "why", err.Error())
+			return nil
+		}
+		// The controller's heartbeat timeout retries the attempt.
+		return fmt.Errorf("writing the end of %s: %w", c.msg, err)
+	}
+	w.log.Info("job ended", "job", c.msg.String(), "reason", reason, "took", took.String())
+	w.event(c.object(), typ, reason, "%s", note)
+	return nil
+}
+
+func (w *Worker) event(x *v1alpha1.YouTubeExtraction, typ, reason, format string, args ...any) {
+	w.events.Eventf(x, nil, typ, reason, reason, format, args...)
+}
