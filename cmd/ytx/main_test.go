@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// A bad value stops the program at start with one line that names the flag
+// (and the environment variable, when it came from one).
+func TestBadValuesNameTheFlag(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"not a number", []string{"worker", "--concurrency", "many"}, nil, []string{"--concurrency"}},
+		{"zero concurrency", []string{"worker", "--kafka-brokers", "k:9092", "--concurrency", "0"}, nil, []string{"--concurrency 0"}},
+		{"env not a number", []string{"worker"}, map[string]string{"YTX_CONCURRENCY": "lots"}, []string{"YTX_CONCURRENCY", "--concurrency"}},
+		{"env zero", []string{"worker", "--kafka-brokers", "k:9092"}, map[string]string{"YTX_CONCURRENCY": "0"}, []string{"--concurrency 0"}},
+		{"no brokers", []string{"manager"}, nil, []string{"--kafka-brokers"}},
+		{"broker without port", []string{"manager", "--kafka-brokers", "kafka"}, nil, []string{"--kafka-brokers"}},
+		{"unknown SASL", []string{"manager", "--kafka-brokers", "k:9092", "--kafka-sasl-mechanism", "KERBEROS"}, nil, []string{"--kafka-sasl-mechanism"}},
+		{"SASL without user", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-sasl-mechanism", "SCRAM-SHA-512"}, nil, []string{"--kafka-username"}},
+		{"missing password file", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-username", "u", "--kafka-password-file", "/nonexistent"}, nil, []string{"--kafka-password-file"}},
+		{"missing CA", []string{"manager", "--kafka-brokers", "k:9092", "--kafka-tls-ca", "/nonexistent/ca.crt"}, nil, []string{"--kafka-tls-ca"}},
+		{"bad duration", []string{"manager", "--heartbeat-timeout", "soon"}, nil, []string{"--heartbeat-timeout"}},
+		{"env bad duration", []string{"manager"}, map[string]string{"YTX_RETRY_BACKOFF": "soon"}, []string{"YTX_RETRY_BACKOFF", "--retry-backoff"}},
+		{"bad log level", []string{"worker", "--log-level", "loud"}, nil, []string{"--log-level"}},
+		{"unknown flag", []string{"worker", "--concurrancy", "2"}, nil, []string{"--concurrancy"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			var out, errOut bytes.Buffer
+			code := run(t.Context(), c.args, &out, &errOut)
+			msg := errOut.String()
+			if code == 0 {
+				t.Fatalf("exit code 0, want failure; stderr %q", msg)
+			}
+			if strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+				t.Errorf("error is more than one line:\n%s", msg)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not name %s", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvironmentSetsFlags(t *testing.T) {
+	t.Setenv("YTX_KAFKA_TOPIC", "from-env")
+	cmd := workerCommand()
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := bindEnv(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cmd.Flags().GetString("kafka-topic"); got != "from-env" {
+		t.Fatalf("--kafka-topic = %q, want the value of YTX_KAFKA_TOPIC", got)
+	}
+	// The command line wins over the environment.
+	cmd = workerCommand()
+	if err := cmd.ParseFlags([]string{"--kafka-topic", "from-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bindEnv(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cmd.Flags().GetString("kafka-topic"); got != "from-flag" {
+		t.Fatalf("--kafka-topic = %q, want the command line's value", got)
+	}
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"ytx.dev/ytx/internal/app"
+)
+
+func managerCommand() *cobra.Command {
+	var (
+		c   app.ManagerConfig
+		log logOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Run the YouTubeExtraction controller",
+		Long:  "Run the YouTubeExtraction controller: it validates extractions, publishes one job per attempt to Kafka, and decides retries, timeouts and TTLs.",
+	}
+	fs := cmd.Flags()
+	kubeFlags(fs, &c.Kube)
+	servingFlags(fs, &c.Serving, ":8080", ":8081")
+	kafkaFlags(fs, &c.Kafka)
+	logFlags(fs, &log, "json")
+	fs.BoolVar(&c.LeaderElection, "leader-elect", false, "elect one active replica through a Lease, so that several can run")
+	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
+	fs.StringSliceVar(&c.Namespaces, "namespaces", nil, "comma-separated namespaces to watch (default: all)")
+	fs.DurationVar(&c.Controller.HeartbeatTimeout, "heartbeat-timeout", 0, "time without a worker heartbeat after which a running attempt is retried (default 2m)")
+	fs.DurationVar(&c.Controller.RetryBackoff, "retry-backoff", 0, "wait before the second attempt, doubled for each later one (default 10s)")
+	fs.DurationVar(&c.Controller.RetryBackoffMax, "retry-backoff-max", 0, "longest wait between attempts (default 5m)")
+	fs.IntVar(&c.Controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "resources reconciled at once")
+	return withEnv(cmd, func(cmd *cobra.Command) error {
+		if _, err := log.logger(); err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		m, err := app.NewManager(ctx, c)
+		if err != nil {
+			return err
+		}
+		return m.Start(ctx)
+	})
+}

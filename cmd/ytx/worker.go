@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/kafka"
+)
+
+func workerCommand() *cobra.Command {
+	var (
+		c   app.WorkerConfig
+		log logOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run an extractor worker",
+		Long:  "Run an extractor worker: it consumes jobs from Kafka in a consumer group, reads each video from YouTube, and writes the result onto the YouTubeExtraction.",
+	}
+	fs := cmd.Flags()
+	kubeFlags(fs, &c.Kube)
+	servingFlags(fs, &c.Serving, ":8080", ":8081")
+	kafkaFlags(fs, &c.Kafka)
+	logFlags(fs, &log, "json")
+	fs.StringVar(&c.Kafka.Group, "kafka-group", kafka.DefaultGroup, "consumer group of the workers")
+	fs.StringVar(&c.Kafka.DeadLetterTopic, "kafka-dead-letter-topic", kafka.DefaultDeadLetterTopic, "topic that receives messages that cannot be read")
+	fs.IntVar(&c.Concurrency, "concurrency", 4, "jobs run at once")
+	fs.StringVar(&c.Worker.Name, "name", "", "this worker's name in status and events (default: $POD_NAME, then the host name)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, time given to running jobs to finish before they are handed back")
+	fs.DurationVar(&c.Worker.StatusInterval, "status-interval", 5*time.Second, "least time between two progress writes of a job")
+	fs.DurationVar(&c.Worker.HeartbeatInterval, "heartbeat-interval", 30*time.Second, "most time between two heartbeats of a job; keep it well under the manager's --heartbeat-timeout")
+	return withEnv(cmd, func(cmd *cobra.Command) error {
+		if _, err := log.logger(); err != nil {
+			return err
+		}
+		if c.Worker.Name == "" {
+			c.Worker.Name = defaultWorkerName()
+		}
+		ctx := cmd.Context()
+		w, err := app.NewWorker(ctx, c)
+		if err != nil {
+			return err
+		}
+		return w.Start(ctx)
+	})
+}
+
+func defaultWorkerName() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	n, _ := os.Hostname()
+	return n
+}

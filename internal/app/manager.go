@@ -1,0 +1,106 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"ytx.dev/ytx/controllers"
+	"ytx.dev/ytx/internal/kafka"
+)
+
+// ManagerConfig configures `ytx manager`.
+type ManagerConfig struct {
+	Kube
+	Serving
+	Kafka kafka.Config
+
+	// LeaderElection lets several replicas run with one active.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+
+	// Namespaces, when not empty, limits the manager to these namespaces.
+	Namespaces []string
+
+	Controller controllers.Options
+}
+
+// Validate checks what can be checked before connecting anywhere.
+func (c *ManagerConfig) Validate() error {
+	if c.Controller.HeartbeatTimeout < 0 || c.Controller.RetryBackoff < 0 || c.Controller.RetryBackoffMax < 0 {
+		return errors.New("--heartbeat-timeout, --retry-backoff and --retry-backoff-max must not be negative")
+	}
+	if c.Controller.MaxConcurrentReconciles < 0 {
+		return fmt.Errorf("--max-concurrent-reconciles %d: must be at least 1", c.Controller.MaxConcurrentReconciles)
+	}
+	return c.Kafka.Validate()
+}
+
+// Manager is a running `ytx manager`: the controller and its publisher.
+type Manager struct {
+	mgr       manager.Manager
+	publisher *kafka.Publisher
+}
+
+// NewManager connects to the API server and Kafka and registers the
+// controller. It fails fast, with an error naming the flag, when Kafka
+// refuses the credentials or lacks the topic.
+func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	c.Kafka = c.Kafka.WithDefaults()
+	if err := kafka.Check(ctx, c.Kafka); err != nil {
+		return nil, err
+	}
+	opts := manager.Options{
+		LeaderElection:                c.LeaderElection,
+		LeaderElectionID:              c.LeaderElectionID,
+		LeaderElectionNamespace:       c.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	}
+	if opts.LeaderElectionID == "" {
+		opts.LeaderElectionID = "ytx-manager.ytx.dev"
+	}
+	if len(c.Namespaces) > 0 {
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range c.Namespaces {
+			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := newCtrlManager(cfg, c.Serving, opts)
+	if err != nil {
+		return nil, err
+	}
+	publisher, err := kafka.NewPublisher(c.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	copts := c.Controller
+	copts.Topic = c.Kafka.Topic
+	if _, err := controllers.New(mgr, publisher, copts); err != nil {
+		publisher.Close()
+		return nil, err
+	}
+	return &Manager{mgr: mgr, publisher: publisher}, nil
+}
+
+// Start runs the controller until ctx ends.
+func (m *Manager) Start(ctx context.Context) error {
+	defer m.publisher.Close()
+	ctrl.LoggerFrom(ctx).Info("starting manager")
+	return m.mgr.Start(ctx)
+}
+
+// Elected is closed when this replica becomes leader (at once without
+// leader election).
+func (m *Manager) Elected() <-chan struct{} { return m.mgr.Elected() }

@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"ytx.dev/ytx/internal/job"
+	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/internal/youtube"
+	"ytx.dev/ytx/workers"
+)
+
+// WorkerConfig configures `ytx worker`.
+type WorkerConfig struct {
+	Kube
+	Serving
+	Kafka kafka.Config
+
+	// Concurrency is the number of jobs run at once.
+	Concurrency int
+	// ShutdownGrace is how long a stopping worker lets running jobs finish
+	// before it hands them back.
+	ShutdownGrace time.Duration
+
+	Worker workers.Options
+
+	// YouTube tunes the HTTP client that reaches YouTube; tests and the dev
+	// mode point it at the fake.
+	YouTube youtube.HTTPOptions
+}
+
+// Validate checks what can be checked before connecting anywhere.
+func (c *WorkerConfig) Validate() error {
+	switch {
+	case c.Concurrency < 1 || c.Concurrency > 1024:
+		return fmt.Errorf("--concurrency %d: must be between 1 and 1024", c.Concurrency)
+	case c.Worker.Name == "":
+		return errors.New("--name is empty: set it, or POD_NAME, or give the host a name")
+	case c.ShutdownGrace < 0:
+		return fmt.Errorf("--shutdown-grace %s: must not be negative", c.ShutdownGrace)
+	case c.Worker.StatusInterval < 0 || c.Worker.HeartbeatInterval < 0:
+		return errors.New("--status-interval and --heartbeat-interval must not be negative")
+	}
+	return c.Kafka.Validate()
+}
+
+// Worker is a running `ytx worker`: a consumer feeding a workers.Worker.
+type Worker struct {
+	mgr      manager.Manager
+	consumer *kafka.Consumer
+	worker   *workers.Worker
+	cfg      WorkerConfig
+}
+
+// NewWorker connects to the API server and Kafka. It fails fast, with an
+// error naming the flag, when Kafka refuses the credentials or lacks the
+// topic.
+func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	c.Kafka = c.Kafka.WithDefaults()
+	if err := kafka.Check(ctx, c.Kafka, c.Kafka.Topic, c.Kafka.DeadLetterTopic); err != nil {
+		return nil, err
+	}
+	grace := c.ShutdownGrace + 10*time.Second
+	mgr, err := newCtrlManager(cfg, c.Serving, manager.Options{GracefulShutdownTimeout: &grace})
+	if err != nil {
+		return nil, err
+	}
+	log := ctrl.Log.WithName("worker").WithValues("worker", c.Worker.Name)
+	videos := youtube.NewClient(youtube.NewHTTPClient(c.YouTube))
+	w := &Worker{
+		mgr:    mgr,
+		worker: workers.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("ytx-worker"), videos, log, c.Worker),
+		cfg:    c,
+	}
+	w.consumer, err = kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{DrainTimeout: c.ShutdownGrace})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(w.consume)); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// consume runs the consumer group until ctx ends.
+func (w *Worker) consume(ctx context.Context) error {
+	return w.consumer.Run(ctx, w.cfg.Concurrency, w.handle)
+}
+
+// handle adapts one Kafka message to the transport-free worker.
+func (w *Worker) handle(ctx context.Context, msg kafkago.Message) error {
+	m, err := job.Decode(msg.Value)
+	if err != nil {
+		return fmt.Errorf("%w: %v", kafka.ErrDeadLetter, err)
+	}
+	if err := w.worker.Handle(ctx, m); err != nil {
+		if errors.Is(err, workers.ErrHandBack) {
+			return fmt.Errorf("%w: %v", kafka.ErrRedeliver, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// Start runs the worker until ctx ends.
+func (w *Worker) Start(ctx context.Context) error {
+	return w.mgr.Start(ctx)
+}

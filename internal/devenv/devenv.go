@@ -1,0 +1,173 @@
+// Package devenv runs ytx on one machine without a cluster: a real
+// kube-apiserver and etcd (as envtest runs them), an in-process Kafka broker
+// (kfake), optionally the fake YouTube, and the manager and a worker built
+// exactly as in a cluster. `ytx dev` and the end-to-end tests both use it.
+package devenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"ytx.dev/ytx/config"
+	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/internal/youtube"
+	"ytx.dev/ytx/internal/youtube/fake"
+	"ytx.dev/ytx/workers"
+)
+
+// APIServer is a running kube-apiserver and etcd with ytx's CRDs installed.
+type APIServer struct {
+	env    *envtest.Environment
+	Config *rest.Config
+}
+
+// StartAPIServer starts kube-apiserver and etcd from the binaries in assets
+// (empty: $KUBEBUILDER_ASSETS).
+func StartAPIServer(assets string) (*APIServer, error) {
+	crds, err := config.CRDs()
+	if err != nil {
+		return nil, err
+	}
+	if assets == "" {
+		assets = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		return nil, fmt.Errorf("no kube-apiserver in %q: run `make tools` (it builds bin/k8s) or set KUBEBUILDER_ASSETS", assets)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: crds},
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	return &APIServer{env: env, Config: cfg}, nil
+}
+
+// WriteKubeconfig writes a kubeconfig for an administrator of the API server.
+func (a *APIServer) WriteKubeconfig(path string) error {
+	user, err := a.env.AddUser(envtest.User{Name: "developer", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// Stop stops the API server and etcd and removes their data.
+func (a *APIServer) Stop() error { return a.env.Stop() }
+
+// StartKafka starts an in-process Kafka broker on port (0: any free port)
+// with the job and dead-letter topics created.
+func StartKafka(port int, partitions int32, topics ...string) (*kfake.Cluster, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port)}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(partitions, topics...))
+	}
+	return kfake.NewCluster(opts...)
+}
+
+// Options configure Run.
+type Options struct {
+	// Dir holds the kubeconfig and the dev mode's files.
+	Dir string
+	// Assets holds kube-apiserver and etcd (empty: $KUBEBUILDER_ASSETS).
+	Assets string
+	// KafkaPort is the broker's port (0: any free port).
+	KafkaPort int
+	// FakeYouTube serves the built-in fake instead of reaching YouTube.
+	FakeYouTube bool
+	// Concurrency is the worker's number of jobs at once.
+	Concurrency int
+}
+
+// Run starts everything, prints how to use it, and runs until ctx ends.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	api, err := StartAPIServer(o.Assets)
+	if err != nil {
+		return err
+	}
+	defer api.Stop() //nolint:errcheck // best effort on the way out
+	kubeconfig, err := filepath.Abs(filepath.Join(o.Dir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	if err := api.WriteKubeconfig(kubeconfig); err != nil {
+		return fmt.Errorf("writing %s: %w", kubeconfig, err)
+	}
+
+	broker, err := StartKafka(o.KafkaPort, 4, kafka.DefaultTopic, kafka.DefaultDeadLetterTopic)
+	if err != nil {
+		return fmt.Errorf("starting Kafka on port %d: %w", o.KafkaPort, err)
+	}
+	defer broker.Close()
+	kcfg := kafka.Config{Brokers: broker.ListenAddrs(), Topic: kafka.DefaultTopic, Group: kafka.DefaultGroup, DeadLetterTopic: kafka.DefaultDeadLetterTopic, ClientID: "ytx-dev"}
+
+	var yt youtube.HTTPOptions
+	source := "https://www.youtube.com"
+	if o.FakeYouTube {
+		srv, err := fake.New(fake.DefaultVideos()...)
+		if err == nil {
+			err = srv.Start()
+		}
+		if err != nil {
+			return fmt.Errorf("starting the fake YouTube: %w", err)
+		}
+		defer srv.Close()
+		yt = youtube.HTTPOptions{DialContext: srv.DialContext, RootCAs: srv.CertPool()}
+		source = "the built-in fake (offline)"
+	}
+
+	off := app.Serving{MetricsAddr: "0", ProbeAddr: "0"}
+	m, err := app.NewManager(ctx, app.ManagerConfig{Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg})
+	if err != nil {
+		return err
+	}
+	w, err := app.NewWorker(ctx, app.WorkerConfig{
+		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg,
+		Concurrency: max(o.Concurrency, 1), ShutdownGrace: 5 * time.Second, YouTube: yt,
+		Worker: workers.Options{Name: "dev-worker", StatusInterval: time.Second},
+	})
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, `ytx dev is running.
+  Kubernetes API: %s
+  Kafka:          %s (topic %s)
+  YouTube:        %s
+
+In another shell:
+  export KUBECONFIG=%s PATH=%s:$PATH
+  kubectl apply -f config/samples/
+  kubectl get extractions -w
+
+Ctrl-C stops everything.
+`, api.Config.Host, kcfg.Brokers[0], kcfg.Topic, source, kubeconfig, o.Assets)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.Start(ctx) })
+	g.Go(func() error { return w.Start(ctx) })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
