@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/controllers"
+	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/internal/youtube"
+	"ytx.dev/ytx/workers"
+)
+
+// setup describes one test's ytx.
+type setup struct {
+	partitions int // of the job topic; default 2
+	controller controllers.Options
+	// brokers, when set, replaces the shared broker (a test that stops it).
+	brokers []string
+}
+
+// env is one test's ytx: a namespace, a topic and consumer group of its own,
+// a manager that watches only that namespace, and workers started on demand.
+type env struct {
+	t     *testing.T
+	ns    string
+	kafka kafka.Config
+	ctrl  controllers.Options
+}
+
+// newEnv creates the namespace and topics and starts a manager.
+func newEnv(t *testing.T, s setup) *env {
+	t.Helper()
+	e := &env{t: t, ns: "e2e-" + rand.String(6)}
+	if s.partitions == 0 {
+		s.partitions = 2
+	}
+	e.ctrl = s.controller
+	e.ctrl.Name = "ctrl-" + e.ns
+	if s.brokers == nil {
+		s.brokers = broker.ListenAddrs()
+	}
+	e.kafka = kafka.Config{
+		Brokers:         s.brokers,
+		Topic:           "jobs-" + e.ns,
+		Group:           "workers-" + e.ns,
+		DeadLetterTopic: "dlq-" + e.ns,
+		ClientID:        "e2e",
+	}
+	ctx := e.ctx(30 * time.Second)
+	if err := kafka.EnsureTopics(ctx, e.kafka, s.partitions, e.kafka.Topic, e.kafka.DeadLetterTopic); err != nil {
+		t.Fatalf("creating topics: %v", err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}
+	if err := k8s.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	e.startManager()
+	return e
+}
+
+// ctx is a context that ends with the test or after d.
+func (e *env) ctx(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(e.t.Context(), d)
+	e.t.Cleanup(cancel)
+	return ctx
+}
+
+var serveNothing = app.Serving{MetricsAddr: "0", ProbeAddr: "0"}
+
+// startManager runs a manager for the test's namespace until the test ends
+// or stop is called.
+func (e *env) startManager() (stop func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := app.NewManager(ctx, app.ManagerConfig{
+		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing,
+		Kafka: e.kafka, Namespaces: []string{e.ns}, Controller: e.ctrl,
+	})
+	if err != nil {
+		cancel()
+		e.t.Fatalf("NewManager: %v", err)
+	}
+	return e.run("manager", cancel, func() error { return m.Start(ctx) })
+}
+
+// workerSetup tunes one worker.
+type workerSetup struct {
+	name        string
+	concurrency int
+	options     workers.Options
+}
+
+// startWorker runs a worker in the test's consumer group until the test ends
+// or stop is called; stop waits until it has shut down.
+func (e *env) startWorker(s workerSetup) (stop func()) {
+	e.t.Helper()
+	if s.name == "" {
+		s.name = "worker-" + rand.String(4)
+	}
+	if s.concurrency == 0 {
+		s.concurrency = 2
+	}
+	s.options.Name = s.name
+	if s.options.StatusInterval == 0 {
+		s.options.StatusInterval = 200 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := app.NewWorker(ctx, app.WorkerConfig{
+		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing, Kafka: e.kafka,
+		Concurrency: s.concurrency, ShutdownGrace: 2 * time.Second, Worker: s.options,
+		YouTube: youtube.HTTPOptions{DialContext: youTube.DialContext, RootCAs: youTube.CertPool()},
+	})
+	if err != nil {
+		cancel()
+		e.t.Fatalf("NewWorker: %v", err)
+	}
+	return e.run(s.name, cancel, func() error { return w.Start(ctx) })
+}
+
+// run runs start in the background; the returned stop (also called when the
+// test ends) cancels it and waits for it, failing the test on an error.
+func (e *env) run(what string, cancel context.CancelFunc, start func() error) (stop func()) {
+	done := make(chan error, 1)
+	go func() { done <- start() }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					e.t.Errorf("%s stopped with %v", what, err)
+				}
+			case <-time.After(30 * time.Second):
+				e.t.Errorf("%s did not stop within 30s", what)
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	return stop
+}
+
+// create applies an extraction of link in the test's namespace.
+func (e *env) create(name, link string, mutate ...func(*v1alpha1.YouTubeExtraction)) *v1alpha1.YouTubeExtraction {
+	e.t.Helper()
+	x := &v1alpha1.YouTubeExtraction{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+		Spec:       v1alpha1.YouTubeExtractionSpec{URL: link},
+	}
+	for _, f := range mutate {
+		f(x)
+	}
+	if err := k8s.Create(e.ctx(10*time.Second), x); err != nil {
+		e.t.Fatalf("creating %s: %v", name, err)
+	}
+	return x
+}
+
+// get reads an extraction.
+func (e *env) get(name string) *v1alpha1.YouTubeExtraction {
+	e.t.Helper()
+	var x v1alpha1.YouTubeExtraction
+	if err := k8s.Get(e.ctx(10*time.Second), client.ObjectKey{Namespace: e.ns, Name: name}, &x); err != nil {
+		e.t.Fatalf("reading %s: %v", name, err)
+	}
+	return &x
+}
+
+// waitFor polls an extraction until done says so, failing after timeout
+// with the last status seen.
+func (e *env) waitFor(name string, timeout time.Duration, what string, done func(*v1alpha1.YouTubeExtraction) bool) *v1alpha1.YouTubeExtraction {
+	e.t.Helper()
+	var last v1alpha1.YouTubeExtraction
+	err := wait.PollUntilContextTimeout(e.t.Context(), 20*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: name}, &last); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return done(&last), nil
+	})
+	if err != nil {
+		e.t.Fatalf("%s: not %s after %s; status: %s", name, what, timeout, describe(&last))
+	}
+	return &last
+}
+
+// waitPhase waits until the extraction reaches phase.
+func (e *env) waitPhase(name string, phase v1alpha1.Phase, timeout time.Duration) *v1alpha1.YouTubeExtraction {
+	e.t.Helper()
+	return e.waitFor(name, timeout, string(phase), func(x *v1alpha1.YouTubeExtraction) bool { return x.Status.Phase == phase })
+}
+
+// waitGone waits until the extraction no longer exists.
+func (e *env) waitGone(name string, timeout time.Duration) {
+	e.t.Helper()
+	err := wait.PollUntilContextTimeout(e.t.Context(), 20*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: name}, &v1alpha1.YouTubeExtraction{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		e.t.Fatalf("%s still exists after %s", name, timeout)
+	}
+}
+
+// events lists the Events about one extraction, oldest first.
+func (e *env) events(name string) []eventsv1.Event {
+	e.t.Helper()
+	var list eventsv1.EventList
+	if err := k8s.List(e.ctx(10*time.Second), &list, client.InNamespace(e.ns)); err != nil {
+		e.t.Fatal(err)
+	}
+	var out []eventsv1.Event
+	for _, ev := range list.Items {
+		if ev.Regarding.Name == name {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// eventReasons are the reasons of the Events about one extraction.
+func (e *env) eventReasons(name string) []string {
+	var out []string
+	for _, ev := range e.events(name) {
+		out = append(out, ev.Reason)
+	}
+	return out
+}
+
+// waitEvent waits until an Event with reason exists about name.
+func (e *env) waitEvent(name, reason string, timeout time.Duration) eventsv1.Event {
+	e.t.Helper()
+	var found eventsv1.Event
+	err := wait.PollUntilContextTimeout(e.t.Context(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		for _, ev := range e.events(name) {
+			if ev.Reason == reason {
+				found = ev
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		e.t.Fatalf("no %s event about %s after %s; events: %v", reason, name, timeout, e.eventReasons(name))
+	}
+	return found
+}
+
+// describe is a one-line summary of a status for failure messages.
+func describe(x *v1alpha1.YouTubeExtraction) string {
+	var conds []string
+	for _, c := range x.Status.Conditions {
+		conds = append(conds, fmt.Sprintf("%s=%s(%s: %s)", c.Type, c.Status, c.Reason, c.Message))
+	}
+	return fmt.Sprintf("phase=%q attempts=%d worker=%q conditions=[%s]", x.Status.Phase, x.Status.Attempts, x.Status.Worker, strings.Join(conds, "; "))
+}
+
+func watchURL(id string) string { return "https://www.youtube.com/watch?v=" + id }

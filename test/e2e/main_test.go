@@ -1,0 +1,75 @@
+// Package e2e proves the whole loop on real peers: a real kube-apiserver and
+// etcd, a Kafka-protocol broker (kfake) reached over TCP by kafka-go, and the
+// fake YouTube reached by the unmodified kkdai client. The manager and the
+// worker are built by internal/app, exactly as `ytx manager` and `ytx worker`
+// build them.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/devenv"
+	"ytx.dev/ytx/internal/youtube/fake"
+)
+
+// Shared by every test of the package; each test works in its own namespace
+// with its own topic and consumer group.
+var (
+	apiServer *devenv.APIServer
+	broker    *kfake.Cluster
+	youTube   *fake.Server
+	k8s       client.WithWatch
+	// assetsDir holds kube-apiserver, etcd and kubectl.
+	assetsDir string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	// controller-runtime complains loudly when no logger is set; keep the
+	// output quiet unless someone asks for it.
+	logf.SetLogger(logr.Discard())
+	if os.Getenv("YTX_TEST_LOG") != "" {
+		logf.SetLogger(zap.New(zap.UseDevMode(true)))
+	}
+	assetsDir = os.Getenv("KUBEBUILDER_ASSETS")
+	if assetsDir == "" {
+		assetsDir, _ = filepath.Abs("../../bin/k8s")
+	}
+	var err error
+	if apiServer, err = devenv.StartAPIServer(assetsDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer apiServer.Stop() //nolint:errcheck
+	if broker, err = devenv.StartKafka(0, 1); err != nil {
+		fmt.Fprintln(os.Stderr, "starting kfake:", err)
+		return 1
+	}
+	defer broker.Close()
+	if youTube, err = fake.New(fake.DefaultVideos()...); err == nil {
+		err = youTube.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the fake YouTube:", err)
+		return 1
+	}
+	defer youTube.Close()
+	if k8s, err = client.NewWithWatch(apiServer.Config, client.Options{Scheme: app.Scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
