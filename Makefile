@@ -36,9 +36,10 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests under config/.
-	$(CONTROLLER_GEN) crd rbac:roleName=ytx-manager-role paths="./api/..." paths="./controllers/..." paths="./workers/..." \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and the manager's and worker's RBAC under config/.
+	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=ytx-manager paths="./controllers/..." output:rbac:artifacts:config=config/rbac/manager
+	$(CONTROLLER_GEN) rbac:roleName=ytx-worker paths="./workers/..." output:rbac:artifacts:config=config/rbac/worker
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.
@@ -61,7 +62,7 @@ check-generated: generate manifests ## Fail when generated files differ from wha
 build: $(YTX) ## Build bin/ytx.
 
 $(YTX): $(GO_SOURCES)
-	CGO_ENABLED=0 go build -trimpath -o $(YTX) ./cmd/ytx
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(YTX) ./cmd/ytx
 
 .PHONY: test
 test: tools generate manifests check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake.
@@ -74,7 +75,7 @@ dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Run the API server, Kafka, co
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) ## Build every tool the tests need.
+tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Build every tool the tests need.
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
