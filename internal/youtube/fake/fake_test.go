@@ -458,3 +458,27 @@ func BenchmarkMediaGET(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+func TestThrottlePacesMedia(t *testing.T) {
+	srv, c := start(t)
+	_, urls := player(t, c, testID)
+	// Bodies are paced whether asked with googlevideo's range parameter
+	// or a Range header; the limit is per video and can be lifted.
+	srv.Throttle(testID, 20_000)
+	for _, u := range []string{urls[18] + "&range=0-4999", urls[18]} {
+		began := time.Now()
+		resp, body := get(t, c, http.MethodGet, u, "Range", "bytes=0-4999")
+		if resp.StatusCode/100 != 2 || len(body) != 5000 {
+			t.Fatalf("%s: %d, %d bytes", u, resp.StatusCode, len(body))
+		}
+		if took := time.Since(began); took < 200*time.Millisecond {
+			t.Errorf("5 kB at 20 kB/s took %s, want about 250ms", took)
+		}
+	}
+	srv.Throttle(testID, 0)
+	began := time.Now()
+	get(t, c, http.MethodGet, urls[18]+"&range=0-4999")
+	if took := time.Since(began); took > 200*time.Millisecond {
+		t.Errorf("after lifting the limit 5 kB took %s", took)
+	}
+}

@@ -2,6 +2,7 @@ package fake
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -319,13 +320,13 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.FormatInt(end-start+1, 10))
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
-			copyMedia(w, f.Media, start, end-start+1)
+			copyMedia(throttled(r.Context(), w, s.rate(id)), f.Media, start, end-start+1)
 		}
 		return
 	}
 	// ServeContent implements Range (single and multiple), If-Range, HEAD and
 	// 416 as RFC 9110 says; modtime drives Last-Modified and If-Range.
-	http.ServeContent(w, r, "", v.PublishDate, io.NewSectionReader(f.Media, 0, size))
+	http.ServeContent(throttledResponse{w, throttled(r.Context(), w, s.rate(id))}, r, "", v.PublishDate, io.NewSectionReader(f.Media, 0, size))
 }
 
 // parseRangeParam reads googlevideo.com's "A-B" (inclusive; B is clipped to
@@ -435,3 +436,52 @@ func makeJPEG(w, h int, seed uint64) []byte {
 }
 
 var placeholder = makeJPEG(120, 90, 0x808080808080)
+
+// throttled paces writes to w at rate bytes per second (0: no pacing).
+func throttled(ctx context.Context, w io.Writer, rate int64) io.Writer {
+	if rate <= 0 {
+		return w
+	}
+	return &pacer{ctx: ctx, w: w, rate: rate, start: time.Now()}
+}
+
+type pacer struct {
+	ctx   context.Context
+	w     io.Writer
+	rate  int64
+	start time.Time
+	sent  int64
+}
+
+// Write sends p in pieces of a tenth of a second's worth, sleeping so that
+// the total stays at rate.
+func (p *pacer) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		piece := b[n:min(len(b), n+int(max(p.rate/10, 1)))]
+		m, err := p.w.Write(piece)
+		n += m
+		p.sent += int64(m)
+		if err != nil {
+			return n, err
+		}
+		if f, ok := p.w.(http.Flusher); ok {
+			f.Flush()
+		}
+		due := p.start.Add(time.Duration(p.sent * int64(time.Second) / p.rate))
+		select {
+		case <-time.After(time.Until(due)):
+		case <-p.ctx.Done():
+			return n, p.ctx.Err()
+		}
+	}
+	return n, nil
+}
+
+// throttledResponse is a ResponseWriter whose body goes through a pacer.
+type throttledResponse struct {
+	http.ResponseWriter
+	body io.Writer
+}
+
+func (t throttledResponse) Write(b []byte) (int, error) { return t.body.Write(b) }

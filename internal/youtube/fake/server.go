@@ -72,6 +72,7 @@ type Server struct {
 	log      []Request
 	faults   []*Fault
 	holds    map[string]*gate
+	rates    map[string]int64  // media bytes per second by video ID
 	thumbs   map[string][]byte // generated JPEGs by "<ID>/<name>"
 
 	httpSrv  *http.Server
@@ -106,6 +107,7 @@ func New(videos ...Video) (*Server, error) {
 		counts:   map[Kind]int64{},
 		countsBy: map[Kind]map[string]int64{},
 		holds:    map[string]*gate{},
+		rates:    map[string]int64{},
 		thumbs:   map[string][]byte{},
 		tunnels:  map[net.Conn]struct{}{},
 		closed:   make(chan struct{}),
@@ -300,6 +302,26 @@ func (s *Server) record(r Request) {
 	s.log = append(s.log, r)
 }
 
+// Throttle serves the media of videoID at about bytesPerSecond per request,
+// like a slow network, so that a download takes long enough to watch its
+// progress. Zero or less removes the limit.
+func (s *Server) Throttle(videoID string, bytesPerSecond int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bytesPerSecond <= 0 {
+		delete(s.rates, videoID)
+		return
+	}
+	s.rates[videoID] = bytesPerSecond
+}
+
+// rate is the media rate of videoID, 0 for full speed.
+func (s *Server) rate(videoID string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rates[videoID]
+}
+
 // Hold makes player requests for videoID block until release is called (or
 // the request's context ends, or the server closes), to make one job slow
 // while others run. Holds nest: requests pass once every Hold on the video is
@@ -359,6 +381,9 @@ type Fault struct {
 	Status   int
 	CutAfter int64
 	// Times is how many matching requests fail; Forever for all of them.
+	// A Fault with neither Status nor CutAfter lets its requests through
+	// untouched: added first, it aims the next fault at a later request,
+	// say the third chunk of a download.
 	Times int
 }
 

@@ -1,0 +1,234 @@
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/youtube"
+)
+
+// FFmpeg runs the ffmpeg binary. The zero value is ready to use.
+type FFmpeg struct {
+	// Path of ffmpeg; "" means $YTX_FFMPEG, or else "ffmpeg" on PATH.
+	Path string
+	// MP3Bitrate for transcoding to mp3 (libmp3lame CBR); "" means "192k".
+	MP3Bitrate string
+}
+
+// Tags are embedded in the files ytx writes. Empty ones are left out.
+type Tags struct {
+	Title   string
+	Artist  string // the channel
+	Album   string
+	Date    string // YYYY-MM-DD, the publish date
+	Comment string // e.g. the video's URL
+}
+
+func (t Tags) args() []string {
+	var a []string
+	for _, kv := range [][2]string{{"title", t.Title}, {"artist", t.Artist}, {"album", t.Album}, {"date", t.Date}, {"comment", t.Comment}} {
+		if kv[1] != "" {
+			a = append(a, "-metadata", kv[0]+"="+kv[1])
+		}
+	}
+	return a
+}
+
+// ffmpegNotFound is the message for a worker without ffmpeg.
+const ffmpegNotFound = "ffmpeg not found: install it (Debian: apt-get install ffmpeg) or set YTX_FFMPEG"
+
+func (f FFmpeg) path() string {
+	switch {
+	case f.Path != "":
+		return f.Path
+	case os.Getenv("YTX_FFMPEG") != "":
+		return os.Getenv("YTX_FFMPEG")
+	}
+	return "ffmpeg"
+}
+
+// Audio writes out from in, a downloaded audio stream, as format:
+//   - "m4a": the AAC stream copied (-c:a copy) into an iTunes-style MP4
+//     (ffmpeg's ipod muxer, brand M4A, index in front with +faststart);
+//   - "opus": the Opus stream copied into WebM;
+//   - "mp3": transcoded with libmp3lame at MP3Bitrate, ID3v2.3 tags (read
+//     by every player; the date becomes TYER+TDAT), no ID3v1.
+//
+// The first audio stream of in is used, so in may be a progressive file too.
+// Tags replace whatever metadata in had. cover, a JPEG (or PNG) file, is
+// embedded unchanged as album art where the container allows it: the MP4
+// covr atom for m4a, an ID3 APIC frame for mp3. WebM has no album art that
+// players read (ffmpeg's webm muxer refuses pictures), so for opus cover is
+// skipped without error. cover "" embeds none.
+//
+// out appears only complete: ffmpeg writes a temporary file beside it that
+// is renamed on success and removed on failure or cancellation.
+func (f FFmpeg) Audio(ctx context.Context, in, out, format string, tags Tags, cover string) error {
+	if format == FormatOpus {
+		cover = ""
+	}
+	args := []string{"-i", local(in)}
+	if cover != "" {
+		args = append(args, "-i", local(cover))
+	}
+	args = append(args, "-map", "0:a:0")
+	if cover != "" {
+		args = append(args, "-map", "1:v:0", "-c:v", "copy", "-disposition:v:0", "attached_pic")
+	}
+	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1")
+	args = append(args, tags.args()...)
+	var step string
+	switch format {
+	case FormatM4A:
+		step = "copy the audio into m4a"
+		args = append(args, "-c:a", "copy", "-movflags", "+faststart", "-f", "ipod")
+	case FormatOpus:
+		step = "copy the audio into webm"
+		args = append(args, "-c:a", "copy", "-f", "webm")
+	case FormatMP3:
+		step = "transcode the audio to mp3"
+		rate := f.MP3Bitrate
+		if rate == "" {
+			rate = "192k"
+		}
+		if cover != "" {
+			args = append(args, "-metadata:s:v:0", "title=Album cover", "-metadata:s:v:0", "comment=Cover (front)")
+		}
+		args = append(args, "-c:a", "libmp3lame", "-b:a", rate, "-id3v2_version", "3", "-write_id3v1", "0", "-f", "mp3")
+	default:
+		return &youtube.Error{Reason: v1alpha1.ReasonFormatUnavailable, Permanent: true,
+			Message: fmt.Sprintf("unknown audio format %q: spec.audio.format must be m4a, opus or mp3", format)}
+	}
+	if cover != "" {
+		step += " with the album art " + filepath.Base(cover)
+	}
+	return f.run(ctx, step, out, args)
+}
+
+// Mux writes out, an mp4, from a video-only and an audio-only stream, both
+// copied without re-encoding (H.264, VP9 and AV1 video; AAC and Opus audio
+// all go into mp4), with the index in front (+faststart) and tags. With audio
+// "" video is a progressive file: its video and (if any) audio streams are
+// remuxed and tagged. Like Audio, out appears only complete.
+func (f FFmpeg) Mux(ctx context.Context, video, audio, out string, tags Tags) error {
+	args := []string{"-i", local(video)}
+	step := "remux the video into mp4"
+	if audio != "" {
+		step = "mux the video and audio into mp4"
+		args = append(args, "-i", local(audio), "-map", "0:v:0", "-map", "1:a:0")
+	} else {
+		args = append(args, "-map", "0:v:0", "-map", "0:a:0?")
+	}
+	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1")
+	args = append(args, tags.args()...)
+	args = append(args, "-c", "copy", "-movflags", "+faststart", "-f", "mp4")
+	return f.run(ctx, step, out, args)
+}
+
+// run runs ffmpeg with args and a temporary output beside out, then renames
+// it to out.
+func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error {
+	bin, err := exec.LookPath(f.path())
+	if err != nil {
+		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: ffmpegNotFound + " (" + f.path() + ")", Err: err}
+	}
+	tmp, err := partName(out)
+	if err != nil {
+		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: "cannot " + step + ": " + err.Error(), Err: err}
+	}
+	full := append([]string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y"}, args...)
+	full = append(full, local(tmp))
+	var stderr tail
+	cmd := exec.CommandContext(ctx, bin, full...)
+	cmd.Stderr = &stderr
+	// Should ffmpeg leave a child holding stderr open, do not wait forever.
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	if err != nil {
+		os.Remove(tmp)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			reason := v1alpha1.ReasonMediaFailed
+			if errors.Is(ctxErr, context.DeadlineExceeded) {
+				reason = v1alpha1.ReasonTimeout
+			}
+			return &youtube.Error{Reason: reason, Message: "ffmpeg was stopped before it could " + step + "; ytx retries", Err: ctxErr}
+		}
+		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed,
+			Message: fmt.Sprintf("ffmpeg could not %s: %s", step, stderr.lines()), Err: err}
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
+		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: "cannot " + step + ": " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+// local makes ffmpeg read a path as a file whatever it looks like: a name
+// with a colon ("a:b.m4a") would otherwise be taken for a protocol.
+func local(path string) string { return "file:" + path }
+
+// partName is a fresh name beside out for ffmpeg to write to: hidden, and
+// with a suffix no reader of the directory would take for a finished file.
+func partName(out string) (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	dir, base := filepath.Split(out)
+	if base == "" {
+		return "", fmt.Errorf("output %q is not a file name", out)
+	}
+	return filepath.Join(dir, "."+base+"."+hex.EncodeToString(b[:])+".part"), nil
+}
+
+// tail keeps the last tailMax bytes written to it, so a command's stderr
+// costs bounded memory however much it writes.
+type tail struct{ b []byte }
+
+const (
+	tailMax   = 4 << 10
+	tailLines = 6
+	lineMax   = 300
+)
+
+func (t *tail) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > tailMax {
+		p = p[len(p)-tailMax:]
+	}
+	if over := len(t.b) + len(p) - tailMax; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	t.b = append(t.b, p...)
+	return n, nil
+}
+
+// lines returns the last few non-empty lines, each cut to lineMax bytes,
+// joined by " | ".
+func (t *tail) lines() string {
+	var ls []string
+	for _, l := range strings.Split(string(t.b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			if len(l) > lineMax {
+				l = strings.ToValidUTF8(l[:lineMax], "") + "…"
+			}
+			ls = append(ls, l)
+		}
+	}
+	if len(ls) > tailLines {
+		ls = ls[len(ls)-tailLines:]
+	}
+	if len(ls) == 0 {
+		return "ffmpeg wrote nothing on stderr"
+	}
+	return strings.Join(ls, " | ")
+}
