@@ -24,6 +24,7 @@ import (
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/status"
+	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
 )
 
@@ -51,6 +52,14 @@ type Options struct {
 	// Name names the controller in logs and metrics. Names must be unique in
 	// a process; tests that run several managers in one process set it.
 	Name string
+	// Storage holds the extractions' files; the finalizer deletes them. Nil
+	// means no finalizer (nothing is stored).
+	Storage storage.Store
+	// CleanupGrace is how long after deleting a Running resource the
+	// finalizer cleans again, for files its worker finished meanwhile.
+	CleanupGrace time.Duration
+	// CleanupTimeout bounds the finalizer's retries while storage fails.
+	CleanupTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -70,6 +79,7 @@ func (o *Options) defaults() {
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
 	}
+	cleanupDefaults(o)
 }
 
 // Reconciler drives each YouTubeExtraction through its attempts.
@@ -138,7 +148,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if !x.DeletionTimestamp.IsZero() {
 		r.forget(req.NamespacedName)
-		return ctrl.Result{}, nil
+		return r.finalize(ctx, &x)
+	}
+	if wrote, err := r.ensureFinalizer(ctx, &x); wrote || err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	switch {
 	case x.Status.ObservedGeneration != x.Generation:

@@ -2,17 +2,153 @@ package workers
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
 
+	kkdai "github.com/kkdai/youtube/v2"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
 )
 
-// extract reads the video and makes what the spec asks for. Each product is
-// a step of its own; media steps join metadata here.
+// extract reads the video and makes what the spec asks for: info.json
+// always, then the thumbnail, audio and video when asked. Each product is a
+// step of its own that downloads into a private scratch directory, runs
+// ffmpeg where needed, and stores the result; the scratch directory goes
+// when the attempt ends, however it ends.
 func (w *Worker) extract(ctx context.Context, t *task) outcome {
 	v, err := w.videos.Video(ctx, t.videoID)
 	if err != nil {
-		return outcome{err: youtube.Classify(err)}
+		return failed(err)
 	}
 	t.metadata = youtube.Metadata(v)
+	p, err := planFor(v, t.spec)
+	if err != nil {
+		return failed(err)
+	}
+	t.bytesTotal.Store(p.size())
+
+	dir, err := os.MkdirTemp(w.opts.ScratchDir, "ytx-"+t.videoID+"-")
+	if err != nil {
+		return failed(&youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: fmt.Sprintf("cannot make a scratch directory in %s; check --scratch-dir and its free space; ytx retries", scratchName(w.opts.ScratchDir)), Err: err})
+	}
+	defer os.RemoveAll(dir) //nolint:errcheck // best effort; it is a temporary directory
+	r := &run{w: w, t: t, v: v, plan: p, dir: dir}
+	for _, step := range []func(context.Context) error{r.info, r.thumbnail, r.audio, r.video, r.prune} {
+		if err := step(ctx); err != nil {
+			return failed(err)
+		}
+	}
 	return outcome{}
+}
+
+// failed classifies err for the resource's status.
+func failed(err error) outcome {
+	var ye *youtube.Error
+	switch {
+	case errors.As(err, &ye):
+		return outcome{err: ye}
+	case errors.Is(err, storage.ErrTooLarge):
+		return outcome{err: &youtube.Error{Reason: v1alpha1.ReasonArtifactTooLarge, Permanent: true,
+			Message: err.Error() + "; raise the worker's --max-artifact-bytes or ask for a smaller format (spec.video.maxHeight)"}}
+	}
+	return outcome{err: youtube.Classify(err)}
+}
+
+// plan is what one attempt fetches.
+type plan struct {
+	audio       *kkdai.Format
+	audioFormat v1alpha1.AudioFormat
+	video       media.Choice // Video nil: no video asked for
+	// thumbnail is the largest thumbnail's URL: stored when the spec asks,
+	// and embedded as album art in audio files.
+	thumbnail string
+}
+
+// planFor picks the streams for spec. A video that lacks what the spec asks
+// for fails here, before anything is downloaded.
+func planFor(v *kkdai.Video, spec v1alpha1.YouTubeExtractionSpec) (plan, error) {
+	p := plan{thumbnail: youtube.Metadata(v).ThumbnailURL}
+	var err error
+	if spec.Audio != nil {
+		p.audioFormat = spec.Audio.Format
+		if p.audio, err = media.AudioFor(v.Formats, string(spec.Audio.Format)); err != nil {
+			return p, err
+		}
+	}
+	if spec.Video != nil {
+		if p.video, err = media.VideoFor(v.Formats, int(spec.Video.MaxHeight)); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// size is the number of bytes the plan downloads, as far as YouTube says.
+func (p plan) size() int64 {
+	var n int64
+	for _, f := range []*kkdai.Format{p.audio, p.video.Video, p.video.Audio} {
+		if f != nil && f.ContentLength > 0 {
+			n += f.ContentLength
+		}
+	}
+	return n
+}
+
+// kinds lists the artifacts the plan makes, in the order of status.artifacts.
+func (p plan) wants(spec v1alpha1.YouTubeExtractionSpec) []string {
+	names := []string{infoFile}
+	if spec.Thumbnail {
+		names = append(names, thumbnailFile)
+	}
+	if p.audio != nil {
+		names = append(names, audioFile(p.audioFormat))
+	}
+	if p.video.Video != nil {
+		names = append(names, videoFile)
+	}
+	return names
+}
+
+// File names under <prefix>/<namespace>/<name>/.
+const (
+	infoFile      = "info.json"
+	thumbnailFile = "thumbnail.jpg"
+	videoFile     = "video.mp4"
+)
+
+func audioFile(f v1alpha1.AudioFormat) string {
+	switch f {
+	case v1alpha1.AudioOpus:
+		return "audio.webm"
+	case v1alpha1.AudioMP3:
+		return "audio.mp3"
+	}
+	return "audio.m4a"
+}
+
+// mediaTypes of the stored files.
+var mediaTypes = map[string]string{
+	infoFile:      "application/json",
+	thumbnailFile: "image/jpeg",
+	videoFile:     "video/mp4",
+	"audio.m4a":   "audio/mp4",
+	"audio.webm":  "audio/webm",
+	"audio.mp3":   "audio/mpeg",
+}
+
+func scratchName(dir string) string {
+	if dir == "" {
+		return os.TempDir()
+	}
+	return dir
+}
+
+// isWanted reports whether key names one of the files of the plan.
+func isWanted(wanted []string, ns, name, key string) bool {
+	return slices.ContainsFunc(wanted, func(f string) bool { return storage.Key(ns, name, f) == key })
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,8 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/download"
 	"ytx.dev/ytx/internal/job"
+	"ytx.dev/ytx/internal/media"
 	"ytx.dev/ytx/internal/status"
+	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
 )
 
@@ -36,6 +40,12 @@ type Options struct {
 	// (the API server may be restarting); after it the controller's
 	// heartbeat timeout takes over.
 	FinishTimeout time.Duration
+	// ScratchDir holds each job's temporary files (downloads before ffmpeg);
+	// empty means the system's temporary directory.
+	ScratchDir string
+	// MaxArtifactBytes caps every stored file and every download; 0 means
+	// no cap.
+	MaxArtifactBytes int64
 }
 
 func (o *Options) defaults() {
@@ -53,23 +63,50 @@ func (o *Options) defaults() {
 // Worker handles job messages. It is safe for concurrent use: the transport
 // calls Handle once per message, several at a time.
 type Worker struct {
-	client client.Client // writes
-	reader client.Reader // uncached reads: a claim must see the latest state
-	events recorder.EventRecorder
-	videos *youtube.Client
-	opts   Options
-	log    logr.Logger
+	client   client.Client // writes
+	reader   client.Reader // uncached reads: a claim must see the latest state
+	events   recorder.EventRecorder
+	videos   *youtube.Client
+	http     *http.Client // the one videos uses, for thumbnails
+	download *download.Downloader
+	ffmpeg   media.FFmpeg
+	store    storage.Store
+	opts     Options
+	log      logr.Logger
+}
+
+// Deps are the peers a worker talks to.
+type Deps struct {
+	// Client writes status; Reader reads without a cache, because a claim
+	// must see the latest state.
+	Client client.Client
+	Reader client.Reader
+	Events recorder.EventRecorder
+	// HTTP reaches YouTube: the kkdai client, the downloads and the
+	// thumbnails all go through it, so proxies and CAs apply to each.
+	HTTP     *http.Client
+	Download download.Options
+	FFmpeg   media.FFmpeg
+	Store    storage.Store
+	Log      logr.Logger
 }
 
 // +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// New returns a worker that reads with reader, writes with c and reads
-// videos with videos.
-func New(c client.Client, reader client.Reader, events recorder.EventRecorder, videos *youtube.Client, log logr.Logger, opts Options) *Worker {
+// New returns a worker.
+func New(d Deps, opts Options) *Worker {
 	opts.defaults()
-	return &Worker{client: c, reader: reader, events: events, videos: videos, opts: opts, log: log}
+	dl := d.Download
+	dl.MaxBytes = opts.MaxArtifactBytes
+	return &Worker{
+		client: d.Client, reader: d.Reader, events: d.Events,
+		videos: youtube.NewClient(d.HTTP), http: d.HTTP,
+		download: &download.Downloader{HTTP: d.HTTP, Options: dl},
+		ffmpeg:   d.FFmpeg, store: d.Store,
+		opts: opts, log: d.Log,
+	}
 }
 
 // ErrHandBack is returned by Handle when the worker was stopped before it

@@ -45,6 +45,14 @@ const (
 	ReasonStorageFailed     = "StorageFailed"
 	ReasonTimeout           = "Timeout"
 	ReasonAttemptsExhausted = "AttemptsExhausted"
+	// ReasonFormatUnavailable: the video has no stream that the spec asks
+	// for (no audio of that kind, no video at or under maxHeight).
+	ReasonFormatUnavailable = "FormatUnavailable"
+	// ReasonArtifactTooLarge: a file would exceed the worker's
+	// --max-artifact-bytes.
+	ReasonArtifactTooLarge = "ArtifactTooLarge"
+	// ReasonMediaFailed: ffmpeg could not transcode, mux or tag the streams.
+	ReasonMediaFailed = "MediaFailed"
 
 	// Reasons for progress, not failure.
 	ReasonPublishFailed = "PublishFailed"

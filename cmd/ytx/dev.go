@@ -26,6 +26,7 @@ func devCommand() *cobra.Command {
 	fs.IntVar(&o.KafkaPort, "kafka-port", 9092, "port of the local Kafka broker")
 	fs.BoolVar(&o.FakeYouTube, "fake-youtube", false, "serve the built-in fake YouTube instead of the real one (works offline)")
 	fs.IntVar(&o.Concurrency, "concurrency", 4, "jobs the worker runs at once")
+	fs.StringVar(&o.Storage, "storage", "", "where files go, as for `ytx worker` (default: file://<dir>/artifacts)")
 	logFlags(fs, &log, "console")
 	return withEnv(cmd, func(cmd *cobra.Command) error {
 		if _, err := log.logger(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -77,6 +78,32 @@ func kafkaFlags(fs *pflag.FlagSet, k *kafka.Config) {
 	fs.StringVar(&k.PasswordFile, "kafka-password-file", "", "file holding the SASL password (a mounted Secret key)")
 	fs.StringVar(&k.ClientID, "kafka-client-id", "ytx", "client ID sent to the brokers")
 }
+
+func storageFlag(fs *pflag.FlagSet, url *string) {
+	fs.StringVar(url, "storage", "", "where files go: file:///absolute/dir or s3://bucket/prefix?endpoint=host:port&region=r&insecure=true (S3 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+}
+
+// bytesFlag is a byte count written as a Kubernetes quantity ("500Mi",
+// "8Gi", "1000000"), as in a pod's resources.
+type bytesFlag struct{ n *int64 }
+
+func (f bytesFlag) String() string {
+	if f.n == nil {
+		return "0"
+	}
+	return resource.NewQuantity(*f.n, resource.BinarySI).String()
+}
+
+func (f bytesFlag) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() < 0 {
+		return fmt.Errorf("want a byte count such as 500Mi or 8Gi")
+	}
+	*f.n = q.Value()
+	return nil
+}
+
+func (f bytesFlag) Type() string { return "bytes" }
 
 // logOptions are --log-level and --log-format.
 type logOptions struct {

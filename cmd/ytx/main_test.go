@@ -29,6 +29,14 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"env bad duration", []string{"manager"}, map[string]string{"YTX_RETRY_BACKOFF": "soon"}, []string{"YTX_RETRY_BACKOFF", "--retry-backoff"}},
 		{"bad log level", []string{"worker", "--log-level", "loud"}, nil, []string{"--log-level"}},
 		{"unknown flag", []string{"worker", "--concurrancy", "2"}, nil, []string{"--concurrancy"}},
+		{"no storage", []string{"manager", "--kafka-brokers", "k:9092"}, nil, []string{"--storage"}},
+		{"bad storage", []string{"worker", "--kafka-brokers", "k:9092", "--storage", "ftp://host/x"}, nil, []string{"--storage"}},
+		{"relative storage dir", []string{"worker", "--kafka-brokers", "k:9092", "--storage", "file://data"}, nil, []string{"--storage"}},
+		{"missing storage dir", []string{"manager", "--kafka-brokers", "k:9092", "--storage", "file:///nonexistent/ytx"}, nil, []string{"--storage"}},
+		{"bad byte count", []string{"worker", "--max-artifact-bytes", "lots"}, nil, []string{"--max-artifact-bytes"}},
+		{"env bad byte count", []string{"worker"}, map[string]string{"YTX_MAX_ARTIFACT_BYTES": "-5Gi"}, []string{"YTX_MAX_ARTIFACT_BYTES", "--max-artifact-bytes"}},
+		{"missing ffmpeg", []string{"worker", "--kafka-brokers", "k:9092", "--ffmpeg", "/nonexistent/ffmpeg"}, nil, []string{"--ffmpeg"}},
+		{"missing scratch dir", []string{"worker", "--kafka-brokers", "k:9092", "--scratch-dir", "/nonexistent/scratch"}, nil, []string{"--scratch-dir"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -32,6 +32,15 @@ func workerCommand() *cobra.Command {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, time given to running jobs to finish before they are handed back")
 	fs.DurationVar(&c.Worker.StatusInterval, "status-interval", 5*time.Second, "least time between two progress writes of a job")
 	fs.DurationVar(&c.Worker.HeartbeatInterval, "heartbeat-interval", 30*time.Second, "most time between two heartbeats of a job; keep it well under the manager's --heartbeat-timeout")
+	storageFlag(fs, &c.Storage)
+	c.Worker.MaxArtifactBytes = 8 << 30
+	fs.Var(bytesFlag{&c.Worker.MaxArtifactBytes}, "max-artifact-bytes", "largest file a job may download or store, e.g. 500Mi or 8Gi; a larger one fails the job with ArtifactTooLarge; 0: no cap")
+	fs.StringVar(&c.Worker.ScratchDir, "scratch-dir", "", "directory for each job's temporary files, removed when the job ends (default: $TMPDIR or /tmp); needs room for about twice the largest file")
+	fs.StringVar(&c.FFmpeg.Path, "ffmpeg", "ffmpeg", "the ffmpeg program, for mp3 transcoding, tagging and muxing")
+	fs.StringVar(&c.FFmpeg.MP3Bitrate, "mp3-bitrate", "192k", "bitrate of mp3 audio")
+	c.Download.ChunkSize = 4 << 20
+	fs.Var(bytesFlag{&c.Download.ChunkSize}, "download-chunk-size", "bytes per ranged request to YouTube")
+	fs.IntVar(&c.Download.Parallel, "download-parallel", 4, "ranged requests in flight per stream")
 	return withEnv(cmd, func(cmd *cobra.Command) error {
 		if _, err := log.logger(); err != nil {
 			return err

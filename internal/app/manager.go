@@ -27,6 +27,10 @@ type ManagerConfig struct {
 	// Namespaces, when not empty, limits the manager to these namespaces.
 	Namespaces []string
 
+	// Storage is the --storage URL the workers write to; the finalizer
+	// deletes files there.
+	Storage string
+
 	Controller controllers.Options
 }
 
@@ -52,6 +56,10 @@ type Manager struct {
 // refuses the credentials or lacks the topic.
 func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := openStorage(ctx, c.Storage)
+	if err != nil {
 		return nil, err
 	}
 	cfg, err := c.RESTConfig()
@@ -87,6 +95,7 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	}
 	copts := c.Controller
 	copts.Topic = c.Kafka.Topic
+	copts.Storage = store
 	if _, err := controllers.New(mgr, publisher, copts); err != nil {
 		publisher.Close()
 		return nil, err

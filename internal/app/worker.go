@@ -10,8 +10,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"ytx.dev/ytx/internal/download"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/internal/media"
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/workers"
 )
@@ -33,6 +35,11 @@ type WorkerConfig struct {
 	// YouTube tunes the HTTP client that reaches YouTube; tests and the dev
 	// mode point it at the fake.
 	YouTube youtube.HTTPOptions
+
+	// Storage is the --storage URL where files go.
+	Storage  string
+	FFmpeg   media.FFmpeg
+	Download download.Options
 }
 
 // Validate checks what can be checked before connecting anywhere.
@@ -46,6 +53,14 @@ func (c *WorkerConfig) Validate() error {
 		return fmt.Errorf("--shutdown-grace %s: must not be negative", c.ShutdownGrace)
 	case c.Worker.StatusInterval < 0 || c.Worker.HeartbeatInterval < 0:
 		return errors.New("--status-interval and --heartbeat-interval must not be negative")
+	case c.Worker.MaxArtifactBytes < 0:
+		return fmt.Errorf("--max-artifact-bytes %d: must not be negative (0: no cap)", c.Worker.MaxArtifactBytes)
+	}
+	if err := checkScratchDir(c.Worker.ScratchDir); err != nil {
+		return err
+	}
+	if err := checkFFmpeg(c.FFmpeg.Path); err != nil {
+		return err
 	}
 	return c.Kafka.Validate()
 }
@@ -65,6 +80,10 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	store, err := openStorage(ctx, c.Storage)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return nil, err
@@ -79,12 +98,11 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	log := ctrl.Log.WithName("worker").WithValues("worker", c.Worker.Name)
-	videos := youtube.NewClient(youtube.NewHTTPClient(c.YouTube))
-	w := &Worker{
-		mgr:    mgr,
-		worker: workers.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("ytx-worker"), videos, log, c.Worker),
-		cfg:    c,
+	deps := workers.Deps{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("ytx-worker"),
+		HTTP: youtube.NewHTTPClient(c.YouTube), Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
 	}
+	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), cfg: c}
 	w.consumer, err = kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{DrainTimeout: c.ShutdownGrace})
 	if err != nil {
 		return nil, err

@@ -97,6 +97,8 @@ type Options struct {
 	FakeYouTube bool
 	// Concurrency is the worker's number of jobs at once.
 	Concurrency int
+	// Storage is where files go (empty: a directory under Dir).
+	Storage string
 }
 
 // Run starts everything, prints how to use it, and runs until ctx ends.
@@ -124,10 +126,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	var yt youtube.HTTPOptions
 	source := "https://www.youtube.com"
 	if o.FakeYouTube {
-		srv, err := fake.New(fake.DefaultVideos()...)
-		if err == nil {
-			err = srv.Start()
-		}
+		srv, err := startFake(ctx, filepath.Join(o.Dir, "clips"))
 		if err != nil {
 			return fmt.Errorf("starting the fake YouTube: %w", err)
 		}
@@ -136,15 +135,27 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		source = "the built-in fake (offline)"
 	}
 
+	if o.Storage == "" {
+		dir, err := filepath.Abs(filepath.Join(o.Dir, "artifacts"))
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			return err
+		}
+		o.Storage = "file://" + dir
+	}
+
 	off := app.Serving{MetricsAddr: "0", ProbeAddr: "0"}
-	m, err := app.NewManager(ctx, app.ManagerConfig{Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg})
+	m, err := app.NewManager(ctx, app.ManagerConfig{Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg, Storage: o.Storage})
 	if err != nil {
 		return err
 	}
 	w, err := app.NewWorker(ctx, app.WorkerConfig{
 		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg,
 		Concurrency: max(o.Concurrency, 1), ShutdownGrace: 5 * time.Second, YouTube: yt,
-		Worker: workers.Options{Name: "dev-worker", StatusInterval: time.Second},
+		Worker:  workers.Options{Name: "dev-worker", StatusInterval: time.Second, MaxArtifactBytes: 8 << 30},
+		Storage: o.Storage,
 	})
 	if err != nil {
 		return err
@@ -154,6 +165,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
   Kubernetes API: %s
   Kafka:          %s (topic %s)
   YouTube:        %s
+  Files:          %s
 
 In another shell:
   export KUBECONFIG=%s PATH=%s:$PATH
@@ -161,7 +173,7 @@ In another shell:
   kubectl get extractions -w
 
 Ctrl-C stops everything.
-`, api.Config.Host, kcfg.Brokers[0], kcfg.Topic, source, kubeconfig, o.Assets)
+`, api.Config.Host, kcfg.Brokers[0], kcfg.Topic, source, o.Storage, kubeconfig, o.Assets)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.Start(ctx) })
@@ -170,4 +182,25 @@ Ctrl-C stops everything.
 		return err
 	}
 	return nil
+}
+
+// startFake serves the built-in catalogue with real media: short clips that
+// ffmpeg makes into dir once.
+func startFake(ctx context.Context, dir string) (*fake.Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	clips, err := fake.MakeClips(ctx, dir, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	videos, err := fake.DefaultVideosWithClips(clips)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := fake.New(videos...)
+	if err == nil {
+		err = srv.Start()
+	}
+	return srv, err
 }

@@ -1,0 +1,217 @@
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	kkdai "github.com/kkdai/youtube/v2"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/storage"
+	"ytx.dev/ytx/internal/youtube"
+)
+
+// run is one attempt's extraction in progress.
+type run struct {
+	w    *Worker
+	t    *task
+	v    *kkdai.Video
+	plan plan
+	dir  string // scratch, removed when the attempt ends
+	// cover is the downloaded thumbnail, "" until fetched or when there is
+	// none.
+	cover string
+}
+
+// maxThumbnailBytes bounds a thumbnail download: YouTube's largest are a few
+// hundred KB.
+const maxThumbnailBytes = 16 << 20
+
+// info stores info.json: the full metadata and every format offered.
+func (r *run) info(ctx context.Context) error {
+	raw, err := json.MarshalIndent(youtube.NewInfo(r.v), "", "  ")
+	if err != nil {
+		return err
+	}
+	return r.store(ctx, v1alpha1.ArtifactInfo, infoFile, bytes.NewReader(raw), int64(len(raw)))
+}
+
+// thumbnail fetches the largest thumbnail when the spec wants it stored or
+// an audio file wants it as album art.
+func (r *run) thumbnail(ctx context.Context) error {
+	want := r.t.spec.Thumbnail
+	if r.plan.thumbnail == "" || (!want && r.plan.audio == nil) {
+		return nil
+	}
+	path := filepath.Join(r.dir, thumbnailFile)
+	if err := r.fetchSmall(ctx, r.plan.thumbnail, path); err != nil {
+		if !want {
+			// Album art is a nicety: audio without it beats no audio.
+			r.w.log.Info("no album art: fetching the thumbnail failed", "job", r.t.claim.msg.String(), "error", err.Error())
+			return nil
+		}
+		return err
+	}
+	r.cover = path
+	if !want {
+		return nil
+	}
+	return r.storeFile(ctx, v1alpha1.ArtifactThumbnail, thumbnailFile, path)
+}
+
+// audio downloads the chosen audio stream and has ffmpeg tag it (and
+// transcode it, for mp3).
+func (r *run) audio(ctx context.Context) error {
+	if r.plan.audio == nil {
+		return nil
+	}
+	in := filepath.Join(r.dir, "audio.source")
+	if err := r.download(ctx, r.plan.audio, in); err != nil {
+		return err
+	}
+	name := audioFile(r.plan.audioFormat)
+	out := filepath.Join(r.dir, name)
+	if err := r.w.ffmpeg.Audio(ctx, in, out, string(r.plan.audioFormat), r.tags(), r.cover); err != nil {
+		return err
+	}
+	os.Remove(in) //nolint:errcheck // frees scratch space early; RemoveAll follows
+	return r.storeFile(ctx, v1alpha1.ArtifactAudio, name, out)
+}
+
+// video downloads the chosen video (and audio) streams and has ffmpeg mux
+// them into one mp4 without re-encoding.
+func (r *run) video(ctx context.Context) error {
+	c := r.plan.video
+	if c.Video == nil {
+		return nil
+	}
+	vin, ain := filepath.Join(r.dir, "video.source"), ""
+	if err := r.download(ctx, c.Video, vin); err != nil {
+		return err
+	}
+	if c.Audio != nil {
+		ain = filepath.Join(r.dir, "video-audio.source")
+		if err := r.download(ctx, c.Audio, ain); err != nil {
+			return err
+		}
+	}
+	out := filepath.Join(r.dir, videoFile)
+	if err := r.w.ffmpeg.Mux(ctx, vin, ain, out, r.tags()); err != nil {
+		return err
+	}
+	return r.storeFile(ctx, v1alpha1.ArtifactVideo, videoFile, out)
+}
+
+// prune deletes files an earlier generation stored that this one does not
+// make (say audio.m4a after the spec changed to mp3), so that a resource
+// never ends with two sets of files.
+func (r *run) prune(ctx context.Context) error {
+	x := r.t.claim.msg
+	keys, err := r.w.store.List(ctx, storage.Prefix(x.Namespace, x.Name))
+	if err != nil {
+		return r.storageError("listing the files", storage.Prefix(x.Namespace, x.Name), err)
+	}
+	wanted := r.plan.wants(r.t.spec)
+	for _, k := range keys {
+		if isWanted(wanted, x.Namespace, x.Name, k) {
+			continue
+		}
+		if err := r.w.store.Delete(ctx, k); err != nil {
+			return r.storageError("deleting the stale file", k, err)
+		}
+	}
+	return nil
+}
+
+// download fetches format f into path with ranged requests, counting bytes
+// for progress.
+func (r *run) download(ctx context.Context, f *kkdai.Format, path string) error {
+	url, err := r.w.videos.StreamURL(ctx, r.v, f)
+	if err != nil {
+		return err
+	}
+	return r.w.download.ToFile(ctx, url, f.ContentLength, path, func(n int64) { r.t.bytesDone.Add(n) })
+}
+
+// fetchSmall GETs a small file (a thumbnail) into path.
+func (r *run) fetchSmall(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.w.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return kkdai.ErrUnexpectedStatusCode(resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, io.LimitReader(resp.Body, maxThumbnailBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n > maxThumbnailBytes {
+		err = fmt.Errorf("thumbnail %s is larger than %d bytes", url, maxThumbnailBytes)
+	}
+	return err
+}
+
+// storeFile stores the scratch file at path as name.
+func (r *run) storeFile(ctx context.Context, kind v1alpha1.ArtifactKind, name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return r.store(ctx, kind, name, f, fi.Size())
+}
+
+// store puts one file into storage and records it as an artifact.
+func (r *run) store(ctx context.Context, kind v1alpha1.ArtifactKind, name string, body io.Reader, size int64) error {
+	x := r.t.claim.msg
+	key := storage.Key(x.Namespace, x.Name, name)
+	obj, err := r.w.store.Put(ctx, key, body, storage.PutOptions{Size: size, MaxBytes: r.w.opts.MaxArtifactBytes, MediaType: mediaTypes[name]})
+	if err != nil {
+		return r.storageError("storing", key, err)
+	}
+	r.t.artifacts = append(r.t.artifacts, v1alpha1.Artifact{Kind: kind, URI: obj.URI, MediaType: mediaTypes[name], SizeBytes: obj.Size, SHA256: obj.SHA256})
+	return nil
+}
+
+// storageError classifies a storage failure: too large is permanent, the
+// rest (store down, credentials, full disk) transient.
+func (r *run) storageError(what, key string, err error) error {
+	if errors.Is(err, storage.ErrTooLarge) {
+		return err
+	}
+	return &youtube.Error{Reason: v1alpha1.ReasonStorageFailed,
+		Message: fmt.Sprintf("%s %s failed; check --storage and the store's health; ytx retries", what, r.w.store.URI(key)), Err: err}
+}
+
+// tags are the metadata embedded into audio and video files.
+func (r *run) tags() media.Tags {
+	m := r.t.metadata
+	return media.Tags{
+		Title:   m.Title,
+		Artist:  m.Author,
+		Date:    m.PublishDate,
+		Comment: "https://www.youtube.com/watch?v=" + r.t.videoID,
+	}
+}
