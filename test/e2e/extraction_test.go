@@ -54,12 +54,23 @@ func phases(t *testing.T, ns, name string) (stop func() []v1alpha1.Phase) {
 			if len(got) == 0 || got[len(got)-1] != x.Status.Phase {
 				got = append(got, x.Status.Phase)
 			}
+			if x.Status.Phase.Finished() {
+				break
+			}
 		}
 		seen <- got
 	}()
+	// stop waits for the finished phase to come through the watch: the
+	// test may have read it with a GET before the watch delivered it.
 	return func() []v1alpha1.Phase {
-		w.Stop()
-		return <-seen
+		defer w.Stop()
+		select {
+		case got := <-seen:
+			return got
+		case <-time.After(10 * time.Second):
+			w.Stop()
+			return <-seen
+		}
 	}
 }
 
@@ -68,7 +79,7 @@ func TestExtractsMetadataEndToEnd(t *testing.T) {
 	e := newEnv(t, setup{})
 	e.startWorker(workerSetup{name: "worker-a"})
 	var want fake.Video
-	for _, v := range fake.DefaultVideos() {
+	for _, v := range catalogue {
 		if v.ID == fake.RickrollID {
 			want = v
 		}

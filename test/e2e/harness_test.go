@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +21,9 @@ import (
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/download"
 	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/workers"
 )
@@ -31,6 +34,8 @@ type setup struct {
 	controller controllers.Options
 	// brokers, when set, replaces the shared broker (a test that stops it).
 	brokers []string
+	// storage is the --storage URL; default a fresh directory.
+	storage string
 }
 
 // env is one test's ytx: a namespace, a topic and consumer group of its own,
@@ -40,6 +45,10 @@ type env struct {
 	ns    string
 	kafka kafka.Config
 	ctrl  controllers.Options
+	// storage is the --storage URL of manager and workers; store opens it
+	// for the test's own checks.
+	storage string
+	store   storage.Store
 }
 
 // newEnv creates the namespace and topics and starts a manager.
@@ -51,6 +60,17 @@ func newEnv(t *testing.T, s setup) *env {
 	}
 	e.ctrl = s.controller
 	e.ctrl.Name = "ctrl-" + e.ns
+	if e.ctrl.CleanupGrace == 0 {
+		e.ctrl.CleanupGrace = time.Second
+	}
+	e.storage = s.storage
+	if e.storage == "" {
+		e.storage = "file://" + t.TempDir()
+	}
+	var err error
+	if e.store, err = storage.Open(e.storage); err != nil {
+		t.Fatal(err)
+	}
 	if s.brokers == nil {
 		s.brokers = broker.ListenAddrs()
 	}
@@ -89,7 +109,7 @@ func (e *env) startManager() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m, err := app.NewManager(ctx, app.ManagerConfig{
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing,
-		Kafka: e.kafka, Namespaces: []string{e.ns}, Controller: e.ctrl,
+		Kafka: e.kafka, Namespaces: []string{e.ns}, Controller: e.ctrl, Storage: e.storage,
 	})
 	if err != nil {
 		cancel()
@@ -103,6 +123,7 @@ type workerSetup struct {
 	name        string
 	concurrency int
 	options     workers.Options
+	download    download.Options
 }
 
 // startWorker runs a worker in the test's consumer group until the test ends
@@ -119,11 +140,23 @@ func (e *env) startWorker(s workerSetup) (stop func()) {
 	if s.options.StatusInterval == 0 {
 		s.options.StatusInterval = 200 * time.Millisecond
 	}
+	if s.options.ScratchDir == "" {
+		// Every job's temporary files must be gone once the worker stops,
+		// however its jobs ended. (Cleanups run last-in first-out: this
+		// check runs after the worker's stop.)
+		s.options.ScratchDir = e.t.TempDir()
+		e.t.Cleanup(func() {
+			if left, _ := os.ReadDir(s.options.ScratchDir); len(left) != 0 {
+				e.t.Errorf("worker %s left scratch files: %v", s.name, left)
+			}
+		})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := app.NewWorker(ctx, app.WorkerConfig{
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing, Kafka: e.kafka,
 		Concurrency: s.concurrency, ShutdownGrace: 2 * time.Second, Worker: s.options,
 		YouTube: youtube.HTTPOptions{DialContext: youTube.DialContext, RootCAs: youTube.CertPool()},
+		Storage: e.storage, Download: s.download,
 	})
 	if err != nil {
 		cancel()

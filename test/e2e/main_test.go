@@ -6,10 +6,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -19,6 +21,7 @@ import (
 
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/devenv"
+	"ytx.dev/ytx/internal/storage/s3test"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
@@ -31,6 +34,13 @@ var (
 	k8s       client.WithWatch
 	// assetsDir holds kube-apiserver, etcd and kubectl.
 	assetsDir string
+	// clips are real media made by ffmpeg, served by clip videos.
+	clips *fake.Clips
+	// catalogue is what the fake served at start: the default videos with
+	// the clips as media.
+	catalogue []fake.Video
+	// s3 is a real S3 server process (versitygw).
+	s3 *s3test.Server
 )
 
 func TestMain(m *testing.M) {
@@ -59,14 +69,38 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer broker.Close()
-	if youTube, err = fake.New(fake.DefaultVideos()...); err == nil {
-		err = youTube.Start()
+	dir, err := os.MkdirTemp("", "ytx-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir) //nolint:errcheck
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if clips, err = fake.MakeClips(ctx, dir, 3*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "making media clips (run `make tools` for ffmpeg):", err)
+		return 1
+	}
+	// The well-known videos serve real media, so that the samples work.
+	catalogue, err = fake.DefaultVideosWithClips(clips)
+	if err == nil {
+		if youTube, err = fake.New(catalogue...); err == nil {
+			err = youTube.Start()
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the fake YouTube:", err)
 		return 1
 	}
 	defer youTube.Close()
+	if s3, err = s3test.Launch(); err == nil {
+		err = s3.SetEnv()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the S3 server (run `make tools` for versitygw):", err)
+		return 1
+	}
+	defer s3.Close() //nolint:errcheck
 	if k8s, err = client.NewWithWatch(apiServer.Config, client.Options{Scheme: app.Scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
