@@ -10,6 +10,7 @@ export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export PATH := $(BIN):$(K8S_BIN):$(PATH)
 
 CONTROLLER_GEN_VERSION := v0.23.0
+VERSITYGW_VERSION      := v1.8.0
 KUBERNETES_VERSION     := v1.37.2
 ETCD_VERSION           := v3.6.6
 
@@ -17,6 +18,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 KUBE_APISERVER := $(K8S_BIN)/kube-apiserver
 ETCD           := $(K8S_BIN)/etcd
 KUBECTL        := $(K8S_BIN)/kubectl
+VERSITYGW      := $(BIN)/versitygw
 YTX            := $(BIN)/ytx
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bin/*') go.mod go.sum
@@ -25,6 +27,10 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bi
 TEST_PACKAGES ?= ./...
 TEST_FLAGS    ?=
 TEST_TIMEOUT  ?= 20m
+# `make bench` runs these; BenchmarkChunkMatrix (chunk size × parallel) is
+# left out by default because it takes minutes: BENCH=ChunkMatrix.
+BENCH          ?= Download500MB|DownloadStore500MB|KkdaiReader500MB
+BENCH_PACKAGES ?= ./internal/download/
 
 .PHONY: all
 all: build
@@ -68,14 +74,18 @@ $(YTX): $(GO_SOURCES)
 test: tools generate manifests check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake.
 	go test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES)
 
+.PHONY: bench
+bench: tools ## Run the benchmarks (download speed and peak memory, ...) and print their figures.
+	go test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 30m $(BENCH_PACKAGES)
+
 .PHONY: dev
-dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Run the API server, Kafka, controller and a worker on this machine.
+dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ffmpeg ## Run the API server, Kafka, controller and a worker on this machine.
 	$(YTX) dev --dir $(BIN)/dev $(DEV_FLAGS)
 
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Build every tool the tests need.
+tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) $(VERSITYGW) ffmpeg ## Build or install every tool the tests need.
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
@@ -90,6 +100,17 @@ $(KUBECTL):
 
 $(ETCD):
 	cd hack/tools/etcd && go build -o $(ETCD) go.etcd.io/etcd/server/v3
+
+# A real S3 server (over a directory) for the S3 storage tests.
+$(VERSITYGW):
+	GOBIN=$(BIN) go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# ffmpeg and ffprobe come from Debian; installed only when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: ffmpeg
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg; }
 
 .PHONY: clean
 clean: ## Remove bin/ (tools included).
