@@ -41,6 +41,7 @@ func workerCommand() *cobra.Command {
 	c.Download.ChunkSize = 4 << 20
 	fs.Var(bytesFlag{&c.Download.ChunkSize}, "download-chunk-size", "bytes per ranged request to YouTube")
 	fs.IntVar(&c.Download.Parallel, "download-parallel", 4, "ranged requests in flight per stream")
+	fs.DurationVar(&c.Download.IdleTimeout, "download-idle-timeout", 30*time.Second, "a ranged request that receives nothing for this long is retried")
 	return withEnv(cmd, func(cmd *cobra.Command) error {
 		if _, err := log.logger(); err != nil {
 			return err

@@ -83,7 +83,18 @@ type Options struct {
 	// is downloaded; one of unknown size fails as soon as it passes the cap.
 	// Either way the error has Reason ArtifactTooLarge and is permanent.
 	MaxBytes int64
+	// IdleTimeout ends a chunk whose connection delivers nothing for this
+	// long (the request, its headers or its body), so that a stalled
+	// connection costs a retry, not the job; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is how long a chunk may receive nothing before it is
+// retried. googlevideo sometimes keeps a connection open and stops sending.
+const DefaultIdleTimeout = 30 * time.Second
+
+// errStalled is the cause of a chunk ended by the idle timeout.
+var errStalled = errors.New("no bytes arrived within the idle timeout")
 
 // Downloader fetches a media URL (as resolved by youtube.Client.StreamURL)
 // into a file with ranged requests in parallel chunks, through the given
@@ -187,6 +198,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.Backoff == (wait.Backoff{}) {
 		o.Backoff = DefaultBackoff
@@ -440,7 +454,18 @@ func (e *final) Unwrap() error { return e.err }
 
 // fetch makes one attempt at bytes [start, end] (end < 0: the whole stream).
 // reported is the chunk's progress high-water mark across attempts.
-func (j *job) fetch(ctx context.Context, f *os.File, buf []byte, start, end int64, reported *int64) error {
+func (j *job) fetch(ctx context.Context, f *os.File, buf []byte, start, end int64, reported *int64) (err error) {
+	// A watchdog cancels the chunk when nothing arrives for IdleTimeout;
+	// every read that brings bytes resets it.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(j.opts.IdleTimeout, func() { cancel(errStalled) })
+	defer watchdog.Stop()
+	defer func() {
+		if err != nil && errors.Is(context.Cause(ctx), errStalled) {
+			err = fmt.Errorf("%s: %w after %s", rangeText(start, end), errStalled, j.opts.IdleTimeout)
+		}
+	}()
 	req, err := j.request(ctx, http.MethodGet, start, end)
 	if err != nil {
 		return &final{youtube.Classify(err)}
@@ -481,6 +506,7 @@ func (j *job) fetch(ctx context.Context, f *os.File, buf []byte, start, end int6
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			watchdog.Reset(j.opts.IdleTimeout)
 			if want >= 0 && written+int64(n) > want {
 				return fmt.Errorf("range %d-%d: the answer has more than the %d bytes asked for", start, end, want)
 			}

@@ -660,3 +660,37 @@ func TestUnwritablePathIsStorageFailed(t *testing.T) {
 		t.Errorf("%d media requests, want none", n)
 	}
 }
+
+// A connection that stays open but stops sending costs a retry of that
+// chunk, not the download.
+func TestStalledChunkIsRetried(t *testing.T) {
+	srv, hc := startFake(t)
+	u, size := streamURL(t, srv, hc, videoID, itagKnown)
+	srv.Throttle(videoID, 1) // a byte a second: a stall
+	go func() {
+		// Lift the stall once the first attempt is under way, so that
+		// only the retries can finish the download.
+		for srv.RequestsFor(fake.KindMedia, videoID) == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		srv.Throttle(videoID, 0)
+	}()
+	d := &download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: size, Parallel: 1, IdleTimeout: 300 * time.Millisecond, Backoff: wait.Backoff{Duration: 10 * time.Millisecond, Steps: 3}}}
+	path := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := d.ToFile(ctx, u, size, path, func(int64) {}); err != nil {
+		t.Fatalf("after a stall: %v", err)
+	}
+	if sum, n := fileSHA256(t, path); n != size || sum != wantSHA256(t, mediaKnown) {
+		t.Errorf("got %d bytes %s, want %d bytes of the served media", n, sum, size)
+	}
+	if n := srv.RequestsFor(fake.KindMedia, videoID); n != 2 {
+		t.Errorf("%d media requests, want the stalled one and its retry", n)
+	}
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("the stall was noticed late: %s", took)
+	}
+}
