@@ -508,9 +508,13 @@ func TestHelperProcess(t *testing.T) {
 func TestNewHTTPClientKeepsProxyAndHasNoOverallTimeout(t *testing.T) {
 	srv, _ := startFake(t)
 	hc := youtube.NewHTTPClient(youtube.HTTPOptions{RootCAs: srv.CertPool()})
-	tr, ok := hc.Transport.(*http.Transport)
+	rt := hc.Transport
+	if u, ok := rt.(interface{ Unwrap() http.RoundTripper }); ok {
+		rt = u.Unwrap()
+	}
+	tr, ok := rt.(*http.Transport)
 	if !ok {
-		t.Fatalf("transport is %T", hc.Transport)
+		t.Fatalf("transport is %T", rt)
 	}
 	if tr.Proxy == nil {
 		t.Error("Proxy is nil: HTTPS_PROXY would be ignored")
@@ -528,5 +532,58 @@ func TestNewHTTPClientKeepsProxyAndHasNoOverallTimeout(t *testing.T) {
 	// look at what NewHTTPClient sets.)
 	if dc := http.DefaultTransport.(*http.Transport).TLSClientConfig; dc != nil && dc.RootCAs != nil {
 		t.Error("NewHTTPClient changed http.DefaultTransport's roots")
+	}
+}
+
+// Every URL after the first comes from YouTube's answers, which are not
+// trusted: the client reaches nothing but YouTube's hosts over HTTPS, also
+// through redirects.
+func TestOnlyYouTubeHostsAreReached(t *testing.T) {
+	srv, hc := startFake(t)
+	for _, u := range []string{
+		"https://169.254.169.254/latest/meta-data/",
+		"https://kubernetes.default.svc/api",
+		"https://www.youtube.com.evil.example/",
+		"https://googlevideo.com.evil.example/videoplayback",
+		"http://www.youtube.com/",
+		"http://rr1---sn-x.googlevideo.com/videoplayback",
+		"file:///etc/passwd",
+	} {
+		resp, err := hc.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("GET %s was sent", u)
+			continue
+		}
+		if !errors.Is(err, youtube.ErrForeignHost) {
+			t.Errorf("GET %s: %v, want ErrForeignHost", u, err)
+		}
+	}
+	for _, host := range []string{"www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com", "rr3---sn-abc.googlevideo.com", "i.ytimg.com", "yt3.ggpht.com", "WWW.YOUTUBE.COM.", "i.ytimg.com:443"} {
+		if !youtube.AllowedHost(host) {
+			t.Errorf("%s refused", host)
+		}
+	}
+	// The real hosts still work.
+	if _, err := youtube.NewClient(hc).Video(testContext(t), fake.RickrollID); err != nil {
+		t.Fatal(err)
+	}
+	_ = srv
+}
+
+// Answers other than media are read whole, so they are bounded.
+func TestOversizedAnswerIsCut(t *testing.T) {
+	v := fixture(t, fake.ZooID)
+	v.ID = "b1gTHumbn4l"
+	v.Thumbnails = []fake.Thumbnail{{Name: "maxresdefault.jpg", Width: 1280, Height: 720, Data: make([]byte, youtube.MaxPageBytes+1)}}
+	_, hc := startFake(t, v)
+	resp, err := hc.Get("https://i.ytimg.com/vi/" + v.ID + "/maxresdefault.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if !errors.Is(err, youtube.ErrTooLongAnswer) || n != youtube.MaxPageBytes {
+		t.Errorf("read %d bytes, %v; want %d bytes and ErrTooLongAnswer", n, err, youtube.MaxPageBytes)
 	}
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -59,7 +63,100 @@ func NewHTTPClient(opts HTTPOptions) *http.Client {
 		}
 		t.TLSClientConfig.RootCAs = opts.RootCAs
 	}
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: hostGuard{t}, CheckRedirect: checkRedirect}
+}
+
+// AllowedHost reports whether the worker may send a request to host: only
+// YouTube's own (www., m., music. and the bare domain), its media servers
+// (*.googlevideo.com) and its image hosts (*.ytimg.com, *.ggpht.com). Every
+// URL the worker fetches besides the first comes from YouTube's answers,
+// which are untrusted: a forged answer must not make it reach an internal
+// address such as a cloud metadata service.
+func AllowedHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	switch host {
+	case "youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com":
+		return true
+	}
+	for _, suffix := range []string{".googlevideo.com", ".ytimg.com", ".ggpht.com"} {
+		if strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrForeignHost is returned for a request to a host AllowedHost refuses, or
+// over plain HTTP.
+var ErrForeignHost = errors.New("refused: not an HTTPS URL of YouTube")
+
+// hostGuard refuses requests that AllowedHost does not allow, whoever makes
+// them (kkdai, the downloader, a redirect).
+type hostGuard struct{ next http.RoundTripper }
+
+func (g hostGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" || !AllowedHost(req.URL.Host) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: %s://%s", ErrForeignHost, req.URL.Scheme, req.URL.Host)
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err == nil && !strings.HasSuffix(strings.ToLower(req.URL.Hostname()), ".googlevideo.com") {
+		// Pages, API answers and images are read whole (kkdai uses
+		// io.ReadAll): bound them, so a hostile answer cannot fill memory.
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: MaxPageBytes, url: req.URL.Host + req.URL.Path}
+	}
+	return resp, err
+}
+
+// MaxPageBytes bounds every answer but media: YouTube's watch page, the
+// biggest, is about 2 MB.
+const MaxPageBytes = 32 << 20
+
+// ErrTooLongAnswer is returned when an answer passes MaxPageBytes.
+var ErrTooLongAnswer = errors.New("YouTube's answer is larger than expected")
+
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+	url  string
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("%w: %s passed %d bytes", ErrTooLongAnswer, b.url, MaxPageBytes)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+// Unwrap returns the transport underneath.
+func (g hostGuard) Unwrap() http.RoundTripper { return g.next }
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport.
+func (g hostGuard) CloseIdleConnections() {
+	if c, ok := g.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// maxRedirects bounds redirect chains; googlevideo redirects once at most.
+const maxRedirects = 5
+
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	return nil
 }
 
 // baseTransport clones the default transport. Should a program have replaced
