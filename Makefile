@@ -11,6 +11,7 @@ export PATH := $(BIN):$(K8S_BIN):$(PATH)
 
 CONTROLLER_GEN_VERSION := v0.23.0
 VERSITYGW_VERSION      := v1.8.0
+HELM_VERSION           := v3.19.0
 KUBERNETES_VERSION     := v1.37.2
 ETCD_VERSION           := v3.6.6
 
@@ -19,6 +20,7 @@ KUBE_APISERVER := $(K8S_BIN)/kube-apiserver
 ETCD           := $(K8S_BIN)/etcd
 KUBECTL        := $(K8S_BIN)/kubectl
 VERSITYGW      := $(BIN)/versitygw
+HELM           := $(BIN)/helm
 YTX            := $(BIN)/ytx
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bin/*') go.mod go.sum
@@ -42,10 +44,11 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRD and the manager's and worker's RBAC under config/.
+manifests: $(CONTROLLER_GEN) ## Generate the CRD (also into the chart) and the manager's and worker's RBAC under config/.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=ytx-manager paths="./controllers/..." output:rbac:artifacts:config=config/rbac/manager
 	$(CONTROLLER_GEN) rbac:roleName=ytx-worker paths="./workers/..." output:rbac:artifacts:config=config/rbac/worker
+	@mkdir -p charts/ytx/crds && cp config/crd/bases/*.yaml charts/ytx/crds/
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.
@@ -62,7 +65,7 @@ check-fmt: ## Fail when a Go file is not gofmt clean.
 
 .PHONY: check-generated
 check-generated: generate manifests ## Fail when generated files differ from what is committed.
-	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- api config charts/ytx/crds || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: build
 build: $(YTX) ## Build bin/ytx.
@@ -85,7 +88,7 @@ dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ffmpeg ## Run the API server, Ka
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) $(VERSITYGW) ffmpeg ## Build or install every tool the tests need.
+tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) $(VERSITYGW) $(HELM) ffmpeg ## Build or install every tool the tests need.
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
@@ -104,6 +107,10 @@ $(ETCD):
 # A real S3 server (over a directory) for the S3 storage tests.
 $(VERSITYGW):
 	GOBIN=$(BIN) go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# Helm renders and lints the chart in tests.
+$(HELM):
+	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 # ffmpeg and ffprobe come from Debian; installed only when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

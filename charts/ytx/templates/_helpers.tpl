@@ -1,0 +1,408 @@
+{{/* Names ------------------------------------------------------------------ */}}
+
+{{- define "ytx.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name: the release name when it contains the chart name, else
+"<release>-<chart>"; fullnameOverride wins. Every object's name starts with it.
+*/}}
+{{- define "ytx.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ytx.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "ytx.labels" -}}
+helm.sh/chart: {{ include "ytx.chart" . }}
+app.kubernetes.io/name: {{ include "ytx.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ytx
+{{- end }}
+
+{{/* Selector labels of one component; call with (dict "ctx" $ "component" "worker"). */}}
+{{- define "ytx.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ytx.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Labels of one component's objects. */}}
+{{- define "ytx.componentLabels" -}}
+{{ include "ytx.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "ytx.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Kafka ------------------------------------------------------------------ */}}
+
+{{/* Name of the Strimzi Kafka cluster. */}}
+{{- define "ytx.kafkaCluster" -}}
+{{- printf "%s-kafka" (include "ytx.fullname" .) }}
+{{- end }}
+
+{{- define "ytx.deadLetterTopic" -}}
+{{- default (printf "%s.dlq" .Values.kafka.topic) .Values.kafka.deadLetterTopic }}
+{{- end }}
+
+{{/* Replicas of the topics and internal topics: min(3, nodes). */}}
+{{- define "ytx.kafkaReplicationFactor" -}}
+{{- min 3 (int .Values.kafka.strimzi.replicas) }}
+{{- end }}
+
+{{- define "ytx.kafkaBrokers" -}}
+{{- if .Values.kafka.strimzi.enabled }}
+{{- printf "%s-kafka-bootstrap.%s.svc:9093" (include "ytx.kafkaCluster" .) .Release.Namespace }}
+{{- else }}
+{{- join "," .Values.kafka.external.brokers }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the pods mount a CA for the brokers: "true" or "". */}}
+{{- define "ytx.kafkaCA" -}}
+{{- if .Values.kafka.strimzi.enabled }}true
+{{- else if and .Values.kafka.external.tls.enabled .Values.kafka.external.tls.caSecret.name }}true
+{{- end }}
+{{- end }}
+
+{{/* The SASL mechanism, empty for none. */}}
+{{- define "ytx.kafkaSASL" -}}
+{{- if .Values.kafka.strimzi.enabled }}SCRAM-SHA-512
+{{- else }}{{ .Values.kafka.external.sasl.mechanism }}
+{{- end }}
+{{- end }}
+
+{{/* The SASL user of a component; call with (dict "ctx" $ "component" "worker"). */}}
+{{- define "ytx.kafkaUsername" -}}
+{{- if .ctx.Values.kafka.strimzi.enabled }}
+{{- printf "%s-%s" (include "ytx.fullname" .ctx) .component }}
+{{- else }}
+{{- .ctx.Values.kafka.external.sasl.username }}
+{{- end }}
+{{- end }}
+
+{{/* The Kafka flags of a component; call with (dict "ctx" $ "component" "worker"). */}}
+{{- define "ytx.kafkaArgs" -}}
+{{- $ctx := .ctx }}
+{{- $component := .component }}
+{{- $k := $ctx.Values.kafka -}}
+- --kafka-brokers={{ include "ytx.kafkaBrokers" $ctx }}
+{{- if include "ytx.kafkaCA" $ctx }}
+- --kafka-tls-ca=/etc/ytx/kafka-ca/ca.crt
+{{- else if and (not $k.strimzi.enabled) $k.external.tls.enabled }}
+- --kafka-tls=true
+{{- end }}
+{{- with include "ytx.kafkaSASL" $ctx }}
+- --kafka-sasl-mechanism={{ . }}
+- --kafka-username={{ include "ytx.kafkaUsername" (dict "ctx" $ctx "component" $component) }}
+- --kafka-password-file=/etc/ytx/kafka-user/password
+{{- end }}
+- --kafka-topic={{ $k.topic }}
+{{- if eq $component "worker" }}
+- --kafka-group={{ $k.group }}
+- --kafka-dead-letter-topic={{ include "ytx.deadLetterTopic" $ctx }}
+{{- end }}
+{{- end }}
+
+{{/* Storage ---------------------------------------------------------------- */}}
+
+{{- define "ytx.storageURL" -}}
+{{- if eq .Values.storage.type "s3" }}
+{{- $s3 := .Values.storage.s3 }}
+{{- $q := list }}
+{{- with $s3.endpoint }}{{ $q = append $q (printf "endpoint=%s" .) }}{{ end }}
+{{- with $s3.region }}{{ $q = append $q (printf "region=%s" (urlquery .)) }}{{ end }}
+{{- if $s3.insecure }}{{ $q = append $q "insecure=true" }}{{ end }}
+{{- printf "s3://%s" $s3.bucket }}
+{{- with trimAll "/" $s3.prefix }}/{{ . }}{{ end }}
+{{- with $q }}?{{ join "&" . }}{{ end }}
+{{- else -}}
+file:///var/lib/ytx
+{{- end }}
+{{- end }}
+
+{{- define "ytx.pvcName" -}}
+{{- default (printf "%s-data" (include "ytx.fullname" .)) .Values.storage.pvc.existingClaim }}
+{{- end }}
+
+{{/* The port of the S3 endpoint (443 without one). */}}
+{{- define "ytx.s3Port" -}}
+{{- $ep := .Values.storage.s3.endpoint }}
+{{- if $ep }}{{ last (splitList ":" $ep) }}{{ else }}443{{ end }}
+{{- end }}
+
+{{/* Durations -------------------------------------------------------------- */}}
+
+{{/* Seconds in a Go duration made of whole hours, minutes and seconds. */}}
+{{- define "ytx.seconds" -}}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+[hms]" . -1 }}
+{{- $n := int (trimSuffix "h" (trimSuffix "m" (trimSuffix "s" .))) }}
+{{- if hasSuffix "h" . }}{{ $total = add $total (mul $n 3600) }}
+{{- else if hasSuffix "m" . }}{{ $total = add $total (mul $n 60) }}
+{{- else }}{{ $total = add $total $n }}{{ end }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{- define "ytx.workerTerminationGrace" -}}
+{{- $grace := int (include "ytx.seconds" .Values.worker.shutdownGrace) }}
+{{- if kindIs "invalid" .Values.worker.terminationGracePeriodSeconds }}
+{{- add $grace 15 }}
+{{- else }}
+{{- .Values.worker.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/* Validation: fails rendering with a message that names the value. --------- */}}
+
+{{- define "ytx.validate" -}}
+{{- $k := .Values.kafka }}
+{{- if and $k.strimzi.enabled $k.external.enabled }}
+{{- fail "kafka: kafka.strimzi.enabled and kafka.external.enabled are both true; choose one Kafka mode (set the other to false)" }}
+{{- end }}
+{{- if not (or $k.strimzi.enabled $k.external.enabled) }}
+{{- fail "kafka: neither kafka.strimzi.enabled nor kafka.external.enabled is true; choose one Kafka mode" }}
+{{- end }}
+{{- if $k.external.enabled }}
+{{- if not $k.external.brokers }}
+{{- fail "kafka.external.brokers is empty: list the bootstrap addresses as host:port" }}
+{{- end }}
+{{- if and $k.external.tls.caSecret.name (not $k.external.tls.enabled) }}
+{{- fail "kafka.external.tls.caSecret.name is set but kafka.external.tls.enabled is false" }}
+{{- end }}
+{{- if $k.external.sasl.mechanism }}
+{{- if not $k.external.sasl.username }}
+{{- fail "kafka.external.sasl.username is empty but kafka.external.sasl.mechanism is set" }}
+{{- end }}
+{{- if not $k.external.sasl.passwordSecret.name }}
+{{- fail "kafka.external.sasl.passwordSecret.name is empty but kafka.external.sasl.mechanism is set" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if eq .Values.storage.type "s3" }}
+{{- if not .Values.storage.s3.bucket }}
+{{- fail "storage.s3.bucket is empty but storage.type is s3" }}
+{{- end }}
+{{- end }}
+{{- $grace := int (include "ytx.seconds" .Values.worker.shutdownGrace) }}
+{{- if le (int (include "ytx.workerTerminationGrace" .)) $grace }}
+{{- fail (printf "worker.terminationGracePeriodSeconds (%s) must be larger than worker.shutdownGrace (%s = %ds)" (include "ytx.workerTerminationGrace" .) .Values.worker.shutdownGrace $grace) }}
+{{- end }}
+{{- if and .Values.keda.enabled (gt (int .Values.keda.minReplicas) (int .Values.keda.maxReplicas)) }}
+{{- fail "keda.minReplicas is larger than keda.maxReplicas" }}
+{{- end }}
+{{- end }}
+
+{{/* RBAC ------------------------------------------------------------------- */}}
+
+{{/*
+The rules of config/rbac/manager/role.yaml (generated by controller-gen from
+the +kubebuilder:rbac markers of controllers/) without leases: those go into
+the leader-election Role in the release's namespace. test/chart checks that
+these stay the same as the generated ones.
+*/}}
+{{- define "ytx.controllerRules" -}}
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [ytx.dev]
+  resources: [youtubeextractions]
+  verbs: [delete, get, list, patch, update, watch]
+- apiGroups: [ytx.dev]
+  resources: [youtubeextractions/finalizers]
+  verbs: [update]
+- apiGroups: [ytx.dev]
+  resources: [youtubeextractions/status]
+  verbs: [get, patch, update]
+{{- end }}
+
+{{/* The rules of config/rbac/worker/role.yaml (from workers/). */}}
+{{- define "ytx.workerRules" -}}
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [ytx.dev]
+  resources: [youtubeextractions]
+  verbs: [get, list, watch]
+- apiGroups: [ytx.dev]
+  resources: [youtubeextractions/status]
+  verbs: [get, patch, update]
+{{- end }}
+
+{{/* Pods ------------------------------------------------------------------- */}}
+
+{{- define "ytx.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "ytx.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* Environment shared by both containers. */}}
+{{- define "ytx.env" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- if and (eq .Values.storage.type "s3") .Values.storage.s3.credentialsSecret.name }}
+{{- $c := .Values.storage.s3.credentialsSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $c.name }}
+      key: {{ $c.accessKeyKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $c.name }}
+      key: {{ $c.secretKeyKey }}
+{{- end }}
+{{- end }}
+
+{{/* Flags shared by both programs. */}}
+{{- define "ytx.commonArgs" -}}
+- --storage={{ include "ytx.storageURL" . }}
+- --metrics-bind-address=:8080
+- --health-probe-bind-address=:8081
+- --log-level={{ .Values.logLevel }}
+- --log-format={{ .Values.logFormat }}
+{{- end }}
+
+{{- define "ytx.ports" -}}
+- name: metrics
+  containerPort: 8080
+  protocol: TCP
+- name: health
+  containerPort: 8081
+  protocol: TCP
+{{- end }}
+
+{{- define "ytx.probes" -}}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: health
+  initialDelaySeconds: 5
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 3
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: health
+  periodSeconds: 5
+  timeoutSeconds: 5
+  failureThreshold: 3
+{{- end }}
+
+{{/* Volume mounts shared by both containers. */}}
+{{- define "ytx.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if eq .Values.storage.type "pvc" }}
+- name: data
+  mountPath: /var/lib/ytx
+{{- end }}
+{{- if include "ytx.kafkaCA" . }}
+- name: kafka-ca
+  mountPath: /etc/ytx/kafka-ca
+  readOnly: true
+{{- end }}
+{{- if include "ytx.kafkaSASL" . }}
+- name: kafka-user
+  mountPath: /etc/ytx/kafka-user
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Volumes shared by both pods; call with (dict "ctx" $ "component" "worker"). */}}
+{{- define "ytx.volumes" -}}
+{{- $ctx := .ctx }}
+{{- $k := $ctx.Values.kafka -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if eq $ctx.Values.storage.type "pvc" }}
+- name: data
+  persistentVolumeClaim:
+    claimName: {{ include "ytx.pvcName" $ctx }}
+{{- end }}
+{{- if include "ytx.kafkaCA" $ctx }}
+- name: kafka-ca
+  secret:
+    {{- if $k.strimzi.enabled }}
+    secretName: {{ include "ytx.kafkaCluster" $ctx }}-cluster-ca-cert
+    {{- else }}
+    secretName: {{ $k.external.tls.caSecret.name }}
+    {{- end }}
+    defaultMode: 0440
+    items:
+      - key: {{ ternary "ca.crt" $k.external.tls.caSecret.key $k.strimzi.enabled }}
+        path: ca.crt
+{{- end }}
+{{- if include "ytx.kafkaSASL" $ctx }}
+- name: kafka-user
+  secret:
+    {{- if $k.strimzi.enabled }}
+    secretName: {{ include "ytx.kafkaUsername" . }}
+    {{- else }}
+    secretName: {{ $k.external.sasl.passwordSecret.name }}
+    {{- end }}
+    defaultMode: 0440
+    items:
+      - key: {{ ternary "password" $k.external.sasl.passwordSecret.key $k.strimzi.enabled }}
+        path: password
+{{- end }}
+{{- end }}
+
+{{/* Scheduling fields of a component's pod; call with its values. */}}
+{{- define "ytx.scheduling" -}}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
