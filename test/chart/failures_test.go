@@ -1,0 +1,56 @@
+package chart_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBadValuesFail: values that cannot work fail `helm template` with a
+// message that names the problem. Those that values.schema.json catches
+// (typos, types, enums) fail `helm lint --strict` too; those that the
+// templates catch with `fail` only log there, as helm lint does by design.
+func TestBadValuesFail(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		args   []string
+		want   []string
+		schema bool // caught by values.schema.json, so by helm lint too
+	}{
+		{"typo", []string{"--set", "worker.replica=3"}, []string{"/worker", "'replica' not allowed"}, true},
+		{"typo-nested", []string{"--set", "kafka.strimzi.replica=3"}, []string{"/kafka/strimzi", "'replica' not allowed"}, true},
+		{"typo-top-level", []string{"--set", "watchNamespace={a}"}, []string{"'watchNamespace' not allowed"}, true},
+		{"wrong-type", []string{"--set", "worker.concurrency=four"}, []string{"/worker/concurrency", "integer"}, true},
+		{"bad-enum", []string{"--set", "storage.type=nfs"}, []string{"/storage/type", "pvc", "s3"}, true},
+		{"both-kafka-modes", []string{"--set", "kafka.external.enabled=true", "--set", "kafka.external.brokers={k:9092}"},
+			[]string{"kafka.strimzi.enabled and kafka.external.enabled are both true", "choose one Kafka mode"}, false},
+		{"no-kafka-mode", []string{"--set", "kafka.strimzi.enabled=false"},
+			[]string{"neither kafka.strimzi.enabled nor kafka.external.enabled", "choose one Kafka mode"}, false},
+		{"external-without-brokers", []string{"--set", "kafka.strimzi.enabled=false", "--set", "kafka.external.enabled=true"},
+			[]string{"kafka.external.brokers is empty"}, false},
+		{"sasl-without-password", []string{"--set", "kafka.strimzi.enabled=false", "--set", "kafka.external.enabled=true",
+			"--set", "kafka.external.brokers={k:9092}", "--set", "kafka.external.sasl.mechanism=PLAIN", "--set", "kafka.external.sasl.username=u"},
+			[]string{"kafka.external.sasl.passwordSecret.name is empty"}, false},
+		{"s3-without-bucket", []string{"--set", "storage.type=s3"}, []string{"storage.s3.bucket is empty"}, false},
+		{"grace-too-short", []string{"--set", "worker.shutdownGrace=1m", "--set", "worker.terminationGracePeriodSeconds=30"},
+			[]string{"worker.terminationGracePeriodSeconds (30) must be larger than worker.shutdownGrace (1m = 60s)"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			verbs := [][]string{{"template", "bad", chartDir}}
+			if c.schema {
+				verbs = append(verbs, []string{"lint", "--strict", chartDir})
+			}
+			for _, verb := range verbs {
+				_, err := helm(append(verb, c.args...)...)
+				if err == nil {
+					t.Fatalf("helm %s %v succeeded", verb[0], c.args)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("helm %s %v: the error does not say %q:\n%v", verb[0], c.args, w, err)
+					}
+				}
+			}
+		})
+	}
+}

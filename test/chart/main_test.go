@@ -1,0 +1,250 @@
+// Package chart_test checks the Helm chart in charts/ytx: `helm lint
+// --strict` and `helm template` over a matrix of values, facts about what
+// each case renders, values that must fail, and server-side apply (strict
+// field validation) of every rendered object to a real kube-apiserver, with
+// small stand-in CRDs for Strimzi, KEDA and the Prometheus Operator.
+package chart_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
+
+	"ytx.dev/ytx/internal/devenv"
+)
+
+const fieldManager = "ytx-chart-test"
+
+var (
+	// repoRoot is the repository; chartDir its chart.
+	repoRoot, chartDir string
+	// helmBin is bin/helm (or $HELM); helmHome isolates its config and cache.
+	helmBin, helmHome string
+	// ytxBin is bin/ytx when it exists: its --help lists the flags.
+	ytxBin string
+
+	apiServer *devenv.APIServer
+	dyn       dynamic.Interface
+	mapper    *restmapper.DeferredDiscoveryRESTMapper
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	logf.SetLogger(logr.Discard())
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var err error
+	if repoRoot, err = filepath.Abs("../.."); err != nil {
+		return fail(err)
+	}
+	chartDir = filepath.Join(repoRoot, "charts", "ytx")
+	if helmBin = os.Getenv("HELM"); helmBin == "" {
+		helmBin = filepath.Join(repoRoot, "bin", "helm")
+	}
+	if _, err := os.Stat(helmBin); err != nil {
+		return fail(fmt.Errorf("no helm at %s: run `make tools` (it builds bin/helm) or set HELM", helmBin))
+	}
+	if p := filepath.Join(repoRoot, "bin", "ytx"); fileExists(p) {
+		ytxBin = p
+	}
+	if helmHome, err = os.MkdirTemp("", "ytx-chart-helm-"); err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(helmHome) //nolint:errcheck
+
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join(repoRoot, "bin", "k8s")
+	}
+	if apiServer, err = devenv.StartAPIServer(assets); err != nil {
+		return fail(err)
+	}
+	defer apiServer.Stop() //nolint:errcheck
+	// The stand-ins for the CRDs that other operators own; InstallCRDs
+	// waits until they are Established.
+	if _, err := envtest.InstallCRDs(apiServer.Config, envtest.CRDInstallOptions{
+		Paths: []string{filepath.Join("testdata", "crds")}, ErrorIfPathMissing: true,
+	}); err != nil {
+		return fail(fmt.Errorf("installing the stand-in CRDs: %w", err))
+	}
+	if dyn, err = dynamic.NewForConfig(apiServer.Config); err != nil {
+		return fail(err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(apiServer.Config)
+	if err != nil {
+		return fail(err)
+	}
+	mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	return m.Run()
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// helm runs bin/helm and returns its standard output, or an error that
+// carries its standard error.
+func helm(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, helmBin, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"),
+		"HELM_DATA_HOME="+filepath.Join(helmHome, "data"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stderr.String(), stdout.String())
+	}
+	return stdout.String(), nil
+}
+
+// render runs `helm template` (with the chart's CRDs) and decodes the objects.
+func render(release, namespace string, args ...string) ([]*unstructured.Unstructured, error) {
+	out, err := helm(append([]string{"template", release, chartDir, "--namespace", namespace, "--include-crds"}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	return decodeObjects(out)
+}
+
+func decodeObjects(stream string) ([]*unstructured.Unstructured, error) {
+	reader := k8syaml.NewYAMLReader(bufio.NewReader(strings.NewReader(stream)))
+	var objs []*unstructured.Unstructured
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		// Through JSON into unstructured, so that integers are int64 as
+		// the API machinery has them.
+		data, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, err
+		}
+		if s := strings.TrimSpace(string(data)); s == "null" || s == "{}" {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("%w in\n%s", err, doc)
+		}
+		objs = append(objs, u)
+	}
+}
+
+// restMapping maps an object's kind to its resource, asking discovery again
+// once when the kind is new.
+func restMapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil && meta.IsNoMatchError(err) {
+		mapper.Reset()
+		m, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	return m, err
+}
+
+// apply sends one object to the API server by server-side apply with strict
+// field validation: an unknown or duplicate field is an error, not a
+// warning.
+func apply(ctx context.Context, obj *unstructured.Unstructured) error {
+	m, err := restMapping(obj.GroupVersionKind())
+	if err != nil {
+		return err
+	}
+	data, err := obj.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		if obj.GetNamespace() == "" {
+			return fmt.Errorf("%s %s: namespaced, but rendered without a namespace", obj.GetKind(), obj.GetName())
+		}
+		ri = dyn.Resource(m.Resource).Namespace(obj.GetNamespace())
+	}
+	force := true
+	_, err = ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{
+		FieldManager: fieldManager, FieldValidation: "Strict", Force: &force,
+	})
+	return err
+}
+
+// ensureNamespace creates a namespace unless it exists.
+func ensureNamespace(ctx context.Context, name string) error {
+	ns := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name},
+	}}
+	_, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Create(ctx, ns, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+var (
+	flagsOnce sync.Once
+	flagSets  map[string]map[string]bool
+)
+
+// knownFlags returns the flags `ytx <command> --help` lists, or nil without
+// bin/ytx.
+func knownFlags(command string) map[string]bool {
+	flagsOnce.Do(func() {
+		if ytxBin == "" {
+			return
+		}
+		flagSets = map[string]map[string]bool{}
+		re := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)`)
+		for _, c := range []string{"manager", "worker"} {
+			out, err := exec.Command(ytxBin, c, "--help").Output()
+			if err != nil {
+				flagSets = nil
+				return
+			}
+			flagSets[c] = map[string]bool{}
+			for _, m := range re.FindAllStringSubmatch(string(out), -1) {
+				flagSets[c][m[1]] = true
+			}
+		}
+	})
+	return flagSets[command]
+}

@@ -1,0 +1,889 @@
+package chart_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// chartCase is one set of values: what it renders, and that it applies.
+type chartCase struct {
+	name      string
+	release   string
+	namespace string
+	args      []string
+	// fullname is the expected prefix of every object's name.
+	fullname string
+	// kinds is the exact number of objects of each kind.
+	kinds map[string]int
+	check func(t *testing.T, r *rendered)
+}
+
+func valuesFile(name string) []string {
+	return []string{"-f", filepath.Join("testdata", name)}
+}
+
+// baseKinds is what every case renders besides Kafka, storage and options.
+func baseKinds(extra map[string]int) map[string]int {
+	k := map[string]int{
+		"CustomResourceDefinition": 1, "ServiceAccount": 2, "Deployment": 2,
+		"ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
+	}
+	for kind, n := range extra {
+		if n == 0 {
+			delete(k, kind)
+		} else {
+			k[kind] = n
+		}
+	}
+	return k
+}
+
+var strimziKinds = map[string]int{"Kafka": 1, "KafkaNodePool": 1, "KafkaTopic": 2, "KafkaUser": 2}
+
+func merged(ms ...map[string]int) map[string]int {
+	out := map[string]int{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+var cases = []chartCase{
+	{
+		name: "defaults", release: "demo", namespace: "chart-defaults", fullname: "demo-ytx",
+		kinds: baseKinds(merged(strimziKinds, map[string]int{"PersistentVolumeClaim": 1})),
+		check: checkDefaults,
+	},
+	{
+		name: "external-kafka", release: "ytx", namespace: "chart-external", fullname: "ytx",
+		args:  valuesFile("values-external.yaml"),
+		kinds: baseKinds(map[string]int{"PersistentVolumeClaim": 1}),
+		check: checkExternal,
+	},
+	{
+		name: "s3", release: "media", namespace: "chart-s3", fullname: "ytx-s3",
+		args:  valuesFile("values-s3.yaml"),
+		kinds: baseKinds(strimziKinds),
+		check: checkS3,
+	},
+	{
+		name: "optional", release: "ytx-opt", namespace: "chart-optional", fullname: "ytx-opt",
+		args: valuesFile("values-optional.yaml"),
+		kinds: baseKinds(merged(strimziKinds, map[string]int{
+			"PersistentVolumeClaim": 1, "ScaledObject": 1, "TriggerAuthentication": 1,
+			"Service": 2, "ServiceMonitor": 2, "NetworkPolicy": 2,
+		})),
+		check: checkOptional,
+	},
+	{
+		name: "namespaced", release: "scoped", namespace: "chart-namespaced", fullname: "scoped-ytx",
+		args: valuesFile("values-namespaced.yaml"),
+		kinds: baseKinds(merged(strimziKinds, map[string]int{
+			"PersistentVolumeClaim": 1, "ClusterRole": 0, "ClusterRoleBinding": 0, "Role": 5, "RoleBinding": 5,
+		})),
+		check: checkNamespaced,
+	},
+	{
+		name: "production", release: "prod", namespace: "chart-production", fullname: "prod-ytx",
+		args:  []string{"-f", filepath.Join("..", "..", "charts", "ytx", "values-production.yaml")},
+		kinds: baseKinds(merged(strimziKinds, map[string]int{"PersistentVolumeClaim": 1, "NetworkPolicy": 2})),
+		check: checkProduction,
+	},
+}
+
+// TestChart lints and renders every case, checks what it renders, and
+// applies every object to the API server.
+func TestChart(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			lintArgs := append([]string{"lint", "--strict", chartDir, "--namespace", c.namespace}, c.args...)
+			if _, err := helm(lintArgs...); err != nil {
+				t.Fatal(err)
+			}
+			objs, err := render(c.release, c.namespace, c.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRendered(t, c, objs)
+			checkKinds(t, r, c.kinds)
+			checkCommon(t, r)
+			c.check(t, r)
+			applyAll(t, objs)
+		})
+	}
+}
+
+// rendered is one case's objects with lookups.
+type rendered struct {
+	c    chartCase
+	objs []*unstructured.Unstructured
+}
+
+func newRendered(t *testing.T, c chartCase, objs []*unstructured.Unstructured) *rendered {
+	t.Helper()
+	if len(objs) == 0 {
+		t.Fatal("nothing rendered")
+	}
+	return &rendered{c: c, objs: objs}
+}
+
+func (r *rendered) ofKind(kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range r.objs {
+		if o.GetKind() == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// get finds an object by kind and name (and namespace, when not empty).
+func (r *rendered) get(t *testing.T, kind, name string, namespace ...string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range r.ofKind(kind) {
+		if o.GetName() == name && (len(namespace) == 0 || o.GetNamespace() == namespace[0]) {
+			return o
+		}
+	}
+	t.Fatalf("no %s %s %v rendered", kind, name, namespace)
+	return nil
+}
+
+func (r *rendered) name(suffix string) string { return r.c.fullname + suffix }
+
+func (r *rendered) deployment(t *testing.T, component string) *appsv1.Deployment {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	fromUnstructured(t, r.get(t, "Deployment", r.name("-"+component)), d)
+	return d
+}
+
+func fromUnstructured(t *testing.T, u *unstructured.Unstructured, into any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, into, true); err != nil {
+		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+}
+
+func nested(t *testing.T, o *unstructured.Unstructured, path ...string) any {
+	t.Helper()
+	v, ok, err := unstructured.NestedFieldNoCopy(o.Object, path...)
+	if err != nil || !ok {
+		t.Fatalf("%s %s: no %s (%v)", o.GetKind(), o.GetName(), strings.Join(path, "."), err)
+	}
+	return v
+}
+
+func checkKinds(t *testing.T, r *rendered, want map[string]int) {
+	t.Helper()
+	got := map[string]int{}
+	for _, o := range r.objs {
+		got[o.GetKind()]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("kinds rendered:\n got %v\nwant %v", got, want)
+	}
+}
+
+// container is the one container of a component's Deployment.
+func container(t *testing.T, d *appsv1.Deployment) corev1.Container {
+	t.Helper()
+	if n := len(d.Spec.Template.Spec.Containers); n != 1 {
+		t.Fatalf("%s: %d containers, want 1", d.Name, n)
+	}
+	return d.Spec.Template.Spec.Containers[0]
+}
+
+// flags maps each "--flag=value" argument to its value.
+func flags(t *testing.T, c corev1.Container) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, a := range c.Args[1:] {
+		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !ok {
+			t.Errorf("%s: argument %q is not one --flag=value string", c.Name, a)
+		}
+		if _, dup := out[name]; dup {
+			t.Errorf("%s: --%s given twice", c.Name, name)
+		}
+		out[name] = value
+	}
+	return out
+}
+
+func wantFlag(t *testing.T, f map[string]string, name, value string) {
+	t.Helper()
+	if got, ok := f[name]; !ok {
+		t.Errorf("no --%s (want %q)", name, value)
+	} else if got != value {
+		t.Errorf("--%s=%q, want %q", name, got, value)
+	}
+}
+
+func envVar(c corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
+}
+
+func volume(d *appsv1.Deployment, name string) *corev1.Volume {
+	for i := range d.Spec.Template.Spec.Volumes {
+		if d.Spec.Template.Spec.Volumes[i].Name == name {
+			return &d.Spec.Template.Spec.Volumes[i]
+		}
+	}
+	return nil
+}
+
+// mountAt returns the volume mounted at dir, or nil.
+func mountAt(d *appsv1.Deployment, c corev1.Container, dir string) *corev1.Volume {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == dir {
+			return volume(d, m.Name)
+		}
+	}
+	return nil
+}
+
+// checkCommon holds for every case: names, labels, namespaces, pod
+// security, probes, ports, and flags that agree with the volumes.
+func checkCommon(t *testing.T, r *rendered) {
+	t.Helper()
+	for _, o := range r.objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			continue
+		}
+		if !strings.HasPrefix(o.GetName(), r.c.fullname) {
+			t.Errorf("%s %s: name does not start with %q", o.GetKind(), o.GetName(), r.c.fullname)
+		}
+		l := o.GetLabels()
+		if l["app.kubernetes.io/name"] != "ytx" || l["app.kubernetes.io/instance"] != r.c.release || l["app.kubernetes.io/managed-by"] != "Helm" {
+			t.Errorf("%s %s: labels %v lack name, instance or managed-by", o.GetKind(), o.GetName(), l)
+		}
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding":
+		case "Role", "RoleBinding":
+			if o.GetNamespace() == "" {
+				t.Errorf("%s %s: no namespace", o.GetKind(), o.GetName())
+			}
+		default:
+			if o.GetNamespace() != r.c.namespace {
+				t.Errorf("%s %s: namespace %q, want the release's %q", o.GetKind(), o.GetName(), o.GetNamespace(), r.c.namespace)
+			}
+		}
+	}
+
+	for _, sa := range r.ofKind("ServiceAccount") {
+		if v, _, _ := unstructured.NestedBool(sa.Object, "automountServiceAccountToken"); !v {
+			t.Errorf("ServiceAccount %s: automountServiceAccountToken is not true", sa.GetName())
+		}
+	}
+
+	for _, component := range []string{"controller", "worker"} {
+		d := r.deployment(t, component)
+		pod := d.Spec.Template.Spec
+		c := container(t, d)
+		if pod.ServiceAccountName != r.name("-"+component) {
+			t.Errorf("%s: serviceAccountName %q", d.Name, pod.ServiceAccountName)
+		}
+		r.get(t, "ServiceAccount", pod.ServiceAccountName)
+		for k, v := range d.Spec.Selector.MatchLabels {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("%s: the pod template lacks selector label %s=%s", d.Name, k, v)
+			}
+		}
+		if c.Image != "ghcr.io/ytx-dev/ytx:0.1.0" {
+			t.Errorf("%s: image %q", d.Name, c.Image)
+		}
+
+		// Pod security.
+		psc := pod.SecurityContext
+		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 ||
+			psc.RunAsGroup == nil || *psc.RunAsGroup != 65532 || psc.FSGroup == nil || *psc.FSGroup != 65532 ||
+			psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("%s: pod securityContext %+v", d.Name, psc)
+		}
+		for _, ct := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+			sc := ct.SecurityContext
+			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+				sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+				sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+				t.Errorf("%s/%s: container securityContext %+v", d.Name, ct.Name, sc)
+			}
+			if ct.Resources.Requests.Memory().IsZero() || ct.Resources.Limits.Memory().IsZero() {
+				t.Errorf("%s/%s: no memory request and limit", d.Name, ct.Name)
+			}
+		}
+
+		// Ports and probes.
+		ports := map[string]int32{}
+		for _, p := range c.Ports {
+			ports[p.Name] = p.ContainerPort
+		}
+		if ports["metrics"] != 8080 || ports["health"] != 8081 {
+			t.Errorf("%s: ports %v, want metrics 8080 and health 8081", d.Name, ports)
+		}
+		for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "health" {
+				t.Errorf("%s: no %s probe on port health", d.Name, path)
+			}
+		}
+
+		// Environment.
+		for env, field := range map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"} {
+			e := envVar(c, env)
+			if e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != field {
+				t.Errorf("%s: %s is not from %s", d.Name, env, field)
+			}
+		}
+
+		// Arguments: the subcommand, then known flags, one string each.
+		command := map[string]string{"controller": "manager", "worker": "worker"}[component]
+		if c.Name != map[string]string{"controller": "manager", "worker": "worker"}[component] {
+			t.Errorf("%s: container %q", d.Name, c.Name)
+		}
+		if len(c.Args) == 0 || c.Args[0] != command {
+			t.Fatalf("%s: args %q do not start with %q", d.Name, c.Args, command)
+		}
+		f := flags(t, c)
+		if known := knownFlags(command); known != nil {
+			for name := range f {
+				if !known[name] {
+					t.Errorf("%s: `ytx %s` has no flag --%s", d.Name, command, name)
+				}
+			}
+		}
+		wantFlag(t, f, "metrics-bind-address", ":8080")
+		wantFlag(t, f, "health-probe-bind-address", ":8081")
+
+		// /tmp is writable (the root file system is not).
+		if v := mountAt(d, c, "/tmp"); v == nil || v.EmptyDir == nil {
+			t.Errorf("%s: no emptyDir at /tmp", d.Name)
+		}
+
+		// Kafka files come from Secrets mounted where the flags say.
+		if ca, ok := f["kafka-tls-ca"]; ok {
+			if ca != "/etc/ytx/kafka-ca/ca.crt" {
+				t.Errorf("%s: --kafka-tls-ca=%s", d.Name, ca)
+			}
+			checkSecretFile(t, d, c, "/etc/ytx/kafka-ca", "ca.crt")
+		}
+		if pw, ok := f["kafka-password-file"]; ok {
+			if pw != "/etc/ytx/kafka-user/password" {
+				t.Errorf("%s: --kafka-password-file=%s", d.Name, pw)
+			}
+			checkSecretFile(t, d, c, "/etc/ytx/kafka-user", "password")
+			if f["kafka-sasl-mechanism"] == "" || f["kafka-username"] == "" {
+				t.Errorf("%s: a password file without a SASL mechanism and user", d.Name)
+			}
+		}
+		if f["kafka-brokers"] == "" || f["kafka-topic"] == "" {
+			t.Errorf("%s: no --kafka-brokers or --kafka-topic", d.Name)
+		}
+
+		// Storage: a file URL needs the claim mounted there.
+		if strings.HasPrefix(f["storage"], "file://") {
+			dir := strings.TrimPrefix(f["storage"], "file://")
+			v := mountAt(d, c, dir)
+			if v == nil || v.PersistentVolumeClaim == nil {
+				t.Errorf("%s: --storage=%s but no claim mounted there", d.Name, f["storage"])
+			} else {
+				r.get(t, "PersistentVolumeClaim", v.PersistentVolumeClaim.ClaimName)
+			}
+		}
+
+		switch component {
+		case "controller":
+			wantFlag(t, f, "leader-elect", "true")
+			wantFlag(t, f, "leader-election-namespace", r.c.namespace)
+		case "worker":
+			if _, ok := f["name"]; ok {
+				t.Errorf("%s: --name is set; the worker takes $POD_NAME", d.Name)
+			}
+			if v := mountAt(d, c, "/scratch"); v == nil || v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil {
+				t.Errorf("%s: no emptyDir with a sizeLimit at /scratch", d.Name)
+			}
+			wantFlag(t, f, "scratch-dir", "/scratch")
+			grace, err := time.ParseDuration(f["shutdown-grace"])
+			if err != nil {
+				t.Errorf("%s: --shutdown-grace: %v", d.Name, err)
+			}
+			if tg := pod.TerminationGracePeriodSeconds; tg == nil || time.Duration(*tg)*time.Second <= grace {
+				t.Errorf("%s: terminationGracePeriodSeconds %v is not above --shutdown-grace %s", d.Name, tg, grace)
+			}
+			for _, name := range []string{"kafka-group", "kafka-dead-letter-topic", "concurrency", "max-artifact-bytes", "mp3-bitrate"} {
+				if f[name] == "" {
+					t.Errorf("%s: no --%s", d.Name, name)
+				}
+			}
+		}
+	}
+
+	// Every ServiceAccount is bound to its component's rules.
+	for _, component := range []string{"controller", "worker"} {
+		sa := r.name("-" + component)
+		bound := false
+		for _, kind := range []string{"ClusterRoleBinding", "RoleBinding"} {
+			for _, b := range r.ofKind(kind) {
+				subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
+				for _, s := range subjects {
+					s := s.(map[string]any)
+					if s["kind"] == "ServiceAccount" && s["name"] == sa && s["namespace"] == r.c.namespace && !strings.HasSuffix(b.GetName(), "leader-election") {
+						bound = true
+					}
+				}
+			}
+		}
+		if !bound {
+			t.Errorf("ServiceAccount %s is bound to no rules", sa)
+		}
+	}
+}
+
+// checkSecretFile checks that dir is a read-only mount of a Secret volume
+// that puts some key at file.
+func checkSecretFile(t *testing.T, d *appsv1.Deployment, c corev1.Container, dir, file string) {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != dir {
+			continue
+		}
+		if !m.ReadOnly {
+			t.Errorf("%s: %s is not read-only", d.Name, dir)
+		}
+		v := volume(d, m.Name)
+		if v == nil || v.Secret == nil {
+			t.Fatalf("%s: %s is not a Secret", d.Name, dir)
+		}
+		for _, it := range v.Secret.Items {
+			if it.Path == file {
+				return
+			}
+		}
+		t.Errorf("%s: Secret %s puts nothing at %s/%s", d.Name, v.Secret.SecretName, dir, file)
+		return
+	}
+	t.Errorf("%s: nothing mounted at %s", d.Name, dir)
+}
+
+func secretVolume(t *testing.T, d *appsv1.Deployment, c corev1.Container, dir string) (name, key string) {
+	t.Helper()
+	v := mountAt(d, c, dir)
+	if v == nil || v.Secret == nil || len(v.Secret.Items) != 1 {
+		t.Fatalf("%s: no one-key Secret at %s", d.Name, dir)
+	}
+	return v.Secret.SecretName, v.Secret.Items[0].Key
+}
+
+func checkDefaults(t *testing.T, r *rendered) {
+	ns := r.c.namespace
+	ctrl, work := r.deployment(t, "controller"), r.deployment(t, "worker")
+	cc, wc := container(t, ctrl), container(t, work)
+	if *ctrl.Spec.Replicas != 1 || *work.Spec.Replicas != 2 {
+		t.Errorf("replicas %d and %d, want 1 and 2", *ctrl.Spec.Replicas, *work.Spec.Replicas)
+	}
+	if tg := *work.Spec.Template.Spec.TerminationGracePeriodSeconds; tg != 40 {
+		t.Errorf("worker terminationGracePeriodSeconds %d, want 40", tg)
+	}
+	cf, wf := flags(t, cc), flags(t, wc)
+	for component, f := range map[string]map[string]string{"controller": cf, "worker": wf} {
+		wantFlag(t, f, "kafka-brokers", "demo-ytx-kafka-kafka-bootstrap."+ns+".svc:9093")
+		wantFlag(t, f, "kafka-tls-ca", "/etc/ytx/kafka-ca/ca.crt")
+		wantFlag(t, f, "kafka-sasl-mechanism", "SCRAM-SHA-512")
+		wantFlag(t, f, "kafka-username", "demo-ytx-"+component)
+		wantFlag(t, f, "kafka-password-file", "/etc/ytx/kafka-user/password")
+		wantFlag(t, f, "kafka-topic", "ytx.extractions")
+		wantFlag(t, f, "storage", "file:///var/lib/ytx")
+	}
+	wantFlag(t, wf, "kafka-group", "ytx-workers")
+	wantFlag(t, wf, "kafka-dead-letter-topic", "ytx.extractions.dlq")
+	wantFlag(t, wf, "concurrency", "4")
+	wantFlag(t, wf, "max-artifact-bytes", "8Gi")
+	wantFlag(t, wf, "mp3-bitrate", "192k")
+	wantFlag(t, wf, "shutdown-grace", "25s")
+	if _, ok := cf["namespaces"]; ok {
+		t.Error("--namespaces set in cluster mode")
+	}
+	for d, c := range map[*appsv1.Deployment]corev1.Container{ctrl: cc, work: wc} {
+		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-ca"); s != "demo-ytx-kafka-cluster-ca-cert" || k != "ca.crt" {
+			t.Errorf("%s: CA from %s/%s", d.Name, s, k)
+		}
+		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-user"); s != d.Name || k != "password" {
+			t.Errorf("%s: password from %s/%s, want the KafkaUser's Secret %s/password", d.Name, s, k, d.Name)
+		}
+		if v := mountAt(d, c, "/var/lib/ytx"); v == nil || v.PersistentVolumeClaim.ClaimName != "demo-ytx-data" {
+			t.Errorf("%s: demo-ytx-data is not at /var/lib/ytx", d.Name)
+		}
+	}
+	if v := mountAt(work, wc, "/scratch"); v.EmptyDir.SizeLimit.String() != "20Gi" {
+		t.Errorf("scratch sizeLimit %s, want 20Gi", v.EmptyDir.SizeLimit)
+	}
+
+	pvc := &corev1.PersistentVolumeClaim{}
+	fromUnstructured(t, r.get(t, "PersistentVolumeClaim", "demo-ytx-data"), pvc)
+	if !slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}) || pvc.Spec.Resources.Requests.Storage().String() != "50Gi" {
+		t.Errorf("PVC %v %v, want ReadWriteMany 50Gi", pvc.Spec.AccessModes, pvc.Spec.Resources.Requests.Storage())
+	}
+
+	// Strimzi.
+	k := r.get(t, "Kafka", "demo-ytx-kafka")
+	if k.GetAPIVersion() != "kafka.strimzi.io/v1" {
+		t.Errorf("Kafka apiVersion %s", k.GetAPIVersion())
+	}
+	if a := k.GetAnnotations(); a["strimzi.io/kraft"] != "enabled" || a["strimzi.io/node-pools"] != "enabled" {
+		t.Errorf("Kafka annotations %v", a)
+	}
+	listeners := nested(t, k, "spec", "kafka", "listeners").([]any)
+	want := map[string]any{"name": "tls", "port": int64(9093), "type": "internal", "tls": true, "authentication": map[string]any{"type": "scram-sha-512"}}
+	if len(listeners) != 1 || fmt.Sprint(listeners[0]) != fmt.Sprint(want) {
+		t.Errorf("Kafka listeners %v, want [%v]", listeners, want)
+	}
+	if a := nested(t, k, "spec", "kafka", "authorization", "type"); a != "simple" {
+		t.Errorf("Kafka authorization %v", a)
+	}
+	nested(t, k, "spec", "entityOperator", "topicOperator")
+	nested(t, k, "spec", "entityOperator", "userOperator")
+
+	pool := r.get(t, "KafkaNodePool", "demo-ytx-kafka-pool")
+	if pool.GetLabels()["strimzi.io/cluster"] != "demo-ytx-kafka" {
+		t.Errorf("KafkaNodePool labels %v", pool.GetLabels())
+	}
+	if fmt.Sprint(nested(t, pool, "spec", "roles")) != "[controller broker]" || nested(t, pool, "spec", "replicas") != int64(1) {
+		t.Errorf("KafkaNodePool spec %v", pool.Object["spec"])
+	}
+	if s := nested(t, pool, "spec", "storage").(map[string]any); s["type"] != "persistent-claim" || s["size"] != "10Gi" {
+		t.Errorf("KafkaNodePool storage %v", s)
+	}
+	for name, want := range map[string]string{"demo-ytx-jobs": "ytx.extractions 12 1", "demo-ytx-dead-letters": "ytx.extractions.dlq 1 1"} {
+		tp := r.get(t, "KafkaTopic", name)
+		got := fmt.Sprint(nested(t, tp, "spec", "topicName"), " ", nested(t, tp, "spec", "partitions"), " ", nested(t, tp, "spec", "replicas"))
+		if got != want || tp.GetLabels()["strimzi.io/cluster"] != "demo-ytx-kafka" {
+			t.Errorf("KafkaTopic %s: %s (labels %v), want %s", name, got, tp.GetLabels(), want)
+		}
+	}
+	for name, want := range map[string][]string{
+		"demo-ytx-controller": {"topic ytx.extractions literal [Describe Write]"},
+		"demo-ytx-worker": {
+			"group ytx-workers literal [Read]",
+			"topic ytx.extractions literal [Describe Read]",
+			"topic ytx.extractions.dlq literal [Describe Write]",
+		},
+	} {
+		u := r.get(t, "KafkaUser", name)
+		if nested(t, u, "spec", "authentication", "type") != "scram-sha-512" || nested(t, u, "spec", "authorization", "type") != "simple" {
+			t.Errorf("KafkaUser %s: spec %v", name, u.Object["spec"])
+		}
+		if u.GetLabels()["strimzi.io/cluster"] != "demo-ytx-kafka" {
+			t.Errorf("KafkaUser %s: labels %v", name, u.GetLabels())
+		}
+		if got := acls(t, u); !slices.Equal(got, want) {
+			t.Errorf("KafkaUser %s: ACLs\n got %q\nwant %q", name, got, want)
+		}
+	}
+
+	// RBAC: cluster-wide roles; leases, and the core/v1 Events leader
+	// election records, only in the release's namespace.
+	le := r.get(t, "Role", "demo-ytx-controller-leader-election", ns)
+	rules := nested(t, le, "rules").([]any)
+	if len(rules) != 2 || fmt.Sprint(rules[0].(map[string]any)["resources"]) != "[leases]" ||
+		fmt.Sprint(rules[0].(map[string]any)["verbs"]) != "[get list watch create update patch delete]" ||
+		fmt.Sprint(rules[1]) != "map[apiGroups:[] resources:[events] verbs:[create patch]]" {
+		t.Errorf("leader-election rules %v", rules)
+	}
+}
+
+// acls lists a KafkaUser's ACLs as "type name pattern [operations]", sorted.
+func acls(t *testing.T, u *unstructured.Unstructured) []string {
+	var out []string
+	for _, a := range nested(t, u, "spec", "authorization", "acls").([]any) {
+		a := a.(map[string]any)
+		res := a["resource"].(map[string]any)
+		var ops []string
+		for _, op := range a["operations"].([]any) {
+			ops = append(ops, op.(string))
+		}
+		sort.Strings(ops)
+		out = append(out, fmt.Sprintf("%s %s %s %v", res["type"], res["name"], res["patternType"], ops))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func checkExternal(t *testing.T, r *rendered) {
+	for _, o := range r.objs {
+		if strings.HasSuffix(o.GroupVersionKind().Group, "strimzi.io") {
+			t.Errorf("external Kafka renders %s %s", o.GetKind(), o.GetName())
+		}
+	}
+	for _, component := range []string{"controller", "worker"} {
+		d := r.deployment(t, component)
+		c := container(t, d)
+		f := flags(t, c)
+		wantFlag(t, f, "kafka-brokers", "kafka-0.kafka.example:9093,kafka-1.kafka.example:9093")
+		wantFlag(t, f, "kafka-tls-ca", "/etc/ytx/kafka-ca/ca.crt")
+		wantFlag(t, f, "kafka-sasl-mechanism", "SCRAM-SHA-512")
+		wantFlag(t, f, "kafka-username", "ytx")
+		wantFlag(t, f, "kafka-password-file", "/etc/ytx/kafka-user/password")
+		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-ca"); s != "kafka-ca" || k != "tls-ca.pem" {
+			t.Errorf("%s: CA from %s/%s, want kafka-ca/tls-ca.pem", d.Name, s, k)
+		}
+		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-user"); s != "kafka-ytx" || k != "pw" {
+			t.Errorf("%s: password from %s/%s, want kafka-ytx/pw", d.Name, s, k)
+		}
+	}
+}
+
+func checkS3(t *testing.T, r *rendered) {
+	if n := len(r.ofKind("PersistentVolumeClaim")); n != 0 {
+		t.Errorf("%d PVCs with S3 storage", n)
+	}
+	for _, component := range []string{"controller", "worker"} {
+		d := r.deployment(t, component)
+		c := container(t, d)
+		wantFlag(t, flags(t, c), "storage", "s3://media/ytx?endpoint=minio.storage:9000&region=eu-west-1&insecure=true")
+		for env, key := range map[string]string{"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"} {
+			e := envVar(c, env)
+			if e == nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "s3-creds" || e.ValueFrom.SecretKeyRef.Key != key {
+				t.Errorf("%s: %s is not from Secret s3-creds key %s", d.Name, env, key)
+			}
+		}
+		if mountAt(d, c, "/var/lib/ytx") != nil {
+			t.Errorf("%s: a volume at /var/lib/ytx with S3 storage", d.Name)
+		}
+	}
+}
+
+func checkOptional(t *testing.T, r *rendered) {
+	work := r.deployment(t, "worker")
+	wc := container(t, work)
+	wf := flags(t, wc)
+	if work.Spec.Replicas != nil {
+		t.Errorf("worker replicas %d set while KEDA scales it", *work.Spec.Replicas)
+	}
+
+	so := r.get(t, "ScaledObject", "ytx-opt-worker")
+	if nested(t, so, "spec", "scaleTargetRef", "name") != work.Name || nested(t, so, "spec", "scaleTargetRef", "kind") != "Deployment" {
+		t.Errorf("ScaledObject target %v", nested(t, so, "spec", "scaleTargetRef"))
+	}
+	if nested(t, so, "spec", "minReplicaCount") != int64(1) || nested(t, so, "spec", "maxReplicaCount") != int64(12) {
+		t.Errorf("ScaledObject replicas %v..%v", nested(t, so, "spec", "minReplicaCount"), nested(t, so, "spec", "maxReplicaCount"))
+	}
+	triggers := nested(t, so, "spec", "triggers").([]any)
+	if len(triggers) != 1 {
+		t.Fatalf("ScaledObject triggers %v", triggers)
+	}
+	tr := triggers[0].(map[string]any)
+	md := tr["metadata"].(map[string]any)
+	if tr["type"] != "kafka" || md["bootstrapServers"] != wf["kafka-brokers"] || md["consumerGroup"] != wf["kafka-group"] ||
+		md["topic"] != wf["kafka-topic"] || md["lagThreshold"] != "20" || md["sasl"] != "scram_sha512" || md["tls"] != "enable" {
+		t.Errorf("kafka trigger %v does not match the worker's flags %v", tr, wf)
+	}
+	authName := tr["authenticationRef"].(map[string]any)["name"].(string)
+	ta := r.get(t, "TriggerAuthentication", authName)
+	refs := map[string]string{}
+	for _, s := range nested(t, ta, "spec", "secretTargetRef").([]any) {
+		s := s.(map[string]any)
+		refs[s["parameter"].(string)] = s["name"].(string) + "/" + s["key"].(string)
+	}
+	caS, caK := secretVolume(t, work, wc, "/etc/ytx/kafka-ca")
+	pwS, pwK := secretVolume(t, work, wc, "/etc/ytx/kafka-user")
+	if refs["ca"] != caS+"/"+caK || refs["password"] != pwS+"/"+pwK {
+		t.Errorf("TriggerAuthentication secrets %v, want the worker's ca %s/%s and password %s/%s", refs, caS, caK, pwS, pwK)
+	}
+	env := nested(t, ta, "spec", "env").([]any)
+	if len(env) != 1 || env[0].(map[string]any)["parameter"] != "username" {
+		t.Fatalf("TriggerAuthentication env %v", env)
+	}
+	e := envVar(wc, env[0].(map[string]any)["name"].(string))
+	if e == nil || e.Value != wf["kafka-username"] {
+		t.Errorf("KEDA's user name from %v, want %q", e, wf["kafka-username"])
+	}
+
+	// Each ServiceMonitor selects a Service that selects its Deployment's pods.
+	for _, component := range []string{"controller", "worker"} {
+		d := r.deployment(t, component)
+		sm := r.get(t, "ServiceMonitor", r.name("-"+component))
+		if sm.GetLabels()["release"] != "prometheus" {
+			t.Errorf("ServiceMonitor %s: labels %v", sm.GetName(), sm.GetLabels())
+		}
+		sel := nested(t, sm, "spec", "selector", "matchLabels").(map[string]any)
+		var svc *corev1.Service
+		for _, s := range r.ofKind("Service") {
+			if matches(sel, s.GetLabels()) {
+				if svc != nil {
+					t.Errorf("ServiceMonitor %s selects two Services", sm.GetName())
+				}
+				svc = &corev1.Service{}
+				fromUnstructured(t, s, svc)
+			}
+		}
+		if svc == nil {
+			t.Fatalf("ServiceMonitor %s selects no Service", sm.GetName())
+		}
+		for k, v := range svc.Spec.Selector {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("Service %s does not select %s's pods", svc.Name, d.Name)
+			}
+		}
+		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].TargetPort.String() != "metrics" {
+			t.Errorf("Service %s ports %v", svc.Name, svc.Spec.Ports)
+		}
+		endpoints := nested(t, sm, "spec", "endpoints").([]any)
+		if len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != "metrics" {
+			t.Errorf("ServiceMonitor %s endpoints %v", sm.GetName(), endpoints)
+		}
+	}
+	checkNetworkPolicies(t, r, "ytx-opt-kafka", []string{"10.0.0.1/32"})
+}
+
+func matches(selector map[string]any, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(selector) > 0
+}
+
+// checkNetworkPolicies checks the policies of both components: in, only
+// the metrics and health ports; out, only DNS, the API server, the Strimzi
+// brokers, and (worker) HTTPS.
+func checkNetworkPolicies(t *testing.T, r *rendered, kafkaCluster string, apiCIDRs []string) {
+	t.Helper()
+	for _, component := range []string{"controller", "worker"} {
+		d := r.deployment(t, component)
+		u := r.get(t, "NetworkPolicy", r.name("-"+component))
+		np := &networkingv1.NetworkPolicy{}
+		fromUnstructured(t, u, np)
+		for k, v := range np.Spec.PodSelector.MatchLabels {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("NetworkPolicy %s does not select %s's pods", u.GetName(), d.Name)
+			}
+		}
+		if fmt.Sprint(np.Spec.PolicyTypes) != "[Ingress Egress]" {
+			t.Errorf("NetworkPolicy %s policyTypes %v", u.GetName(), np.Spec.PolicyTypes)
+		}
+		var in []string
+		for _, rule := range np.Spec.Ingress {
+			for _, p := range rule.Ports {
+				in = append(in, p.Port.String())
+			}
+		}
+		if fmt.Sprint(in) != "[metrics health]" {
+			t.Errorf("NetworkPolicy %s ingress ports %v", u.GetName(), in)
+		}
+		var out []string
+		for _, rule := range np.Spec.Egress {
+			var to, ports []string
+			for _, peer := range rule.To {
+				switch {
+				case peer.IPBlock != nil:
+					to = append(to, peer.IPBlock.CIDR)
+				case peer.PodSelector != nil:
+					to = append(to, fmt.Sprintf("pods %v", peer.PodSelector.MatchLabels))
+				case peer.NamespaceSelector != nil:
+					to = append(to, fmt.Sprintf("namespaces %v", peer.NamespaceSelector.MatchLabels))
+				}
+			}
+			for _, p := range rule.Ports {
+				ports = append(ports, fmt.Sprintf("%s/%s", p.Port, *p.Protocol))
+			}
+			out = append(out, fmt.Sprintf("%v %v", to, ports))
+		}
+		want := []string{
+			"[namespaces map[kubernetes.io/metadata.name:kube-system]] [53/UDP 53/TCP]",
+			fmt.Sprintf("%v [443/TCP 6443/TCP]", apiCIDRs),
+			fmt.Sprintf("[pods map[strimzi.io/cluster:%s]] [9093/TCP]", kafkaCluster),
+		}
+		if component == "worker" {
+			want = append(want, "[0.0.0.0/0] [443/TCP]")
+		}
+		if !slices.Equal(out, want) {
+			t.Errorf("NetworkPolicy %s egress\n got %q\nwant %q", u.GetName(), out, want)
+		}
+	}
+}
+
+func checkNamespaced(t *testing.T, r *rendered) {
+	watched := []string{"ytx-watch-a", "ytx-watch-b"}
+	f := flags(t, container(t, r.deployment(t, "controller")))
+	wantFlag(t, f, "namespaces", strings.Join(watched, ","))
+	for _, ns := range watched {
+		for _, component := range []string{"controller", "worker"} {
+			r.get(t, "Role", r.name("-"+component), ns)
+			rb := r.get(t, "RoleBinding", r.name("-"+component), ns)
+			if nested(t, rb, "roleRef", "kind") != "Role" || nested(t, rb, "roleRef", "name") != r.name("-"+component) {
+				t.Errorf("RoleBinding %s/%s refers to %v", ns, rb.GetName(), rb.Object["roleRef"])
+			}
+		}
+	}
+	r.get(t, "Role", r.name("-controller-leader-election"), r.c.namespace)
+}
+
+func checkProduction(t *testing.T, r *rendered) {
+	ctrl, work := r.deployment(t, "controller"), r.deployment(t, "worker")
+	if *ctrl.Spec.Replicas != 2 || *work.Spec.Replicas != 4 {
+		t.Errorf("replicas %d and %d, want 2 and 4", *ctrl.Spec.Replicas, *work.Spec.Replicas)
+	}
+	pool := r.get(t, "KafkaNodePool", "prod-ytx-kafka-pool")
+	if nested(t, pool, "spec", "replicas") != int64(3) {
+		t.Errorf("KafkaNodePool replicas %v, want 3", nested(t, pool, "spec", "replicas"))
+	}
+	for _, tp := range r.ofKind("KafkaTopic") {
+		if nested(t, tp, "spec", "replicas") != int64(3) {
+			t.Errorf("KafkaTopic %s replicas %v, want 3", tp.GetName(), nested(t, tp, "spec", "replicas"))
+		}
+	}
+	cfg := nested(t, r.get(t, "Kafka", "prod-ytx-kafka"), "spec", "kafka", "config").(map[string]any)
+	if cfg["min.insync.replicas"] != int64(2) || cfg["default.replication.factor"] != int64(3) || cfg["offsets.topic.replication.factor"] != int64(3) {
+		t.Errorf("Kafka config %v, want replication 3 and min.insync.replicas 2", cfg)
+	}
+	checkNetworkPolicies(t, r, "prod-ytx-kafka", nil)
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// applyAll creates the namespaces the objects name and applies every object.
+func applyAll(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	namespaces := map[string]bool{}
+	for _, o := range objs {
+		if ns := o.GetNamespace(); ns != "" {
+			if !dnsLabel.MatchString(ns) {
+				t.Fatalf("%s %s: bad namespace %q", o.GetKind(), o.GetName(), ns)
+			}
+			namespaces[ns] = true
+		}
+	}
+	for ns := range namespaces {
+		if err := ensureNamespace(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range objs {
+		if err := apply(ctx, o); err != nil {
+			t.Errorf("applying %s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package chartrun
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// process is bin/ytx running as one pod's container.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	out  *tail
+	done chan struct{}
+	err  error // of Wait, once done is closed
+}
+
+// startProcess runs bin/ytx with the pod's args and exactly its environment
+// plus extra (nothing of the test's own environment leaks in but PATH, so
+// that a YTX_* variable of the developer's shell cannot stand in for a flag
+// the chart forgot).
+func startProcess(t *testing.T, p *pod, args []string, extra ...string) *process {
+	t.Helper()
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for _, e := range p.env {
+		env = append(env, e.name+"="+e.value)
+	}
+	env = append(env, extra...)
+	pr := &process{name: p.container.Name, out: &tail{max: 64 << 10}, done: make(chan struct{})}
+	pr.cmd = exec.Command(ytxBin, args...)
+	pr.cmd.Env = env
+	pr.cmd.Dir = t.TempDir()
+	var w io.Writer = pr.out
+	if os.Getenv("YTX_TEST_LOG") != "" {
+		w = io.MultiWriter(pr.out, prefixWriter{"[" + p.container.Name + "] ", os.Stderr})
+	}
+	pr.cmd.Stdout, pr.cmd.Stderr = w, w
+	if err := pr.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", ytxBin, err)
+	}
+	go func() {
+		pr.err = pr.cmd.Wait()
+		close(pr.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-pr.done:
+		default:
+			pr.cmd.Process.Kill() //nolint:errcheck // our own child, by its pid
+			<-pr.done
+		}
+	})
+	return pr
+}
+
+// alive is nil while the process runs, else an error with how it ended
+// and the end of its output.
+func (pr *process) alive() error {
+	select {
+	case <-pr.done:
+		return fmt.Errorf("`ytx %s` exited (%v)%s; its last output:\n%s", pr.name, pr.err, staleHint(), pr.out.last(20))
+	default:
+		return nil
+	}
+}
+
+// waitExit waits for the process to end by itself.
+func (pr *process) waitExit(timeout time.Duration) error {
+	select {
+	case <-pr.done:
+		return pr.err
+	case <-time.After(timeout):
+		return fmt.Errorf("`ytx %s` still runs after %s", pr.name, timeout)
+	}
+}
+
+// stop sends SIGTERM, as the kubelet does, and expects a clean exit.
+func (pr *process) stop(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	if err := pr.alive(); err != nil {
+		t.Errorf("before SIGTERM: %v", err)
+		return
+	}
+	pr.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	select {
+	case <-pr.done:
+		if pr.err != nil {
+			t.Errorf("`ytx %s` did not exit cleanly on SIGTERM: %v; last output:\n%s", pr.name, pr.err, pr.out.last(20))
+		}
+	case <-time.After(timeout):
+		t.Errorf("`ytx %s` still runs %s after SIGTERM; last output:\n%s", pr.name, timeout, pr.out.last(20))
+	}
+}
+
+// staleHint says when bin/ytx is older than the Go sources: a stale binary
+// may not know a flag the chart rightly passes.
+func staleHint() string {
+	bin, err := os.Stat(ytxBin)
+	if err != nil {
+		return ""
+	}
+	var newest string
+	filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error { //nolint:errcheck
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == "bin" || d.Name() == "hack" || d.Name() == "test" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			if fi, err := d.Info(); err == nil && fi.ModTime().After(bin.ModTime()) {
+				newest = path
+				return filepath.SkipAll
+			}
+		}
+		return nil
+	})
+	if newest == "" {
+		return ""
+	}
+	return fmt.Sprintf(" [bin/ytx is older than %s: run make build]", strings.TrimPrefix(newest, repoRoot+"/"))
+}
+
+// tail keeps the end of a process's output.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// last returns the last n lines.
+func (t *tail) last(n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(string(t.buf), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  | " + strings.Join(lines, "\n  | ")
+}
+
+// lastLine is the process's final line: cmd/ytx's one-line error.
+func (t *tail) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimRight(string(t.buf), "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+type prefixWriter struct {
+	prefix string
+	w      io.Writer
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			io.WriteString(p.w, p.prefix+line) //nolint:errcheck
+		}
+	}
+	return len(b), nil
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
