@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
@@ -32,7 +33,14 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 			}
 			p := t.progress()
 			if p == lastProgress && time.Since(last) < w.opts.HeartbeatInterval {
-				continue
+				// Nothing to write, but look: a resource deleted or
+				// superseded meanwhile must stop the job now, so that
+				// no file lands after the finalizer cleaned up.
+				if w.stillOurs(ctx, t) {
+					continue
+				}
+				cancel(errLostClaim)
+				return
 			}
 			err := t.claim.update(ctx, func(x *v1alpha1.YouTubeExtraction) {
 				now := metav1.Now()
@@ -54,4 +62,18 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 		close(done)
 		<-finished
 	}
+}
+
+// stillOurs reads the resource and reports whether the attempt is still
+// this worker's. A failed read says yes: the next write will tell.
+func (w *Worker) stillOurs(ctx context.Context, t *task) bool {
+	var x v1alpha1.YouTubeExtraction
+	err := w.reader.Get(ctx, t.claim.msg.NamespacedName(), &x)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false
+	case err != nil:
+		return true
+	}
+	return w.owns(&x, t.claim.msg)
 }

@@ -544,3 +544,34 @@ func watchProgress(t *testing.T, ns, name string) (stop func() []int32) {
 		}
 	}
 }
+
+// Deleting a resource while its worker downloads: the worker stops, and no
+// file of the abandoned attempt is left behind.
+func TestDeletedWhileRunningLeavesNoFiles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	e.startWorker(workerSetup{})
+	v := addClipVideo(t, "Deleted mid-download")
+	youTube.Throttle(v.ID, 20_000)
+	e.create("gone", watchURL(v.ID), func(x *v1alpha1.YouTubeExtraction) {
+		x.Spec.Video = &v1alpha1.VideoSpec{MaxHeight: 720}
+		x.Spec.Thumbnail = true
+	})
+	x := e.waitFor("gone", 60*time.Second, "bytes flowing", func(x *v1alpha1.YouTubeExtraction) bool {
+		return x.Status.Phase == v1alpha1.PhaseRunning && x.Status.Progress != nil && x.Status.Progress.BytesDone > 0
+	})
+	if len(e.keys("gone")) == 0 {
+		t.Fatal("want the early files (info.json, thumbnail) stored before the download, to see them removed")
+	}
+	if err := k8s.Delete(e.ctx(10*time.Second), x); err != nil {
+		t.Fatal(err)
+	}
+	e.waitGone("gone", 60*time.Second)
+	// The worker must notice on its own (within a status interval) and
+	// abandon the download rather than finish it.
+	time.Sleep(2 * time.Second)
+	if keys := e.keys("gone"); len(keys) != 0 {
+		t.Errorf("files left after deletion: %v", keys)
+	}
+	youTube.Throttle(v.ID, 0)
+}
