@@ -169,6 +169,30 @@ func (s *fileStore) Delete(ctx context.Context, prefix string) error {
 	return nil
 }
 
+func (s *fileStore) DeleteIncomplete(ctx context.Context, prefix string) error {
+	if err := validPrefix(prefix, false); err != nil {
+		return fmt.Errorf("sweeping %q in %s: %w", prefix, s.loc, err)
+	}
+	err := s.walk(ctx, prefix, true, func(key, p string, isDir bool) error {
+		if isDir || !isTemporary(path.Base(key)) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sweeping %q in %s: %w", prefix, s.loc, err)
+	}
+	return nil
+}
+
+// isTemporary reports whether a file name is one of put's temporary files.
+func isTemporary(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")
+}
+
 func (s *fileStore) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := validPrefix(prefix, true); err != nil {
 		return nil, fmt.Errorf("listing %q in %s: %w", prefix, s.loc, err)

@@ -132,6 +132,17 @@ func (s *s3Store) Delete(ctx context.Context, prefix string) error {
 	if err := validPrefix(prefix, false); err != nil {
 		return fmt.Errorf("deleting %q in %s: %w", prefix, s.loc, err)
 	}
+	if err := s.deleteObjects(ctx, prefix); err != nil {
+		return fmt.Errorf("deleting %q in %s: %w", prefix, s.loc, err)
+	}
+	// An upload a killed worker left open is invisible to ListObjects but
+	// still stored (and billed): it goes with the rest.
+	return s.DeleteIncomplete(ctx, prefix)
+}
+
+// deleteObjects removes the objects under prefix, streaming the listing into
+// batched removals.
+func (s *s3Store) deleteObjects(ctx context.Context, prefix string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	objects := s.client.ListObjects(ctx, s.cfg.bucket, minio.ListObjectsOptions{Prefix: s.object(prefix), Recursive: true})
@@ -164,8 +175,25 @@ func (s *s3Store) Delete(ctx context.Context, prefix string) error {
 	if err := <-listErr; err != nil {
 		errs = append(errs, describe(err))
 	}
+	return errors.Join(errs...)
+}
+
+func (s *s3Store) DeleteIncomplete(ctx context.Context, prefix string) error {
+	if err := validPrefix(prefix, false); err != nil {
+		return fmt.Errorf("sweeping %q in %s: %w", prefix, s.loc, err)
+	}
+	var errs []error
+	for u := range s.client.ListIncompleteUploads(ctx, s.cfg.bucket, s.object(prefix), true) {
+		if u.Err != nil {
+			errs = append(errs, describe(u.Err))
+			break
+		}
+		if err := s.client.RemoveIncompleteUpload(ctx, s.cfg.bucket, u.Key); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.Key, describe(err)))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("deleting %q in %s: %w", prefix, s.loc, err)
+		return fmt.Errorf("sweeping %q in %s: %w", prefix, s.loc, err)
 	}
 	return nil
 }

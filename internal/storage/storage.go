@@ -44,6 +44,12 @@ type Store interface {
 	Delete(ctx context.Context, prefix string) error
 	// List returns the keys that start with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// DeleteIncomplete removes what interrupted Puts left under prefix and
+	// List does not show: temporary files of the file backend, incomplete
+	// multipart uploads of S3 (which a bucket bills for). A worker killed
+	// mid-upload leaves them; the next attempt of the same resource sweeps
+	// them. It must not run while a Put under prefix is meant to succeed.
+	DeleteIncomplete(ctx context.Context, prefix string) error
 	// Open returns a reader of the stored object; the caller closes it.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// URI is where key lives, as users see it in status:

@@ -53,6 +53,9 @@ type backend struct {
 	leftovers func(t *testing.T) []string
 	// contentType returns the stored Content-Type ("" where there is none).
 	contentType func(t *testing.T, key string) string
+	// interrupt leaves what a worker killed in the middle of a Put of key
+	// leaves: a temporary file, or an open multipart upload with a part.
+	interrupt func(t *testing.T, key string)
 }
 
 var bucketSeq atomic.Int64
@@ -84,6 +87,15 @@ func backends(t *testing.T) []backend {
 			return all
 		},
 		contentType: func(*testing.T, string) string { return "" },
+		interrupt: func(t *testing.T, key string) {
+			dir := filepath.Join(root, filepath.Dir(key))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "."+filepath.Base(key)+".4711.tmp"), []byte("half"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
 	}}
 	for _, prefix := range []string{"media/x", ""} {
 		bucket := fmt.Sprintf("bucket-%d", bucketSeq.Add(1))
@@ -118,6 +130,18 @@ func backends(t *testing.T) []backend {
 					t.Fatal(err)
 				}
 				return info.ContentType
+			},
+			interrupt: func(t *testing.T, key string) {
+				core := minio.Core{Client: srv.Client()}
+				object := strings.TrimPrefix(prefix+"/"+key, "/")
+				id, err := core.NewMultipartUpload(context.Background(), bucket, object, minio.PutObjectOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				part := dataBytes(7, 5<<20)
+				if _, err := core.PutObjectPart(context.Background(), bucket, object, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+					t.Fatal(err)
+				}
 			},
 		})
 	}
@@ -499,6 +523,47 @@ func TestDeleteRemovesStaleTemporaryFiles(t *testing.T) {
 	if _, err := os.Stat(root); err != nil {
 		t.Errorf("the root must stay: %v", err)
 	}
+}
+
+// A worker killed mid-upload leaves what List does not show; the next
+// attempt's DeleteIncomplete sweeps it under its own prefix only, and
+// Delete takes it along too.
+func TestDeleteIncompleteSweepsInterruptedPuts(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			if _, err := b.store.Put(ctx, "ns/name/info.json", strings.NewReader("{}"), storage.PutOptions{Size: 2}); err != nil {
+				t.Fatal(err)
+			}
+			b.interrupt(t, "ns/name/audio.m4a")
+			b.interrupt(t, "ns/name-2/audio.m4a")
+			if got := b.leftovers(t); !slices.ContainsFunc(got, isLeftover) {
+				t.Fatalf("the interrupted Put left nothing to sweep: %q", got)
+			}
+			if err := b.store.DeleteIncomplete(ctx, "ns/name/"); err != nil {
+				t.Fatal(err)
+			}
+			if keys := list(t, b.store, ""); !slices.Equal(keys, []string{"ns/name/info.json"}) {
+				t.Errorf("objects after the sweep: %q", keys)
+			}
+			left := slices.DeleteFunc(b.leftovers(t), func(s string) bool { return !isLeftover(s) })
+			if len(left) != 1 || !strings.Contains(left[0], "name-2") {
+				t.Errorf("want only ns/name-2's leftover to stay, have %q", left)
+			}
+			if err := b.store.Delete(ctx, "ns/name-2/"); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.store.Delete(ctx, "ns/name/"); err != nil {
+				t.Fatal(err)
+			}
+			assertEmpty(t, b)
+		})
+	}
+}
+
+// isLeftover tells an interrupted Put's remains among backend.leftovers.
+func isLeftover(s string) bool {
+	return strings.HasPrefix(s, "upload:") || strings.HasSuffix(s, ".tmp")
 }
 
 func TestBadKeys(t *testing.T) {
