@@ -11,6 +11,7 @@ import (
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/scratch"
 	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
 )
@@ -32,12 +33,12 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 	}
 	t.bytesTotal.Store(p.size())
 
-	dir, err := os.MkdirTemp(w.opts.ScratchDir, "ytx-"+t.videoID+"-")
+	dir, err := scratch.New(w.opts.ScratchDir, t.videoID)
 	if err != nil {
 		return failed(&youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: fmt.Sprintf("cannot make a scratch directory in %s; check --scratch-dir and its free space; ytx retries", scratchName(w.opts.ScratchDir)), Err: err})
 	}
-	defer os.RemoveAll(dir) //nolint:errcheck // best effort; it is a temporary directory
-	r := &run{w: w, t: t, v: v, plan: p, dir: dir}
+	defer dir.Close() //nolint:errcheck // best effort; a later worker's Sweep removes what is left
+	r := &run{w: w, t: t, v: v, plan: p, dir: dir.Path}
 	for _, step := range []func(context.Context) error{r.info, r.thumbnail, r.audio, r.video, r.prune} {
 		if err := step(ctx); err != nil {
 			return failed(err)
@@ -50,6 +51,8 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 func failed(err error) outcome {
 	var ye *youtube.Error
 	switch {
+	case errors.Is(err, errLostClaim):
+		return outcome{lost: true}
 	case errors.As(err, &ye):
 		return outcome{err: ye}
 	case errors.Is(err, storage.ErrTooLarge):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	kafkago "github.com/segmentio/kafka-go"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -14,6 +15,7 @@ import (
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/scratch"
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/workers"
 )
@@ -98,6 +100,7 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	log := ctrl.Log.WithName("worker").WithValues("worker", c.Worker.Name)
+	sweepScratch(log, c.Worker.ScratchDir)
 	deps := workers.Deps{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("ytx-worker"),
 		HTTP: youtube.NewHTTPClient(c.YouTube), Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
@@ -111,6 +114,19 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// sweepScratch removes the scratch directories of jobs whose process died
+// (a container restarted after OOM or kill keeps its emptyDir), so that
+// scratch space stays bounded across crashes.
+func sweepScratch(log logr.Logger, dir string) {
+	removed, err := scratch.Sweep(dir)
+	if len(removed) > 0 {
+		log.Info("removed the scratch files of jobs that died with an earlier process", "dirs", removed)
+	}
+	if err != nil {
+		log.Info("could not sweep the scratch directory", "dir", dir, "error", err.Error())
+	}
 }
 
 // consume runs the consumer group until ctx ends.
