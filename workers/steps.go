@@ -113,11 +113,21 @@ func (r *run) video(ctx context.Context) error {
 // prune deletes files an earlier generation stored that this one does not
 // make (say audio.m4a after the spec changed to mp3), so that a resource
 // never ends with two sets of files.
+//
+// It also sweeps what an earlier attempt left when its worker was killed
+// mid-upload (temporary files, open multipart uploads).
 func (r *run) prune(ctx context.Context) error {
+	if err := r.fence(ctx); err != nil {
+		return err
+	}
 	x := r.t.claim.msg
-	keys, err := r.w.store.List(ctx, storage.Prefix(x.Namespace, x.Name))
+	prefix := storage.Prefix(x.Namespace, x.Name)
+	if err := r.w.store.DeleteIncomplete(ctx, prefix); err != nil {
+		return r.storageError("sweeping interrupted uploads", prefix, err)
+	}
+	keys, err := r.w.store.List(ctx, prefix)
 	if err != nil {
-		return r.storageError("listing the files", storage.Prefix(x.Namespace, x.Name), err)
+		return r.storageError("listing the files", prefix, err)
 	}
 	wanted := r.plan.wants(r.t.spec)
 	for _, k := range keys {
@@ -185,14 +195,30 @@ func (r *run) storeFile(ctx context.Context, kind v1alpha1.ArtifactKind, name, p
 
 // store puts one file into storage and records it as an artifact.
 func (r *run) store(ctx context.Context, kind v1alpha1.ArtifactKind, name string, body io.Reader, size int64) error {
+	if err := r.fence(ctx); err != nil {
+		return err
+	}
 	x := r.t.claim.msg
 	key := storage.Key(x.Namespace, x.Name, name)
 	obj, err := r.w.store.Put(ctx, key, body, storage.PutOptions{Size: size, MaxBytes: r.w.opts.MaxArtifactBytes, MediaType: mediaTypes[name]})
 	if err != nil {
 		return r.storageError("storing", key, err)
 	}
+	r.w.log.Info("stored file", "job", x.String(), "key", key, "bytes", obj.Size, "sha256", obj.SHA256)
 	r.t.artifacts = append(r.t.artifacts, v1alpha1.Artifact{Kind: kind, URI: obj.URI, MediaType: mediaTypes[name], SizeBytes: obj.Size, SHA256: obj.SHA256})
 	return nil
+}
+
+// fence makes sure the attempt is still this worker's before it writes to
+// storage. The heartbeat notices a lost claim only at its next tick; a
+// worker that was paused (SIGSTOP, a long GC, a frozen VM) and wakes after
+// the controller gave the attempt to another worker must not overwrite the
+// newer attempt's files in the meantime.
+func (r *run) fence(ctx context.Context) error {
+	if r.w.stillOurs(ctx, r.t) {
+		return nil
+	}
+	return errLostClaim
 }
 
 // storageError classifies a storage failure: too large is permanent, the

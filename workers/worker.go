@@ -139,8 +139,8 @@ func (w *Worker) Handle(ctx context.Context, m job.Message) error {
 	result := w.extract(runCtx, t)
 	stopBeat()
 
-	if cause := context.Cause(runCtx); errors.Is(cause, errLostClaim) {
-		log.Info("abandoning job", "why", cause.Error())
+	if result.lost || errors.Is(context.Cause(runCtx), errLostClaim) {
+		log.Info("abandoning job", "why", errLostClaim.Error())
 		return nil
 	}
 	if ctx.Err() != nil && result.err != nil {
@@ -154,6 +154,8 @@ type outcome struct {
 	err *youtube.Error // nil on success
 	// handBack: the worker is stopping; the attempt goes back to the queue.
 	handBack bool
+	// lost: the attempt stopped being this worker's; nothing is written.
+	lost bool
 }
 
 // end writes the outcome onto the resource. It runs on a context of its own:
