@@ -36,6 +36,7 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"bad byte count", []string{"worker", "--max-artifact-bytes", "lots"}, nil, []string{"--max-artifact-bytes"}},
 		{"env bad byte count", []string{"worker"}, map[string]string{"YTX_MAX_ARTIFACT_BYTES": "-5Gi"}, []string{"YTX_MAX_ARTIFACT_BYTES", "--max-artifact-bytes"}},
 		{"missing ffmpeg", []string{"worker", "--kafka-brokers", "k:9092", "--ffmpeg", "/nonexistent/ffmpeg"}, nil, []string{"--ffmpeg"}},
+		{"session timeout below the brokers' minimum", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-session-timeout", "1s"}, nil, []string{"--kafka-session-timeout"}},
 		{"missing scratch dir", []string{"worker", "--kafka-brokers", "k:9092", "--scratch-dir", "/nonexistent/scratch"}, nil, []string{"--scratch-dir"}},
 	}
 	for _, c := range cases {

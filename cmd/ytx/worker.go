@@ -27,6 +27,7 @@ func workerCommand() *cobra.Command {
 	logFlags(fs, &log, "json")
 	fs.StringVar(&c.Kafka.Group, "kafka-group", kafka.DefaultGroup, "consumer group of the workers")
 	fs.StringVar(&c.Kafka.DeadLetterTopic, "kafka-dead-letter-topic", kafka.DefaultDeadLetterTopic, "topic that receives messages that cannot be read")
+	fs.DurationVar(&c.SessionTimeout, "kafka-session-timeout", 30*time.Second, "how long the consumer group waits for a silent worker before its partitions go to the others (6s to 5m)")
 	fs.IntVar(&c.Concurrency, "concurrency", 4, "jobs run at once")
 	fs.StringVar(&c.Worker.Name, "name", "", "this worker's name in status and events (default: $POD_NAME, then the host name)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, time given to running jobs to finish before they are handed back")

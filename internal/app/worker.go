@@ -31,6 +31,9 @@ type WorkerConfig struct {
 	// ShutdownGrace is how long a stopping worker lets running jobs finish
 	// before it hands them back.
 	ShutdownGrace time.Duration
+	// SessionTimeout is the consumer group's session timeout (0: kafka-go's
+	// default, 30 s): how soon a dead worker's partitions move on.
+	SessionTimeout time.Duration
 
 	Worker workers.Options
 
@@ -53,6 +56,10 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("--name is empty: set it, or POD_NAME, or give the host a name")
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("--shutdown-grace %s: must not be negative", c.ShutdownGrace)
+	case c.SessionTimeout != 0 && (c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute):
+		// Brokers refuse what is outside group.min/max.session.timeout.ms
+		// (Kafka's defaults: 6 s and 30 min; kfake's: 6 s and 5 min).
+		return fmt.Errorf("--kafka-session-timeout %s: must be between 6s and 5m", c.SessionTimeout)
 	case c.Worker.StatusInterval < 0 || c.Worker.HeartbeatInterval < 0:
 		return errors.New("--status-interval and --heartbeat-interval must not be negative")
 	case c.Worker.MaxArtifactBytes < 0:
@@ -106,7 +113,9 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		HTTP: youtube.NewHTTPClient(c.YouTube), Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
 	}
 	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), cfg: c}
-	w.consumer, err = kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{DrainTimeout: c.ShutdownGrace})
+	w.consumer, err = kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{
+		DrainTimeout: c.ShutdownGrace, SessionTimeout: c.SessionTimeout, Logger: log.WithName("kafka"),
+	})
 	if err != nil {
 		return nil, err
 	}

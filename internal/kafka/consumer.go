@@ -38,6 +38,11 @@ type ConsumerOptions struct {
 	Logger logr.Logger
 	// Hooks observe the consumer, e.g. for Prometheus.
 	Hooks Hooks
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member (a worker killed or frozen) before it gives the member's
+	// partitions to the others; it also bounds how long a rebalance waits
+	// for members to rejoin. Zero: kafka-go's 30 s.
+	SessionTimeout time.Duration
 
 	// tune lets this package's tests shorten group timings.
 	tune func(*kafka.ReaderConfig)
@@ -196,6 +201,12 @@ func (c *Consumer) Run(ctx context.Context, concurrency int, handle Handler) err
 		JoinGroupBackoff:      2 * time.Second,
 		Logger:                logAt(klog.V(2)),
 		ErrorLogger:           logAt(klog.V(1)),
+	}
+	if st := c.opts.SessionTimeout; st > 0 {
+		rcfg.SessionTimeout, rcfg.RebalanceTimeout = st, st
+		// Kafka's rule of thumb: heartbeat at most a third of the
+		// session; a tenth leaves room for a slow round trip or two.
+		rcfg.HeartbeatInterval = st / 10
 	}
 	if c.opts.tune != nil {
 		c.opts.tune(&rcfg)
