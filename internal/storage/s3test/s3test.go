@@ -145,19 +145,12 @@ func launch(bin, base, access, secret string) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{Endpoint: port, AccessKey: access, SecretKey: secret, Dir: dir, out: &lockedBuffer{}, done: make(chan struct{})}
-		// posix needs extended attributes (user.*) for object metadata;
-		// ext4, xfs, btrfs and tmpfs have them. On a filesystem without them
-		// add "--nometa" (no Content-Type) or "--sidecar DIR" after "posix".
-		s.cmd = exec.Command(bin, "--port", port, "--quiet", "posix", dir)
-		s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+access, "ROOT_SECRET_KEY="+secret)
-		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-		if err := s.cmd.Start(); err != nil {
-			return nil, fmt.Errorf("starting %s: %w", bin, err)
-		}
-		go func() { s.cmd.Wait(); close(s.done) }() //nolint:errcheck // exit status is not interesting: we kill it
-		if lastErr = s.wait(10 * time.Second); lastErr == nil {
+		s := &Server{Endpoint: port, AccessKey: access, SecretKey: secret, Dir: dir, out: &lockedBuffer{}}
+		if lastErr = s.start(bin); lastErr == nil {
 			return s, nil
+		}
+		if s.cmd.Process == nil {
+			return nil, lastErr
 		}
 		s.Close()
 	}
@@ -181,6 +174,41 @@ func (s *Server) wait(limit time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("versitygw did not answer on %s within %v: %s", s.Endpoint, limit, s.out.String())
+}
+
+// Kill stops the server at once (SIGKILL), keeping its directory, as an
+// outage would; Restart brings it back.
+func (s *Server) Kill() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Kill() //nolint:errcheck // it may have exited already
+		<-s.done
+	}
+}
+
+// Restart starts a killed server again on the same address, over the same
+// directory, with the same credentials: the objects are still there.
+func (s *Server) Restart() error {
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
+	return s.start(bin)
+}
+
+// start runs versitygw on s.Endpoint over s.Dir and waits until it answers.
+func (s *Server) start(bin string) error {
+	s.done = make(chan struct{})
+	// posix needs extended attributes (user.*) for object metadata;
+	// ext4, xfs, btrfs and tmpfs have them. On a filesystem without them
+	// add "--nometa" (no Content-Type) or "--sidecar DIR" after "posix".
+	s.cmd = exec.Command(bin, "--port", s.Endpoint, "--quiet", "posix", s.Dir)
+	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }() //nolint:errcheck // exit status is not interesting: we kill it
+	return s.wait(10 * time.Second)
 }
 
 // Close stops the server and waits for it to exit.

@@ -91,6 +91,10 @@ type Format struct {
 	// ContentLength: 0 means Media.Size(); negative omits the field, as
 	// YouTube sometimes does, which makes kkdai download in one request.
 	ContentLength int64
+	// WrongContentLength, when positive, is what the player answer claims
+	// instead of the media's true size, as a broken or hostile answer
+	// might: a downloader must notice the difference and not trust it.
+	WrongContentLength int64
 	// InitRange and IndexRange are the byte ranges of an adaptive stream's
 	// init segment and index; listed only when set (End > 0).
 	InitRange, IndexRange [2]int64

@@ -284,7 +284,10 @@ func (s *Server) streamingDataFor(v *Video) *streamingData {
 		if f.AudioSampleRate > 0 {
 			fj.AudioSampleRate = strconv.Itoa(f.AudioSampleRate)
 		}
-		if f.ContentLength >= 0 {
+		switch {
+		case f.WrongContentLength > 0:
+			fj.ContentLength = strconv.FormatInt(f.WrongContentLength, 10)
+		case f.ContentLength >= 0:
 			fj.ContentLength = strconv.FormatInt(f.Media.Size(), 10)
 		}
 		if f.InitRange[1] > 0 {
