@@ -188,6 +188,20 @@ func TestForgedAnswersReachNothingButYouTube(t *testing.T) {
 		}
 		e.create(c.name, watchURL(v.ID), c.spec)
 	}
+	// A forged thumbnail that is only wanted as album art costs the art,
+	// not the audio (the worker logs why, without the URL's query).
+	art, err := fake.ClipVideo("f0rged"+rand.String(5), "Forged album art", clips)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range art.Thumbnails {
+		art.Thumbnails[i].URL = "https://" + internal.addr + "/latest/meta-data/?sig=" + secret
+	}
+	if err := youTube.AddVideo(art); err != nil {
+		t.Fatal(err)
+	}
+	e.create("album-art", watchURL(art.ID), audio)
+
 	for _, c := range cases {
 		x := e.waitPhase(c.name, v1alpha1.PhaseFailed, 60*time.Second)
 		f, cond := x.Status.LastFailure, failedCondition(x)
@@ -211,6 +225,10 @@ func TestForgedAnswersReachNothingButYouTube(t *testing.T) {
 				t.Errorf("%s: the status shows %q: %s", c.name, leak, f.Message)
 			}
 		}
+	}
+	x := e.waitPhase("album-art", v1alpha1.PhaseSucceeded, 60*time.Second)
+	if a := e.fetch(x)[v1alpha1.ArtifactAudio]; a.probe == nil || hasCover(a.probe) {
+		t.Errorf("album-art: want audio without a cover, got %+v", a.Artifact)
 	}
 	internal.checkUntouched(t)
 }
