@@ -29,6 +29,10 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bi
 TEST_PACKAGES ?= ./...
 TEST_FLAGS    ?=
 TEST_TIMEOUT  ?= 20m
+# `make fuzz` runs every Fuzz target for FUZZTIME each; `make test` runs them
+# for TEST_FUZZTIME each after the other tests (empty or 0 skips them).
+FUZZTIME      ?= 10s
+TEST_FUZZTIME ?= 8s
 # `make bench` runs these; BenchmarkChunkMatrix (chunk size × parallel) is
 # left out by default because it takes minutes: BENCH=ChunkMatrix.
 BENCH          ?= Download500MB|DownloadStore500MB|KkdaiReader500MB
@@ -74,8 +78,21 @@ $(YTX): $(GO_SOURCES)
 	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(YTX) ./cmd/ytx
 
 .PHONY: test
-test: tools generate manifests check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake.
+test: tools generate manifests check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake, then each fuzz target briefly.
 	go test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES)
+	@if [ -n "$(TEST_FUZZTIME)" ] && [ "$(TEST_FUZZTIME)" != 0 ]; then $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); fi
+
+# Every `func FuzzX(f *testing.F)` in a _test.go file, as "package-dir:FuzzX".
+FUZZ_TARGETS = $(shell grep -rE --include='*_test.go' --exclude-dir=bin --exclude-dir=hack '^func Fuzz[A-Za-z0-9_]+.*[*]testing[.]F' . | sed -E 's|^[.]/(.*)/[^/]+:func (Fuzz[A-Za-z0-9_]+).*|\1:\2|' | sort)
+
+.PHONY: fuzz
+fuzz: ## Run every Fuzz target for FUZZTIME (10s) each; a crasher lands in the package's testdata/fuzz/ and then fails plain go test until fixed.
+	@test -n "$(FUZZ_TARGETS)" || { echo "no Fuzz targets found"; exit 1; }
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=./$${t%%:*}; fn=$${t##*:}; \
+	  echo "go test -run '^$$' -fuzz '^$$fn\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+	  go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 .PHONY: bench
 bench: tools ## Run the benchmarks (download speed and peak memory, ...) and print their figures.

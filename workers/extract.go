@@ -75,7 +75,7 @@ type plan struct {
 // planFor picks the streams for spec. A video that lacks what the spec asks
 // for fails here, before anything is downloaded.
 func planFor(v *kkdai.Video, spec v1alpha1.YouTubeExtractionSpec) (plan, error) {
-	p := plan{thumbnail: youtube.Metadata(v).ThumbnailURL}
+	p := plan{thumbnail: youtube.ThumbnailURL(v)}
 	var err error
 	if spec.Audio != nil {
 		p.audioFormat = spec.Audio.Format

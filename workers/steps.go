@@ -155,11 +155,11 @@ func (r *run) download(ctx context.Context, f *kkdai.Format, path string) error 
 func (r *run) fetchSmall(ctx context.Context, url, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return youtube.RedactError(err)
 	}
 	resp, err := r.w.http.Do(req)
 	if err != nil {
-		return err
+		return youtube.RedactError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -174,7 +174,7 @@ func (r *run) fetchSmall(ctx context.Context, url, path string) error {
 		err = cerr
 	}
 	if err == nil && n > maxThumbnailBytes {
-		err = fmt.Errorf("thumbnail %s is larger than %d bytes", url, maxThumbnailBytes)
+		err = fmt.Errorf("thumbnail %s is larger than %d bytes", youtube.RedactURL(url), maxThumbnailBytes)
 	}
 	return err
 }

@@ -226,7 +226,7 @@ func (j *job) parseURL(raw string) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return &youtube.Error{
 			Reason: v1alpha1.ReasonDownloadFailed, Permanent: true, Err: err,
-			Message: fmt.Sprintf("the stream URL %q is not an http(s) URL; this is a bug in ytx or a change in YouTube's answers", truncate(raw, 80)),
+			Message: fmt.Sprintf("the stream URL %q is not an http(s) URL; this is a bug in ytx or a change in YouTube's answers", truncate(youtube.RedactURL(raw), 80)),
 		}
 	}
 	// Keep the query as YouTube wrote it (re-encoding would reorder it);
@@ -276,7 +276,7 @@ func (j *job) head(ctx context.Context) (int64, error) {
 		if ctx.Err() != nil {
 			return -1, youtube.Classify(ctx.Err())
 		}
-		return -1, nil // the GET will tell
+		return -1, nil // the GET will tell (and will be refused the same way)
 	}
 	resp.Body.Close()
 	switch {
@@ -472,6 +472,12 @@ func (j *job) fetch(ctx context.Context, f *os.File, buf []byte, start, end int6
 	}
 	resp, err := j.hc.Do(req)
 	if err != nil {
+		// Do's error carries the signed URL.
+		youtube.RedactError(err)
+		if errors.Is(err, youtube.ErrForeignHost) || errors.Is(err, youtube.ErrTooManyRedirects) {
+			// The same URL leads to the same place on every try.
+			return &final{youtube.Classify(err)}
+		}
 		return err
 	}
 	defer resp.Body.Close()

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -692,5 +694,83 @@ func TestStalledChunkIsRetried(t *testing.T) {
 	}
 	if took := time.Since(began); took > 10*time.Second {
 		t.Errorf("the stall was noticed late: %s", took)
+	}
+}
+
+// net/http names the whole request URL in its errors, and a media URL is
+// signed: what a failed download reports must show its host and path only.
+func TestFailedDownloadDoesNotShowTheSignedURL(t *testing.T) {
+	srv, hc := startFake(t)
+	u, size := streamURL(t, srv, hc, videoID, itagKnown)
+	sig, _ := url.Parse(u)
+	secret := sig.Query().Get("sig")
+	if secret == "" {
+		t.Fatalf("the fake's URL %s is not signed", u)
+	}
+	srv.Close() // every attempt now fails to connect
+	d := download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: 1 << 20, Parallel: 2, Backoff: fastBackoff}}
+	err := d.ToFile(testContext(t), u, size, filepath.Join(t.TempDir(), "out"), nil)
+	ye := asError(t, err)
+	if ye.Reason != v1alpha1.ReasonDownloadFailed || ye.Err == nil {
+		t.Fatalf("got %+v, want DownloadFailed with its cause", ye)
+	}
+	text := fmt.Sprintf("%v %+v %s", err, err, ye.Message)
+	for _, leak := range []string{secret, "sig=", "expire="} {
+		if strings.Contains(text, leak) {
+			t.Errorf("the error shows %q: %s", leak, text)
+		}
+	}
+	if !strings.Contains(text, "googlevideo.com/videoplayback") {
+		t.Errorf("the error lost the host and path: %s", text)
+	}
+}
+
+// A stream URL off YouTube's hosts (a forged answer) is refused once, not
+// retried, and nothing connects to it.
+func TestForeignStreamURLIsRefusedWithoutRetries(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			c.Close()
+		}
+	}()
+	// The standard dialer: unguarded, these URLs would reach the listener.
+	hc := youtube.NewHTTPClient(youtube.HTTPOptions{})
+	t.Cleanup(hc.CloseIdleConnections)
+	for _, u := range []string{
+		"https://" + ln.Addr().String() + "/videoplayback?id=x&itag=140&sig=S3CRET",
+		"http://" + ln.Addr().String() + "/videoplayback?sig=S3CRET",
+		"http://rr3---sn-fake.googlevideo.com/videoplayback?sig=S3CRET",
+	} {
+		for _, size := range []int64{1 << 20, 0} { // chunked; HEAD then streamed
+			// Slow retries: a retried refusal would take seconds.
+			d := download.Downloader{HTTP: hc, Options: download.Options{Backoff: wait.Backoff{Duration: 2 * time.Second, Steps: 4}}}
+			start := time.Now()
+			err := d.ToFile(testContext(t), u, size, filepath.Join(t.TempDir(), "out"), nil)
+			ye := asError(t, err)
+			if ye.Reason != v1alpha1.ReasonDownloadFailed || !ye.Permanent || !errors.Is(err, youtube.ErrForeignHost) {
+				t.Errorf("%s: %+v, want a permanent DownloadFailed wrapping ErrForeignHost", u, ye)
+			}
+			if strings.Contains(err.Error(), "S3CRET") {
+				t.Errorf("%s: the error shows the signature: %v", u, err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("%s: took %s, as if retried", u, took)
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := conns.Load(); n != 0 {
+		t.Errorf("the listener saw %d connections", n)
 	}
 }

@@ -76,9 +76,9 @@ func (f FFmpeg) Audio(ctx context.Context, in, out, format string, tags Tags, co
 	if format == FormatOpus {
 		cover = ""
 	}
-	args := []string{"-i", local(in)}
+	args := input(in)
 	if cover != "" {
-		args = append(args, "-i", local(cover))
+		args = append(args, input(cover)...)
 	}
 	args = append(args, "-map", "0:a:0")
 	if cover != "" {
@@ -120,11 +120,12 @@ func (f FFmpeg) Audio(ctx context.Context, in, out, format string, tags Tags, co
 // "" video is a progressive file: its video and (if any) audio streams are
 // remuxed and tagged. Like Audio, out appears only complete.
 func (f FFmpeg) Mux(ctx context.Context, video, audio, out string, tags Tags) error {
-	args := []string{"-i", local(video)}
+	args := input(video)
 	step := "remux the video into mp4"
 	if audio != "" {
 		step = "mux the video and audio into mp4"
-		args = append(args, "-i", local(audio), "-map", "0:v:0", "-map", "1:a:0")
+		args = append(args, input(audio)...)
+		args = append(args, "-map", "0:v:0", "-map", "1:a:0")
 	} else {
 		args = append(args, "-map", "0:v:0", "-map", "0:a:0?")
 	}
@@ -175,6 +176,21 @@ func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error 
 // local makes ffmpeg read a path as a file whatever it looks like: a name
 // with a colon ("a:b.m4a") would otherwise be taken for a protocol.
 func local(path string) string { return "file:" + path }
+
+// inputFormats are the demuxers ffmpeg may use on an input: what YouTube
+// serves (MP4 and WebM, audio and video) and cover images.
+const inputFormats = "mov,matroska,mp3,image2,jpeg_pipe,png_pipe,webp_pipe"
+
+// input is ffmpeg's arguments to read path, which holds bytes from YouTube's
+// answers, so untrusted. ffmpeg picks a demuxer by content, not by name: a
+// download that is in fact an HLS playlist or an ffconcat script would make
+// it open whatever the playlist lists, another tenant's stored file
+// (file:/data/<ns>/<name>/audio.m4a) or a URL, and splice it into this
+// tenant's artifact. So only the demuxers of inputFormats are allowed, and
+// only the file protocol, for the input and anything it opens.
+func input(path string) []string {
+	return []string{"-format_whitelist", inputFormats, "-protocol_whitelist", "file", "-i", local(path)}
+}
 
 // partName is a fresh name beside out for ffmpeg to write to: hidden, and
 // with a suffix no reader of the directory would take for a finished file.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,5 +312,61 @@ func TestProbeFileErrors(t *testing.T) {
 	_, err = media.ProbeFile(ctx(t), "/nonexistent/ffprobe", "x")
 	if err == nil || !strings.Contains(err.Error(), "ffprobe not found") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// A download is untrusted bytes: one that is a playlist (HLS, ffconcat)
+// must not make ffmpeg read what it lists, be that another tenant's stored
+// file or a URL.
+func TestPlaylistInputIsRefused(t *testing.T) {
+	t.Parallel()
+	c := clips(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int64
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			conn.Close()
+		}
+	}()
+	dir := t.TempDir()
+	other := c.AudioM4A // stands for another tenant's stored audio
+	for name, body := range map[string]string{
+		"hls-file":    "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\nfile:" + other + "\n#EXT-X-ENDLIST\n",
+		"hls-http":    "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\nhttp://" + ln.Addr().String() + "/seg.ts\n#EXT-X-ENDLIST\n",
+		"ffconcat":    "ffconcat version 1.0\nfile 'file:" + other + "'\n",
+		"hls-variant": "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttp://" + ln.Addr().String() + "/a.m3u8\n",
+	} {
+		in := filepath.Join(dir, name+".source") // as the worker names downloads
+		if err := os.WriteFile(in, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ff := media.FFmpeg{}
+		for kind, run := range map[string]func(out string) error{
+			"audio": func(out string) error { return ff.Audio(ctx(t), in, out, "m4a", tags, "") },
+			"mux":   func(out string) error { return ff.Mux(ctx(t), in, in, out, tags) },
+		} {
+			out := filepath.Join(dir, name+"."+kind+".out")
+			err := run(out)
+			var ye *youtube.Error
+			if !errors.As(err, &ye) || ye.Reason != v1alpha1.ReasonMediaFailed {
+				t.Errorf("%s, %s: %v, want MediaFailed", name, kind, err)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s, %s: ffmpeg wrote %s from what the playlist lists", name, kind, out)
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := conns.Load(); n != 0 {
+		t.Errorf("ffmpeg connected %d times to the address a playlist named", n)
 	}
 }

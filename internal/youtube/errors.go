@@ -40,6 +40,8 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Classify turns an error from kkdai/youtube, from net/http or from reading
 // a stream into an *Error; nil stays nil, and an *Error is returned as is.
+// URLs in err's chain are redacted first (RedactError): an *Error's text
+// never shows a signed query.
 //
 // The rules, and why:
 //   - private video (ErrVideoPrivate): LoginRequired, permanent. Only the
@@ -57,8 +59,15 @@ func (e *Error) Unwrap() error { return e.Err }
 //     attempt fetches fresh URLs and often succeeds. If it keeps failing the
 //     retry limit ends the extraction (AttemptsExhausted), and the message
 //     says what to check.
+//   - a request refused because it, or a redirect, went off YouTube's hosts
+//     or to plain HTTP (ErrForeignHost): DownloadFailed, permanent. Only a
+//     forged or rewritten answer names such a URL; the next attempt would
+//     get the same answer, and the message says what to check.
+//   - an answer that did not arrive whole within the page timeout
+//     (ErrSlowAnswer): Timeout, transient.
 //   - HTTP 429 and 5xx, other statuses, network errors, unexpected answers
-//     from YouTube: DownloadFailed, transient.
+//     from YouTube (ErrTooLongAnswer, too many redirects): DownloadFailed,
+//     transient.
 //   - deadlines and network timeouts: Timeout, transient.
 //   - an invalid video ID: InvalidURL, permanent.
 func Classify(err error) *Error {
@@ -70,6 +79,8 @@ func classify(videoID string, err error) *Error {
 	if err == nil {
 		return nil
 	}
+	// net/http's errors carry the whole URL, and media URLs are signed.
+	RedactError(err)
 	var e *Error
 	if errors.As(err, &e) {
 		return e
@@ -89,6 +100,7 @@ func classify(videoID string, err error) *Error {
 		netErr   net.Error
 		unknown  x509.UnknownAuthorityError
 		verifErr *tls.CertificateVerificationError
+		foreign  *foreignHostError
 	)
 	switch {
 	case errors.Is(err, kkdai.ErrVideoPrivate):
@@ -104,6 +116,22 @@ func classify(videoID string, err error) *Error {
 	case errors.Is(err, kkdai.ErrInvalidCharactersInVideoID), errors.Is(err, kkdai.ErrVideoIDMinLength):
 		return fail(v1alpha1.ReasonInvalidURL, true,
 			"%s: the video ID is not valid; use a link such as https://www.youtube.com/watch?v=VIDEO_ID with an 11-character ID", subject)
+	case errors.As(err, &foreign):
+		// Before the network cases: *url.Error is a net.Error.
+		how := "YouTube's answer sent the worker"
+		if foreign.from != "" {
+			how = "a redirect from " + foreign.from + " sent the worker"
+		}
+		return fail(v1alpha1.ReasonDownloadFailed, true,
+			"%s to %s while reading %s, which is not one of YouTube's hosts (youtube.com, *.googlevideo.com, *.ytimg.com, *.ggpht.com, over HTTPS): ytx did not connect, and does not retry. "+
+				"A proxy or network device that rewrites YouTube's answers would do this (check HTTPS_PROXY and SSL_CERT_FILE); if not, YouTube may have moved its media and ytx needs an update",
+			how, foreign.target, subject)
+	case errors.Is(err, ErrSlowAnswer):
+		return fail(v1alpha1.ReasonTimeout, false,
+			"YouTube's answer while reading %s did not arrive whole in time (it trickled or stalled); ytx retries. If it keeps happening, check the worker's network and proxy (HTTPS_PROXY)", subject)
+	case errors.Is(err, ErrTooLongAnswer):
+		return fail(v1alpha1.ReasonDownloadFailed, false,
+			"YouTube's answer while reading %s was larger than %d MiB, far more than any page YouTube serves; ytx retries. If it keeps happening, a proxy may be rewriting YouTube's answers", subject, MaxPageBytes>>20)
 	case errors.As(err, &status):
 		return httpStatus(fail, subject, int(status))
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
@@ -127,6 +155,10 @@ func playability(fail func(string, bool, string, ...any) *Error, subject, status
 	if reason == "" {
 		reason = "no reason given"
 	}
+	// YouTube's text goes into status: keep a forged one from making the
+	// status too big to write.
+	reason = truncateRunes(reason, 300)
+	status = truncateRunes(status, 40)
 	return fail(v1alpha1.ReasonVideoUnavailable, true,
 		"%s is unavailable: YouTube says %q (status %s). Check the link; the video may have been removed, or be blocked in the worker's region", subject, reason, status)
 }

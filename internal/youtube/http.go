@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -27,7 +28,16 @@ type HTTPOptions struct {
 	DialTimeout           time.Duration // 10s
 	TLSHandshakeTimeout   time.Duration // 10s
 	ResponseHeaderTimeout time.Duration // 30s
+	// PageTimeout bounds every answer but media (pages, API answers,
+	// images) from the request to the last byte of its body; zero means
+	// DefaultPageTimeout.
+	PageTimeout time.Duration
 }
+
+// DefaultPageTimeout is how long a page, API answer or image may take to
+// arrive whole. The biggest, the watch page, is about 2 MB (a few hundred KB
+// on the wire, compressed): even a slow link brings it in seconds.
+const DefaultPageTimeout = 2 * time.Minute
 
 // NewHTTPClient returns a client for kkdai/youtube and for downloads.
 //
@@ -40,8 +50,15 @@ type HTTPOptions struct {
 // the whole exchange including reading the body, and a download of a long
 // video on a slow link may rightly take an hour. Each phase that can hang
 // without progress has its own bound here (dial, TLS handshake, waiting for
-// response headers), and callers bound the whole operation with their
-// context, which they can tie to the job's heartbeat.
+// response headers); every answer but media must arrive whole within
+// PageTimeout, because kkdai reads pages with io.ReadAll, and its first
+// request (the home page) carries no context at all, so a server that
+// trickles a byte a second would otherwise hold a job forever while its
+// heartbeats say it is fine. Media bodies are bounded by the downloader's
+// idle timeout and by the caller's context.
+//
+// Every request, redirects included, goes only to YouTube's hosts over
+// HTTPS (AllowedHost), and at most maxRedirects redirects are followed.
 func NewHTTPClient(opts HTTPOptions) *http.Client {
 	t := baseTransport()
 	dialTimeout := orDuration(opts.DialTimeout, 10*time.Second)
@@ -63,7 +80,8 @@ func NewHTTPClient(opts HTTPOptions) *http.Client {
 		}
 		t.TLSClientConfig.RootCAs = opts.RootCAs
 	}
-	return &http.Client{Transport: hostGuard{t}, CheckRedirect: checkRedirect}
+	guard := hostGuard{next: t, pageTimeout: orDuration(opts.PageTimeout, DefaultPageTimeout)}
+	return &http.Client{Transport: guard, CheckRedirect: checkRedirect}
 }
 
 // AllowedHost reports whether the worker may send a request to host: only
@@ -90,27 +108,78 @@ func AllowedHost(host string) bool {
 }
 
 // ErrForeignHost is returned for a request to a host AllowedHost refuses, or
-// over plain HTTP.
+// over plain HTTP, whether a YouTube answer named it or a redirect led there.
 var ErrForeignHost = errors.New("refused: not an HTTPS URL of YouTube")
 
+// foreignHostError is a refused request: errors.Is(err, ErrForeignHost).
+// It names the scheme and host only, never a path or query, which may be
+// signed.
+type foreignHostError struct {
+	target string // scheme://host
+	from   string // the host whose redirect led there, or ""
+}
+
+func (e *foreignHostError) Error() string {
+	if e.from != "" {
+		return "redirect from " + e.from + ": " + ErrForeignHost.Error() + ": " + e.target
+	}
+	return ErrForeignHost.Error() + ": " + e.target
+}
+
+func (e *foreignHostError) Unwrap() error { return ErrForeignHost }
+
+// checkURL refuses what the worker must not fetch.
+func checkURL(u *url.URL) *foreignHostError {
+	if u.Scheme != "https" || !AllowedHost(u.Host) {
+		return &foreignHostError{target: truncateRunes(u.Scheme+"://"+u.Host, 200)}
+	}
+	return nil
+}
+
+// isMedia reports a request for a media stream (googlevideo.com), whose body
+// may rightly take an hour.
+func isMedia(u *url.URL) bool {
+	return strings.HasSuffix(strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), ".googlevideo.com")
+}
+
 // hostGuard refuses requests that AllowedHost does not allow, whoever makes
-// them (kkdai, the downloader, a redirect).
-type hostGuard struct{ next http.RoundTripper }
+// them (kkdai, the downloader, a redirect), and bounds every answer but
+// media in size and time.
+type hostGuard struct {
+	next        http.RoundTripper
+	pageTimeout time.Duration
+}
 
 func (g hostGuard) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" || !AllowedHost(req.URL.Host) {
+	if err := checkURL(req.URL); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("%w: %s://%s", ErrForeignHost, req.URL.Scheme, req.URL.Host)
+		return nil, err
 	}
-	resp, err := g.next.RoundTrip(req)
-	if err == nil && !strings.HasSuffix(strings.ToLower(req.URL.Hostname()), ".googlevideo.com") {
-		// Pages, API answers and images are read whole (kkdai uses
-		// io.ReadAll): bound them, so a hostile answer cannot fill memory.
-		resp.Body = &cappedBody{ReadCloser: resp.Body, left: MaxPageBytes, url: req.URL.Host + req.URL.Path}
+	if isMedia(req.URL) {
+		return g.next.RoundTrip(req)
 	}
-	return resp, err
+	// Pages, API answers and images are read whole (kkdai uses
+	// io.ReadAll): bound them in size, so a hostile answer cannot fill
+	// memory, and in time, so one that trickles cannot hold the job.
+	what := req.URL.Host + req.URL.Path
+	ctx, cancel := context.WithTimeoutCause(req.Context(), g.pageTimeout, errPageTimeout)
+	resp, err := g.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, g.slow(ctx, what, err)
+	}
+	resp.Body = &pageBody{ReadCloser: resp.Body, left: MaxPageBytes, what: what, ctx: ctx, cancel: cancel, guard: g}
+	return resp, nil
+}
+
+// slow replaces err by ErrSlowAnswer when the page timeout caused it.
+func (g hostGuard) slow(ctx context.Context, what string, err error) error {
+	if errors.Is(context.Cause(ctx), errPageTimeout) {
+		return fmt.Errorf("%w: %s did not arrive whole within %s", ErrSlowAnswer, what, g.pageTimeout)
+	}
+	return err
 }
 
 // MaxPageBytes bounds every answer but media: YouTube's watch page, the
@@ -120,22 +189,43 @@ const MaxPageBytes = 32 << 20
 // ErrTooLongAnswer is returned when an answer passes MaxPageBytes.
 var ErrTooLongAnswer = errors.New("YouTube's answer is larger than expected")
 
-type cappedBody struct {
+// ErrSlowAnswer is returned when an answer other than media does not arrive
+// whole within the page timeout (HTTPOptions.PageTimeout).
+var ErrSlowAnswer = errors.New("YouTube's answer is too slow")
+
+// errPageTimeout is the cause of a page's context that timed out.
+var errPageTimeout = errors.New("page timeout")
+
+// pageBody is the body of an answer other than media: at most MaxPageBytes,
+// and gone when its deadline passes.
+type pageBody struct {
 	io.ReadCloser
-	left int64
-	url  string
+	left   int64
+	what   string // host and path, for errors
+	ctx    context.Context
+	cancel context.CancelFunc
+	guard  hostGuard
 }
 
-func (b *cappedBody) Read(p []byte) (int, error) {
+func (b *pageBody) Read(p []byte) (int, error) {
 	if b.left <= 0 {
-		return 0, fmt.Errorf("%w: %s passed %d bytes", ErrTooLongAnswer, b.url, MaxPageBytes)
+		return 0, fmt.Errorf("%w: %s passed %d bytes", ErrTooLongAnswer, b.what, MaxPageBytes)
 	}
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.left -= int64(n)
+	if err != nil && err != io.EOF {
+		err = b.guard.slow(b.ctx, b.what, err)
+	}
 	return n, err
+}
+
+func (b *pageBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // Unwrap returns the transport underneath.
@@ -152,9 +242,19 @@ func (g hostGuard) CloseIdleConnections() {
 // maxRedirects bounds redirect chains; googlevideo redirects once at most.
 const maxRedirects = 5
 
+// ErrTooManyRedirects is returned when a chain passes maxRedirects.
+var ErrTooManyRedirects = errors.New("too many redirects")
+
+// checkRedirect follows at most maxRedirects redirects, and none off
+// YouTube's hosts or to plain HTTP. (hostGuard would refuse such a request
+// too; refusing it here says that a redirect led there.)
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, maxRedirects)
+	}
+	if err := checkURL(req.URL); err != nil {
+		err.from = via[len(via)-1].URL.Host
+		return err
 	}
 	return nil
 }

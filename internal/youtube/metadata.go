@@ -15,27 +15,45 @@ import (
 // the whole text.
 const MaxDescriptionRunes = 1000
 
+// Bounds of the other texts that status.metadata takes from YouTube's
+// answer. Real titles and channel names have at most 100 characters and
+// channel IDs 24, and thumbnail URLs are about 100 bytes; the bounds are far
+// above that, and only keep a forged answer from making the status too big
+// for the API server to store.
+const (
+	MaxTitleRunes        = 500
+	MaxChannelIDRunes    = 100
+	MaxThumbnailURLBytes = 2048
+)
+
 // Metadata is what status.metadata shows of v.
 //
 // publishDate is the UTC day (kkdai converts YouTube's Pacific-time stamp to
-// UTC), empty when YouTube gave none. thumbnailURL is the largest thumbnail.
-// The description is cut to at most MaxDescriptionRunes runes, the last of
-// them "…" when something was cut.
+// UTC), empty when YouTube gave none. thumbnailURL is the largest thumbnail
+// (ThumbnailURL), left out when longer than MaxThumbnailURLBytes. The
+// description is cut to at most MaxDescriptionRunes runes, the last of them
+// "…" when something was cut; title and author to MaxTitleRunes, the
+// channel ID to MaxChannelIDRunes. Every text is valid UTF-8.
 func Metadata(v *kkdai.Video) v1alpha1.VideoMetadata {
 	m := v1alpha1.VideoMetadata{
-		Title:           v.Title,
-		Author:          v.Author,
-		ChannelID:       v.ChannelID,
+		Title:           truncateRunes(v.Title, MaxTitleRunes),
+		Author:          truncateRunes(v.Author, MaxTitleRunes),
+		ChannelID:       truncateRunes(v.ChannelID, MaxChannelIDRunes),
 		DurationSeconds: int64(v.Duration / time.Second),
 		ViewCount:       int64(v.Views),
-		ThumbnailURL:    largestThumbnail(v.Thumbnails),
 		Description:     truncateRunes(v.Description, MaxDescriptionRunes),
+	}
+	if u := ThumbnailURL(v); len(u) <= MaxThumbnailURLBytes && utf8.ValidString(u) {
+		m.ThumbnailURL = u
 	}
 	if !v.PublishDate.IsZero() {
 		m.PublishDate = v.PublishDate.UTC().Format(time.DateOnly)
 	}
 	return m
 }
+
+// ThumbnailURL is the URL of v's largest thumbnail, "" when it has none.
+func ThumbnailURL(v *kkdai.Video) string { return largestThumbnail(v.Thumbnails) }
 
 // largestThumbnail picks by area; on a tie, or when YouTube gave no sizes, the
 // later one wins, because YouTube lists thumbnails from small to large.

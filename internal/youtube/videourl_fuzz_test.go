@@ -14,7 +14,7 @@ func FuzzVideoID(f *testing.F) {
 	for link := range linktest.Valid {
 		f.Add(link)
 	}
-	for _, link := range linktest.Invalid {
+	for _, link := range append(linktest.Invalid, linktest.Hostile...) {
 		f.Add(link)
 	}
 	rule := regexp.MustCompile(VideoURLPattern)

@@ -21,7 +21,7 @@ func TestVideoIDAcceptsVideoLinks(t *testing.T) {
 }
 
 func TestVideoIDRefusesOtherLinks(t *testing.T) {
-	for _, link := range linktest.Invalid {
+	for _, link := range append(linktest.Invalid, linktest.Hostile...) {
 		id, err := VideoID(link)
 		if err == nil {
 			t.Errorf("VideoID(%q) = %q, want an error", link, id)

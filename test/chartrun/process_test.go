@@ -158,6 +158,16 @@ func (t *tail) last(n int) string {
 	return "  | " + strings.Join(lines, "\n  | ")
 }
 
+// String is all the output kept.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// contains reports whether the output kept holds s.
+func (t *tail) contains(s string) bool { return strings.Contains(t.String(), s) }
+
 // lastLine is the process's final line: cmd/ytx's one-line error.
 func (t *tail) lastLine() string {
 	t.mu.Lock()

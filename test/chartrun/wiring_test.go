@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -150,6 +151,14 @@ func testWiring(t *testing.T, c *chartCase) {
 		}
 	})
 
+	// A wrong SCRAM password is not a retry loop: each binary stops at
+	// start with one line that says what failed and which flag to fix.
+	for _, p := range []*pod{ctrl, worker} {
+		t.Run(p.container.Name+" with a wrong password exits", func(t *testing.T) {
+			testWrongPassword(t, p, extra)
+		})
+	}
+
 	procs := []*process{startProcess(t, ctrl, ctrl.args, extra...), startProcess(t, worker, worker.args, extra...)}
 	mgrProc, workerProc := procs[0], procs[1]
 	alive := func() error {
@@ -217,6 +226,62 @@ func testWiring(t *testing.T, c *chartCase) {
 
 	workerProc.stop(t, 40*time.Second)
 	mgrProc.stop(t, 40*time.Second)
+
+	// Neither process wrote its Kafka password anywhere in its output.
+	for _, pr := range procs {
+		for user, password := range scram {
+			if pr.out.contains(password) {
+				t.Errorf("`ytx %s` printed the SCRAM password of %s", pr.name, user)
+			}
+		}
+	}
+}
+
+// testWrongPassword starts p with its Kafka user's password replaced by a
+// wrong one and expects a prompt exit: not 0, within seconds (the broker
+// answers at once; kafka.Check must not retry), with one line of output
+// that says authentication failed and names the user and
+// --kafka-password-file, and never the password.
+func testWrongPassword(t *testing.T, p *pod, extra []string) {
+	user, ok := flagValue(p.args, p.envMap(), "kafka-username")
+	if !ok {
+		t.Fatalf("%s: no --kafka-username", p.container.Name)
+	}
+	if _, ok := flagValue(p.args, p.envMap(), "kafka-password-file"); !ok {
+		t.Fatalf("%s: no --kafka-password-file", p.container.Name)
+	}
+	const wrong = "wr0ng-passw0rd-4-test"
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte(wrong), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	pr := startProcess(t, p, append(slices.Clone(p.args), "--kafka-password-file="+file), extra...)
+	err := pr.waitExit(10 * time.Second)
+	took := time.Since(start)
+	if err == nil {
+		t.Fatalf("exit code 0 with a wrong password; output:\n%s", pr.out.last(20))
+	}
+	if _, exited := err.(*exec.ExitError); !exited {
+		t.Fatalf("%v; output:\n%s", err, pr.out.last(20))
+	}
+	if took > 5*time.Second {
+		t.Errorf("took %s to give up: the broker refused at once", took)
+	}
+	lines := strings.Split(strings.TrimRight(pr.out.String(), "\n"), "\n")
+	if len(lines) != 1 {
+		t.Errorf("%d lines of output, want one:\n%s", len(lines), pr.out.last(20))
+	}
+	line := lines[len(lines)-1]
+	for _, want := range []string{"authentication failed", fmt.Sprintf("%q", user), "--kafka-password-file"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the line %q does not say %s", line, want)
+		}
+	}
+	if pr.out.contains(wrong) || pr.out.contains(scram[user]) {
+		t.Errorf("the output shows a password: %s", pr.out.last(20))
+	}
+	t.Logf("%s, after %s: %s", pr.err, took.Round(time.Millisecond), line)
 }
 
 // artifactPath is where an artifact's URI lands on this machine: in the

@@ -124,6 +124,9 @@ type workerSetup struct {
 	concurrency int
 	options     workers.Options
 	download    download.Options
+	// youtube tunes the worker's HTTP client; DialContext and RootCAs
+	// default to the fake's (every connection lands on the fake).
+	youtube youtube.HTTPOptions
 }
 
 // startWorker runs a worker in the test's consumer group until the test ends
@@ -151,11 +154,17 @@ func (e *env) startWorker(s workerSetup) (stop func()) {
 			}
 		})
 	}
+	if s.youtube.DialContext == nil {
+		s.youtube.DialContext = youTube.DialContext
+	}
+	if s.youtube.RootCAs == nil {
+		s.youtube.RootCAs = youTube.CertPool()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := app.NewWorker(ctx, app.WorkerConfig{
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing, Kafka: e.kafka,
 		Concurrency: s.concurrency, ShutdownGrace: 2 * time.Second, Worker: s.options,
-		YouTube: youtube.HTTPOptions{DialContext: youTube.DialContext, RootCAs: youTube.CertPool()},
+		YouTube: s.youtube,
 		Storage: e.storage, Download: s.download,
 	})
 	if err != nil {

@@ -10,14 +10,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/devenv"
@@ -47,13 +48,23 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
-	// controller-runtime complains loudly when no logger is set; keep the
-	// output quiet unless someone asks for it.
-	logf.SetLogger(logr.Discard())
-	if os.Getenv("YTX_TEST_LOG") != "" {
-		logf.SetLogger(zap.New(zap.UseDevMode(true)))
-	}
+func run(m *testing.M) (code int) {
+	// Every log line of every manager and worker passes the leak check;
+	// it is printed only when someone asks for it.
+	show := os.Getenv("YTX_TEST_LOG") != ""
+	logf.SetLogger(funcr.New(func(prefix, args string) {
+		line := prefix + " " + args
+		logLeaks.check(line)
+		if show {
+			fmt.Fprintln(os.Stderr, line)
+		}
+	}, funcr.Options{Verbosity: 1}))
+	defer func() {
+		if n, first := logLeaks.report(); n > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d log lines show a signed URL's query or a key, e.g.:\n%s\n", n, first)
+			code = 1
+		}
+	}()
 	assetsDir = os.Getenv("KUBEBUILDER_ASSETS")
 	if assetsDir == "" {
 		assetsDir, _ = filepath.Abs("../../bin/k8s")
@@ -106,4 +117,35 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// logLeaks counts log lines that show what must not be logged: the query
+// of a signed googlevideo URL (sig, signature, lsig, n), the innertube key,
+// or a thumbnail's signed parameters. URLs in logs keep host and path only
+// (youtube.RedactURL).
+var logLeaks leakCounter
+
+type leakCounter struct {
+	mu    sync.Mutex
+	n     int
+	first string
+}
+
+var secretQuery = regexp.MustCompile(`[?&](sig|signature|lsig|n|key|sqp|rs|expire)=`)
+
+func (c *leakCounter) check(line string) {
+	if !secretQuery.MatchString(line) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n++; c.first == "" {
+		c.first = line
+	}
+}
+
+func (c *leakCounter) report() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.first
 }

@@ -101,6 +101,10 @@ type Format struct {
 	// Media is the body. Nil means 64 KiB of Synthetic content seeded by
 	// "<ID>/<itag>".
 	Media Media
+	// URL, when set, is what the player lists as this format's url instead
+	// of the fake's own signed googlevideo.com URL: a forged answer that
+	// sends clients elsewhere (an internal address, say).
+	URL string
 }
 
 // Thumbnail is one image under https://i.ytimg.com/vi/<ID>/<Name>.
@@ -109,6 +113,9 @@ type Thumbnail struct {
 	Width, Height int
 	// Data is the image; nil means a generated JPEG of Width x Height.
 	Data []byte
+	// URL, when set, is what the player lists for this thumbnail instead of
+	// https://i.ytimg.com/vi/<ID>/<Name>: a forged answer.
+	URL string
 }
 
 // IDs of the videos in DefaultVideos.

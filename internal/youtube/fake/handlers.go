@@ -59,19 +59,30 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // begin records a request and applies a fault; it reports whether the
-// request was answered by a fault. A cut fault wraps w.
-func (s *Server) begin(w *http.ResponseWriter, rec Request) bool {
+// request was answered by a fault.
+func (s *Server) begin(w *http.ResponseWriter, r *http.Request, rec Request) bool {
 	s.record(rec)
-	f := s.takeFault(rec.Kind, rec.VideoID, rec.Itag)
-	if f == nil {
+	return s.apply(w, r, rec.Kind, s.takeFault(rec.Kind, rec.VideoID, rec.Itag))
+}
+
+// apply applies fault f (nil: none) to a request; it reports whether the
+// request was answered. A cut or rate fault wraps w.
+func (s *Server) apply(w *http.ResponseWriter, r *http.Request, kind Kind, f *Fault) bool {
+	switch {
+	case f == nil:
 		return false
-	}
-	if f.Status != 0 {
-		writeError(*w, rec.Kind, f.Status)
+	case f.Status != 0:
+		writeError(*w, kind, f.Status)
+		return true
+	case f.RedirectTo != "":
+		http.Redirect(*w, r, f.RedirectTo, http.StatusFound)
 		return true
 	}
 	if f.CutAfter > 0 {
 		*w = &cutWriter{ResponseWriter: *w, left: f.CutAfter}
+	}
+	if f.Rate > 0 {
+		*w = throttledResponse{*w, throttled(r.Context(), *w, f.Rate)}
 	}
 	return false
 }
@@ -117,7 +128,7 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 }
 
 func (s *Server) serveHome(w http.ResponseWriter, r *http.Request) {
-	if s.begin(&w, Request{Kind: KindHome, Method: r.Method}) {
+	if s.begin(&w, r, Request{Kind: KindHome, Method: r.Method}) {
 		return
 	}
 	body, err := s.homePage()
@@ -161,14 +172,8 @@ func (s *Server) servePlayer(w http.ResponseWriter, r *http.Request) {
 		// connection rather than send an empty 200.
 		panic(http.ErrAbortHandler)
 	}
-	if f := s.takeFault(KindPlayer, req.VideoID, 0); f != nil {
-		if f.Status != 0 {
-			writeError(w, KindPlayer, f.Status)
-			return
-		}
-		if f.CutAfter > 0 {
-			w = &cutWriter{ResponseWriter: w, left: f.CutAfter}
-		}
+	if s.apply(&w, r, KindPlayer, s.takeFault(KindPlayer, req.VideoID, 0)) {
+		return
 	}
 	pr := s.playerFor(req.VideoID, s.video(req.VideoID), req.Context.Client.ClientName, false)
 	out, err := json.Marshal(pr)
@@ -185,7 +190,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	if s.begin(&w, Request{Kind: KindWatch, Method: r.Method, VideoID: id}) {
+	if s.begin(&w, r, Request{Kind: KindWatch, Method: r.Method, VideoID: id}) {
 		return
 	}
 	body, err := s.watchPage(id, s.video(id))
@@ -198,7 +203,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveEmbed(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/embed/")
-	if s.begin(&w, Request{Kind: KindEmbed, Method: r.Method, VideoID: id}) {
+	if s.begin(&w, r, Request{Kind: KindEmbed, Method: r.Method, VideoID: id}) {
 		return
 	}
 	// YouTube answers 200 for any ID here; the player script reports errors.
@@ -206,7 +211,7 @@ func (s *Server) serveEmbed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveBaseJS(w http.ResponseWriter, r *http.Request) {
-	if s.begin(&w, Request{Kind: KindBaseJS, Method: r.Method}) {
+	if s.begin(&w, r, Request{Kind: KindBaseJS, Method: r.Method}) {
 		return
 	}
 	if r.URL.Path != basePath {
@@ -284,7 +289,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	if rec.Range == "" {
 		rec.Range = r.Header.Get("Range")
 	}
-	if s.begin(&w, rec) {
+	if s.begin(&w, r, rec) {
 		return
 	}
 	if !hmac.Equal([]byte(q.Get("sig")), []byte(s.sign(id, itag, expire))) || time.Now().Unix() > expire {
@@ -366,7 +371,7 @@ func (s *Server) serveThumbnail(w http.ResponseWriter, r *http.Request) {
 	if parts[0] == "vi_webp" {
 		name += ".jpg"
 	}
-	if s.begin(&w, Request{Kind: KindThumbnail, Method: r.Method, VideoID: id}) {
+	if s.begin(&w, r, Request{Kind: KindThumbnail, Method: r.Method, VideoID: id}) {
 		return
 	}
 	data, ok := s.thumbnail(id, name)

@@ -263,7 +263,7 @@ func (s *Server) streamingDataFor(v *Video) *streamingData {
 		f := &v.Formats[i]
 		fj := formatJSON{
 			Itag:             f.Itag,
-			URL:              s.mediaURL(v, f, expire),
+			URL:              orDefault(f.URL, s.mediaURL(v, f, expire)),
 			MimeType:         f.MimeType,
 			Bitrate:          f.Bitrate,
 			Width:            f.Width,
@@ -325,7 +325,7 @@ func newErrorScreen(reason, subreason, icon string) *errorScreen {
 func thumbnailsJSON(v *Video) thumbnailList {
 	tl := thumbnailList{Thumbnails: make([]thumbnailJSON, 0, len(v.Thumbnails))}
 	for _, t := range v.Thumbnails {
-		tl.Thumbnails = append(tl.Thumbnails, thumbnailJSON{URL: thumbnailURL(v.ID, t.Name), Width: t.Width, Height: t.Height})
+		tl.Thumbnails = append(tl.Thumbnails, thumbnailJSON{URL: orDefault(t.URL, thumbnailURL(v.ID, t.Name)), Width: t.Width, Height: t.Height})
 	}
 	return tl
 }

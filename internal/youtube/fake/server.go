@@ -380,10 +380,17 @@ type Fault struct {
 	// CutAfter bytes of body, like a network failure mid-download.
 	Status   int
 	CutAfter int64
+	// RedirectTo, when set, answers 302 Found with this Location, e.g. a
+	// host that is not YouTube's.
+	RedirectTo string
+	// Rate, when positive, serves the normal answer at about Rate bytes per
+	// second; 1 is a trickle that keeps a connection busy for as long as
+	// the client waits.
+	Rate int64
 	// Times is how many matching requests fail; Forever for all of them.
-	// A Fault with neither Status nor CutAfter lets its requests through
-	// untouched: added first, it aims the next fault at a later request,
-	// say the third chunk of a download.
+	// A Fault with none of Status, CutAfter, RedirectTo and Rate lets its
+	// requests through untouched: added first, it aims the next fault at a
+	// later request, say the third chunk of a download.
 	Times int
 }
 

@@ -52,3 +52,46 @@ var Invalid = []string{
 	"https://www.youtube.com/shorts/",
 	"javascript:alert(1)//youtu.be/dQw4w9WgXcQ",
 }
+
+// Hostile are links that try to aim the worker somewhere else than YouTube,
+// in the ways URL parsers are known to disagree: user info, a look-alike or
+// percent-encoded host, IP literals, backslashes, control characters,
+// full-width dots, YouTube's own redirector, other schemes. Each must be
+// refused, by VideoID and by admission. (The worker never fetches
+// spec.url: it reads only the video ID from it. Refusing these keeps it
+// that way should that ever change, and tells the user at once.)
+var Hostile = []string{
+	"https://www.youtube.com@169.254.169.254/watch?v=dQw4w9WgXcQ",
+	"https://user:pass@www.youtube.com/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com:443@evil.example/watch?v=dQw4w9WgXcQ",
+	"https://youtube.com.evil.example/watch?v=dQw4w9WgXcQ",
+	"https://m.youtube.com.127.0.0.1.nip.io/watch?v=dQw4w9WgXcQ",
+	"https://youtu.be.evil.example/dQw4w9WgXcQ",
+	"https://youtu.be/dQw4w9WgXcQ@169.254.169.254",
+	"https://youtu.be/dQw4w9WgXcQ:80@169.254.169.254",
+	"http://127.0.0.1:8080/watch?v=dQw4w9WgXcQ",
+	"http://169.254.169.254/latest/meta-data/?v=dQw4w9WgXcQ",
+	"https://[::ffff:a9fe:a9fe]/watch?v=dQw4w9WgXcQ",
+	"https://[::1]:8443/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com:443/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com./watch?v=dQw4w9WgXcQ",
+	"https://%77%77%77.youtube.com/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com%2F@evil.example/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com%00.evil.example/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com\\@169.254.169.254/watch?v=dQw4w9WgXcQ",
+	"https:\\\\www.youtube.com\\watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/embed/dQw4w9WgXcQ\\@10.0.0.1",
+	"https://www.youtube.com#@evil.example/watch?v=dQw4w9WgXcQ",
+	"//www.youtube.com/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ\r\nHost: 10.0.0.1",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ%0d%0aHost:%2010.0.0.1",
+	"https://\uff57\uff57\uff57.youtube.com/watch?v=dQw4w9WgXcQ",    // full-width www
+	"https://www.youtube.com\uff0eevil.example/watch?v=dQw4w9WgXcQ", // full-width dot
+	"https://www.youtube.com/redirect?q=http://10.0.0.1/",
+	"https://www.youtube.com/redirect?v=dQw4w9WgXcQ&q=http://10.0.0.1/",
+	"https://www.youtube.com/attribution_link?u=/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/watch/../redirect?v=dQw4w9WgXcQ",
+	"gopher://127.0.0.1:6379/_v=dQw4w9WgXcQ",
+	"file:///etc/passwd?v=dQw4w9WgXcQ",
+	"data:text/html,youtube.com/watch?v=dQw4w9WgXcQ",
+}
