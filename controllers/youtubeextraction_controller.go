@@ -60,6 +60,14 @@ type Options struct {
 	CleanupGrace time.Duration
 	// CleanupTimeout bounds the finalizer's retries while storage fails.
 	CleanupTimeout time.Duration
+	// MaxInFlightPerNamespace caps the extractions of one namespace that are
+	// Queued or Running at once, so that one namespace cannot fill the
+	// topic that all share; the others wait, Pending, oldest first. Zero
+	// means no cap (`ytx manager` defaults to DefaultMaxInFlightPerNamespace).
+	MaxInFlightPerNamespace int
+	// WaitRecheck is how often a resource waiting for a slot checks again,
+	// besides being woken when a slot of its namespace frees.
+	WaitRecheck time.Duration
 }
 
 func (o *Options) defaults() {
@@ -73,6 +81,7 @@ func (o *Options) defaults() {
 	def(&o.RetryBackoffMax, 5*time.Minute)
 	def(&o.PublishBackoff, time.Second)
 	def(&o.PublishBackoffMax, time.Minute)
+	def(&o.WaitRecheck, 30*time.Second)
 	if o.Name == "" {
 		o.Name = "youtubeextraction"
 	}
@@ -98,6 +107,9 @@ type Reconciler struct {
 	// leadership) is published again: at least once, as designed.
 	mu        sync.Mutex
 	published map[types.NamespacedName]string
+
+	// slots holds each namespace to MaxInFlightPerNamespace.
+	slots *slots
 }
 
 // +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions,verbs=get;list;watch;update;patch;delete
@@ -116,10 +128,20 @@ func New(mgr ctrl.Manager, publisher Publisher, opts Options) (*Reconciler, erro
 		opts:      opts,
 		now:       time.Now,
 		published: map[types.NamespacedName]string{},
+		slots:     newSlots(opts.MaxInFlightPerNamespace, mgr.GetCache()),
 	}
-	err := ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.YouTubeExtraction{}).
-		Named(opts.Name).
+		Named(opts.Name)
+	if opts.MaxInFlightPerNamespace > 0 {
+		// The indexes must exist before the cache starts; IndexField's
+		// context only bounds creating the informer, which does not block.
+		if err := indexSlots(context.Background(), mgr.GetFieldIndexer()); err != nil {
+			return nil, err
+		}
+		b = b.Watches(&v1alpha1.YouTubeExtraction{}, r.slots.wakeHandler())
+	}
+	err := b.
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
@@ -138,6 +160,12 @@ func New(mgr ctrl.Manager, publisher Publisher, opts Options) (*Reconciler, erro
 // resource (its publish failed, or a worker handed its job back) is
 // published first and written Queued second. Either way a crash can only
 // cause a duplicate message, and a worker claims each attempt once.
+//
+// Before either, the attempt takes a slot of its namespace (see slots).
+// Without one it waits, Pending with reason NamespaceBusy, unpublished; once
+// it has a slot it is written Queued and published, like a new attempt.
+// Workers drop messages for a waiting resource, so the cap holds even
+// against a message delivered twice.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var x v1alpha1.YouTubeExtraction
 	if err := r.client.Get(ctx, req.NamespacedName, &x); err != nil {
@@ -158,6 +186,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return r.startGeneration(ctx, &x)
 	case status.AttemptEnded(&x):
 		return r.retry(ctx, &x)
+	case status.Waiting(&x):
+		return r.queue(ctx, &x)
 	case x.Status.Phase == v1alpha1.PhasePending:
 		return r.publishPending(ctx, &x)
 	case x.Status.Phase == v1alpha1.PhaseQueued && !r.alreadyPublished(&x):
@@ -182,11 +212,43 @@ func (r *Reconciler) startGeneration(ctx context.Context, x *v1alpha1.YouTubeExt
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonInvalidURL, "spec.url: %v", err)
 		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
 	}
-	status.StartGeneration(x, id, r.queuedMessage(1))
+	status.StartGeneration(x, id)
+	return r.queue(ctx, x)
+}
+
+// queue writes the current attempt Queued and publishes it, if its namespace
+// has a slot free; otherwise the attempt waits for one.
+func (r *Reconciler) queue(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	ok, undo, err := r.slots.take(ctx, x)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !ok {
+		return r.wait(ctx, x)
+	}
+	status.Queued(x, r.queuedMessage(x.Status.Attempts))
 	if err := r.client.Status().Update(ctx, x); err != nil {
+		undo()
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return r.publishQueued(ctx, x)
+}
+
+// wait leaves the current attempt Pending until a slot of its namespace
+// frees. The status is written only when it changes: always for a new
+// attempt (whose videoID and observedGeneration a user then sees at once),
+// once for a Pending resource, never for one that checks again.
+func (r *Reconciler) wait(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	n := r.opts.MaxInFlightPerNamespace
+	msg := fmt.Sprintf("namespace %s has %d extractions queued or running (--max-in-flight-per-namespace %d); this one waits its turn", x.Namespace, n, n)
+	if status.Wait(x, msg) {
+		if err := r.client.Status().Update(ctx, x); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		r.slots.release(client.ObjectKeyFromObject(x))
+		r.event(x, corev1.EventTypeNormal, v1alpha1.ReasonNamespaceBusy, "attempt %d waits: %s", x.Status.Attempts, msg)
+	}
+	return ctrl.Result{RequeueAfter: r.opts.WaitRecheck}, nil
 }
 
 // publishQueued publishes the job of a resource already written Queued.
@@ -200,13 +262,23 @@ func (r *Reconciler) publishQueued(ctx context.Context, x *v1alpha1.YouTubeExtra
 }
 
 // publishPending publishes the job of a Pending resource, then writes Queued.
+// It takes a slot first, as the attempt holds none while Pending.
 func (r *Reconciler) publishPending(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	ok, undo, err := r.slots.take(ctx, x)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !ok {
+		return r.wait(ctx, x)
+	}
 	if err := r.publisher.Publish(ctx, r.message(x)); err != nil {
+		undo()
 		return r.publishFailed(ctx, x, err)
 	}
 	status.Queued(x, r.queuedMessage(x.Status.Attempts))
 	if err := r.client.Status().Update(ctx, x); err != nil {
-		// A conflict usually means a worker claimed the job already.
+		// A conflict usually means a worker claimed the job already; the
+		// slot stays taken, as the message is out.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.remember(x)
@@ -220,7 +292,11 @@ func (r *Reconciler) publishFailed(ctx context.Context, x *v1alpha1.YouTubeExtra
 	msg := fmt.Sprintf("cannot publish to %s, will retry: %v", r.opts.Topic, cause)
 	if status.PublishFailed(x, msg) {
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonPublishFailed, "%s", msg)
-		if err := r.client.Status().Update(ctx, x); err != nil && !apierrors.IsConflict(err) {
+		switch err := r.client.Status().Update(ctx, x); {
+		case err == nil:
+			// Pending holds no slot; publishing again takes one.
+			r.slots.release(client.ObjectKeyFromObject(x))
+		case !apierrors.IsConflict(err):
 			log.FromContext(ctx).Error(err, "recording the publish failure")
 		}
 	}
@@ -241,12 +317,9 @@ func (r *Reconciler) retry(ctx context.Context, x *v1alpha1.YouTubeExtraction) (
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	n := x.Status.Attempts + 1
-	status.NextAttempt(x, n, r.queuedMessage(n))
+	status.NextAttempt(x, n)
 	r.event(x, corev1.EventTypeNormal, v1alpha1.ReasonRetrying, "attempt %d after %s: %s", n, last.Reason, last.Message)
-	if err := r.client.Status().Update(ctx, x); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	return r.publishQueued(ctx, x)
+	return r.queue(ctx, x)
 }
 
 func (r *Reconciler) message(x *v1alpha1.YouTubeExtraction) job.Message {
@@ -321,8 +394,9 @@ func (r *Reconciler) remember(x *v1alpha1.YouTubeExtraction) {
 
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	delete(r.published, key)
+	r.mu.Unlock()
+	r.slots.release(key)
 }
 
 func (r *Reconciler) nowMeta() metav1.Time { return metav1.NewTime(r.now()) }

@@ -42,6 +42,11 @@ func dropReason(x *v1alpha1.YouTubeExtraction, m job.Message) string {
 		return fmt.Sprintf("attempt %d is already %s", m.Attempt, x.Status.Phase)
 	case status.AttemptEnded(x):
 		return fmt.Sprintf("attempt %d already ended", m.Attempt)
+	case status.Waiting(x):
+		// A duplicate of a message from before the attempt went back to
+		// Pending: the controller publishes it again once its namespace
+		// has a slot, and running it now would break the cap.
+		return fmt.Sprintf("attempt %d waits for a slot of its namespace", m.Attempt)
 	}
 	return ""
 }

@@ -61,6 +61,10 @@ const (
 	ReasonRetrying      = "Retrying"
 	ReasonHandedBack    = "HandedBack"
 	ReasonSucceeded     = "Succeeded"
+	// ReasonNamespaceBusy: the namespace has as many extractions Queued or
+	// Running as the manager's --max-in-flight-per-namespace allows; this
+	// one stays Pending until a slot frees, oldest first.
+	ReasonNamespaceBusy = "NamespaceBusy"
 )
 
 // AudioFormat names the container and codec of the extracted audio.

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
 )
 
@@ -28,6 +29,7 @@ func managerCommand() *cobra.Command {
 	fs.DurationVar(&c.Controller.RetryBackoff, "retry-backoff", 0, "wait before the second attempt, doubled for each later one (default 10s)")
 	fs.DurationVar(&c.Controller.RetryBackoffMax, "retry-backoff-max", 0, "longest wait between attempts (default 5m)")
 	fs.IntVar(&c.Controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "resources reconciled at once")
+	fs.IntVar(&c.Controller.MaxInFlightPerNamespace, "max-in-flight-per-namespace", controllers.DefaultMaxInFlightPerNamespace, "extractions of one namespace Queued or Running at once; the others wait, Pending, oldest first (0: no cap)")
 	storageFlag(fs, &c.Storage)
 	fs.DurationVar(&c.Controller.CleanupTimeout, "artifact-cleanup-timeout", 0, "how long the finalizer retries deleting a resource's files while storage fails, before it gives up with a Warning event (default 5m)")
 	return withEnv(cmd, func(cmd *cobra.Command) error {

@@ -42,6 +42,9 @@ func (c *ManagerConfig) Validate() error {
 	if c.Controller.MaxConcurrentReconciles < 0 {
 		return fmt.Errorf("--max-concurrent-reconciles %d: must be at least 1", c.Controller.MaxConcurrentReconciles)
 	}
+	if c.Controller.MaxInFlightPerNamespace < 0 {
+		return fmt.Errorf("--max-in-flight-per-namespace %d: must not be negative (0 for no cap)", c.Controller.MaxInFlightPerNamespace)
+	}
 	return c.Kafka.Validate()
 }
 

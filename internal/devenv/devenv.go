@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"ytx.dev/ytx/config"
+	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/youtube"
@@ -147,7 +148,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 
 	off := app.Serving{MetricsAddr: "0", ProbeAddr: "0"}
-	m, err := app.NewManager(ctx, app.ManagerConfig{Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg, Storage: o.Storage})
+	m, err := app.NewManager(ctx, app.ManagerConfig{
+		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg, Storage: o.Storage,
+		Controller: controllers.Options{MaxInFlightPerNamespace: controllers.DefaultMaxInFlightPerNamespace},
+	})
 	if err != nil {
 		return err
 	}

@@ -19,9 +19,9 @@ func set(x *v1alpha1.YouTubeExtraction, typ string, s metav1.ConditionStatus, re
 	})
 }
 
-// StartGeneration resets the status for a new spec generation and queues
-// its first attempt.
-func StartGeneration(x *v1alpha1.YouTubeExtraction, videoID string, msg string) {
+// StartGeneration resets the status for a new spec generation and makes
+// attempt 1 the current one. The caller then queues it, or makes it wait.
+func StartGeneration(x *v1alpha1.YouTubeExtraction, videoID string) {
 	x.Status = v1alpha1.YouTubeExtractionStatus{
 		ObservedGeneration: x.Generation,
 		VideoID:            videoID,
@@ -30,18 +30,19 @@ func StartGeneration(x *v1alpha1.YouTubeExtraction, videoID string, msg string) 
 	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionComplete)
 	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionFailed)
 	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionRunning)
-	NextAttempt(x, 1, msg)
+	NextAttempt(x, 1)
 }
 
-// NextAttempt makes attempt n the current one and queues it. The controller
-// writes this before it publishes the job (see controllers).
-func NextAttempt(x *v1alpha1.YouTubeExtraction, n int32, msg string) {
+// NextAttempt makes attempt n the current one. It leaves the phase empty:
+// the controller follows with Queued (written before it publishes the job,
+// see controllers) or Wait, and never writes a status without a phase.
+func NextAttempt(x *v1alpha1.YouTubeExtraction, n int32) {
+	x.Status.Phase = ""
 	x.Status.Attempts = n
 	x.Status.Worker = ""
 	x.Status.Progress = nil
 	x.Status.StartTime = nil
 	x.Status.LastHeartbeatTime = nil
-	Queued(x, msg)
 }
 
 // Queued records that the job of the current attempt is on the queue.
@@ -57,6 +58,25 @@ func PublishFailed(x *v1alpha1.YouTubeExtraction, msg string) (changed bool) {
 	changed = x.Status.Phase != v1alpha1.PhasePending
 	x.Status.Phase = v1alpha1.PhasePending
 	return set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonPublishFailed, msg) || changed
+}
+
+// Wait makes the current attempt wait, Pending, for a free slot of its
+// namespace (the controller's per-namespace cap on jobs in flight). It
+// reports whether the status changed, so that a resource that checks again
+// and still finds no slot is not rewritten each time.
+func Wait(x *v1alpha1.YouTubeExtraction, msg string) (changed bool) {
+	changed = x.Status.Phase != v1alpha1.PhasePending
+	x.Status.Phase = v1alpha1.PhasePending
+	return set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonNamespaceBusy, msg) || changed
+}
+
+// Waiting reports whether the current attempt waits for a slot of its
+// namespace. It has not been published: the controller writes it Queued
+// before publishing once it has a slot.
+func Waiting(x *v1alpha1.YouTubeExtraction) bool {
+	c := meta.FindStatusCondition(x.Status.Conditions, v1alpha1.ConditionQueued)
+	return x.Status.Phase == v1alpha1.PhasePending && c != nil &&
+		c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonNamespaceBusy
 }
 
 // Claimed records that worker runs the current attempt from now.

@@ -36,15 +36,22 @@ type setup struct {
 	brokers []string
 	// storage is the --storage URL; default a fresh directory.
 	storage string
+	// otherNamespaces is how many more namespaces the manager watches
+	// besides the test's own (env.others), sharing its topic and workers.
+	otherNamespaces int
 }
 
 // env is one test's ytx: a namespace, a topic and consumer group of its own,
-// a manager that watches only that namespace, and workers started on demand.
+// a manager that watches only that namespace (and setup.otherNamespaces
+// more), and workers started on demand.
 type env struct {
-	t     *testing.T
-	ns    string
-	kafka kafka.Config
-	ctrl  controllers.Options
+	t  *testing.T
+	ns string
+	// others are more namespaces of the same ytx (setup.otherNamespaces);
+	// in(ns) gives the helpers for one of them.
+	others []string
+	kafka  kafka.Config
+	ctrl   controllers.Options
 	// storage is the --storage URL of manager and workers; store opens it
 	// for the test's own checks.
 	storage string
@@ -85,12 +92,24 @@ func newEnv(t *testing.T, s setup) *env {
 	if err := kafka.EnsureTopics(ctx, e.kafka, s.partitions, e.kafka.Topic, e.kafka.DeadLetterTopic); err != nil {
 		t.Fatalf("creating topics: %v", err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}
-	if err := k8s.Create(ctx, ns); err != nil {
-		t.Fatal(err)
+	for range s.otherNamespaces {
+		e.others = append(e.others, "e2e-"+rand.String(6))
+	}
+	for _, name := range append([]string{e.ns}, e.others...) {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.startManager()
 	return e
+}
+
+// in is the same ytx seen from another of its namespaces (one of others):
+// create, get, waitFor and the other helpers then work there.
+func (e *env) in(ns string) *env {
+	c := *e
+	c.ns = ns
+	return &c
 }
 
 // ctx is a context that ends with the test or after d.
@@ -109,7 +128,7 @@ func (e *env) startManager() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m, err := app.NewManager(ctx, app.ManagerConfig{
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing,
-		Kafka: e.kafka, Namespaces: []string{e.ns}, Controller: e.ctrl, Storage: e.storage,
+		Kafka: e.kafka, Namespaces: append([]string{e.ns}, e.others...), Controller: e.ctrl, Storage: e.storage,
 	})
 	if err != nil {
 		cancel()
