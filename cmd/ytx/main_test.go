@@ -40,6 +40,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"env bad byte count", []string{"worker"}, map[string]string{"YTX_MAX_ARTIFACT_BYTES": "-5Gi"}, []string{"YTX_MAX_ARTIFACT_BYTES", "--max-artifact-bytes"}},
 		{"missing ffmpeg", []string{"worker", "--kafka-brokers", "k:9092", "--ffmpeg", "/nonexistent/ffmpeg"}, nil, []string{"--ffmpeg"}},
 		{"session timeout below the brokers' minimum", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-session-timeout", "1s"}, nil, []string{"--kafka-session-timeout"}},
+		{"lease shorter than renew deadline", []string{"manager", "--kafka-brokers", "k:9092", "--leader-election-lease-duration", "5s", "--leader-election-renew-deadline", "8s", "--leader-election-retry-period", "1s"}, nil, []string{"--leader-election-lease-duration"}},
+		{"lease timings half set", []string{"manager", "--kafka-brokers", "k:9092", "--leader-election-lease-duration", "5s"}, nil, []string{"--leader-election-renew-deadline"}},
 		{"missing scratch dir", []string{"worker", "--kafka-brokers", "k:9092", "--scratch-dir", "/nonexistent/scratch"}, nil, []string{"--scratch-dir"}},
 	}
 	for _, c := range cases {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -23,6 +24,12 @@ type ManagerConfig struct {
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	LeaderElectionID        string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the election
+	// (zero: controller-runtime's 15s, 10s and 2s). A standby takes over a
+	// killed leader after LeaseDuration; a leader that cannot renew within
+	// RenewDeadline (an API server outage longer than that) steps down and
+	// exits, to be restarted.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 
 	// Namespaces, when not empty, limits the manager to these namespaces.
 	Namespaces []string
@@ -39,6 +46,9 @@ func (c *ManagerConfig) Validate() error {
 	if c.Controller.HeartbeatTimeout < 0 || c.Controller.RetryBackoff < 0 || c.Controller.RetryBackoffMax < 0 {
 		return errors.New("--heartbeat-timeout, --retry-backoff and --retry-backoff-max must not be negative")
 	}
+	if d := c.durations(); d != "" {
+		return errors.New(d)
+	}
 	if c.Controller.MaxConcurrentReconciles < 0 {
 		return fmt.Errorf("--max-concurrent-reconciles %d: must be at least 1", c.Controller.MaxConcurrentReconciles)
 	}
@@ -46,6 +56,25 @@ func (c *ManagerConfig) Validate() error {
 		return fmt.Errorf("--max-in-flight-per-namespace %d: must not be negative (0 for no cap)", c.Controller.MaxInFlightPerNamespace)
 	}
 	return c.Kafka.Validate()
+}
+
+// durations checks the leader-election timings against each other, as
+// client-go's leader election would refuse them (by panicking).
+func (c *ManagerConfig) durations() string {
+	lease, renew, retry := c.LeaseDuration, c.RenewDeadline, c.RetryPeriod
+	switch {
+	case lease < 0 || renew < 0 || retry < 0:
+		return "--leader-election-lease-duration, --leader-election-renew-deadline and --leader-election-retry-period must not be negative"
+	case lease == 0 && renew == 0 && retry == 0:
+		return ""
+	case lease == 0 || renew == 0 || retry == 0:
+		return "set all of --leader-election-lease-duration, --leader-election-renew-deadline and --leader-election-retry-period, or none"
+	case lease <= renew:
+		return fmt.Sprintf("--leader-election-lease-duration %s must be longer than --leader-election-renew-deadline %s", lease, renew)
+	case float64(renew) <= 1.2*float64(retry):
+		return fmt.Sprintf("--leader-election-renew-deadline %s must be longer than 1.2 × --leader-election-retry-period %s", renew, retry)
+	}
+	return ""
 }
 
 // Manager is a running `ytx manager`: the controller and its publisher.
@@ -78,6 +107,14 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 		LeaderElectionID:              c.LeaderElectionID,
 		LeaderElectionNamespace:       c.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+	}
+	for _, d := range []struct {
+		v   time.Duration
+		opt **time.Duration
+	}{{c.LeaseDuration, &opts.LeaseDuration}, {c.RenewDeadline, &opts.RenewDeadline}, {c.RetryPeriod, &opts.RetryPeriod}} {
+		if d.v > 0 {
+			*d.opt = &d.v
+		}
 	}
 	if opts.LeaderElectionID == "" {
 		opts.LeaderElectionID = "ytx-manager.ytx.dev"
