@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/storage"
@@ -72,6 +73,38 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 	}
 	r.event(x, corev1.EventTypeNormal, reasonArtifactsDeleted, "deleted the files under %s", r.opts.Storage.URI(prefix))
 	return r.release(ctx, x)
+}
+
+// tidy removes, from a resource that ended Failed, the files that its
+// status does not list. An attempt that died (kill -9, a lost node) or
+// failed transiently may have stored some (info.json comes first) before
+// the last attempt failed for good; nothing else would ever remove them
+// while the resource lives, and nobody knows they are there. A Succeeded
+// resource needs no tidying: its worker prunes what the result does not
+// list before it reports success.
+func (r *Reconciler) tidy(ctx context.Context, x *v1alpha1.YouTubeExtraction) error {
+	if r.opts.Storage == nil || x.Status.Phase != v1alpha1.PhaseFailed {
+		return nil
+	}
+	prefix := storage.Prefix(x.Namespace, x.Name)
+	keys, err := r.opts.Storage.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("listing the files of failed %s/%s: %w", x.Namespace, x.Name, err)
+	}
+	listed := map[string]bool{}
+	for _, a := range x.Status.Artifacts {
+		listed[a.URI] = true
+	}
+	for _, k := range keys {
+		if listed[r.opts.Storage.URI(k)] {
+			continue
+		}
+		if err := r.opts.Storage.Delete(ctx, k); err != nil {
+			return fmt.Errorf("removing the unlisted file %s: %w", k, err)
+		}
+		log.FromContext(ctx).Info("removed a file no attempt's result lists", "key", k)
+	}
+	return r.opts.Storage.DeleteIncomplete(ctx, prefix)
 }
 
 // release removes the finalizer; the API server then deletes the resource.

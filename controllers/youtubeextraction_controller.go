@@ -195,6 +195,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case x.Status.Phase == v1alpha1.PhaseRunning:
 		return r.checkHeartbeat(ctx, &x)
 	case x.Status.Phase.Finished():
+		if err := r.tidy(ctx, &x); err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.expire(ctx, &x)
 	}
 	return ctrl.Result{}, nil

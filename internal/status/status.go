@@ -105,11 +105,14 @@ func Succeeded(x *v1alpha1.YouTubeExtraction, msg string, now metav1.Time) {
 	meta.RemoveStatusCondition(&x.Status.Conditions, v1alpha1.ConditionFailed)
 }
 
-// Failed ends the extraction for good with a reason code.
+// Failed ends the extraction for good with a reason code. lastFailure
+// keeps how the current attempt failed when that is already recorded (the
+// controller gives up after a transient failure: AttemptsExhausted must
+// not hide the DownloadFailed that a person needs to read).
 func Failed(x *v1alpha1.YouTubeExtraction, reason, msg string, now metav1.Time) {
 	x.Status.Phase = v1alpha1.PhaseFailed
 	x.Status.CompletionTime = &now
-	if x.Status.Attempts > 0 {
+	if f := x.Status.LastFailure; x.Status.Attempts > 0 && (f == nil || f.Attempt != x.Status.Attempts) {
 		x.Status.LastFailure = &v1alpha1.AttemptFailure{Attempt: x.Status.Attempts, Reason: reason, Message: msg, Time: now}
 	}
 	set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, reason, msg)

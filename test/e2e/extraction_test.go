@@ -196,6 +196,10 @@ func TestTransientFailureIsRetried(t *testing.T) {
 	if x.Status.Attempts != 2 || cond == nil || cond.Reason != v1alpha1.ReasonAttemptsExhausted || !strings.Contains(cond.Message, "503") {
 		t.Errorf("down: want AttemptsExhausted after 2 attempts naming the 503; %s", describe(x))
 	}
+	// lastFailure keeps what went wrong, for a person to read.
+	if f := x.Status.LastFailure; f == nil || f.Attempt != 2 || f.Reason != v1alpha1.ReasonDownloadFailed {
+		t.Errorf("down: want lastFailure to be attempt 2's DownloadFailed, got %+v", f)
+	}
 	e.waitEvent("down", v1alpha1.ReasonRetrying, 10*time.Second)
 }
 
