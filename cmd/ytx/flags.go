@@ -60,6 +60,8 @@ func withEnv(cmd *cobra.Command, run func(cmd *cobra.Command) error) *cobra.Comm
 
 func kubeFlags(fs *pflag.FlagSet, k *app.Kube) {
 	fs.StringVar(&k.Kubeconfig, "kubeconfig", "", "kubeconfig file for out-of-cluster access (default: $KUBECONFIG, then the in-cluster config)")
+	fs.Float32Var(&k.QPS, "kube-api-qps", app.DefaultQPS, "requests per second to the API server, sustained (the API server's priority and fairness protects it too)")
+	fs.IntVar(&k.Burst, "kube-api-burst", app.DefaultBurst, "requests to the API server in a burst, above --kube-api-qps")
 }
 
 func servingFlags(fs *pflag.FlagSet, s *app.Serving, metrics, probe string) {

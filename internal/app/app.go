@@ -31,6 +31,15 @@ var Scheme = func() *runtime.Scheme {
 	return s
 }()
 
+// Client-side limits of API requests. client-go's own defaults (5 per
+// second, bursts of 10) throttle a manager with a thousand extractions to a
+// crawl: each one takes a few writes. The API server's priority and
+// fairness guards it from a flood either way.
+const (
+	DefaultQPS   = 50
+	DefaultBurst = 100
+)
+
 // Kube says how to reach the API server.
 type Kube struct {
 	// Kubeconfig is a kubeconfig file; empty means $KUBECONFIG, then the
@@ -38,10 +47,34 @@ type Kube struct {
 	Kubeconfig string
 	// Config, when set, is used as is (tests and dev mode).
 	Config *rest.Config
+	// QPS and Burst bound requests to the API server; zero keeps Config's,
+	// or else DefaultQPS and DefaultBurst.
+	QPS   float32
+	Burst int
 }
 
 // RESTConfig resolves the API server connection.
 func (k Kube) RESTConfig() (*rest.Config, error) {
+	cfg, err := k.config()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case k.QPS > 0:
+		cfg.QPS = k.QPS
+	case cfg.QPS == 0:
+		cfg.QPS = DefaultQPS
+	}
+	switch {
+	case k.Burst > 0:
+		cfg.Burst = k.Burst
+	case cfg.Burst == 0:
+		cfg.Burst = DefaultBurst
+	}
+	return cfg, nil
+}
+
+func (k Kube) config() (*rest.Config, error) {
 	if k.Config != nil {
 		return rest.CopyConfig(k.Config), nil
 	}
