@@ -26,13 +26,20 @@ YTX            := $(BIN)/ytx
 GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bin/*') go.mod go.sum
 
 # Packages for `go test`; TEST_FLAGS adds to them (e.g. TEST_FLAGS=-run=TestX).
-TEST_PACKAGES ?= ./...
+# The fault-injection suite (test/faults) runs on its own after them, so that
+# its timings do not compete for the CPU with the other packages.
+TEST_PACKAGES ?= $(shell go list ./... | grep -v /test/faults)
 TEST_FLAGS    ?=
 TEST_TIMEOUT  ?= 20m
 # `make fuzz` runs every Fuzz target for FUZZTIME each; `make test` runs them
 # for TEST_FUZZTIME each after the other tests (empty or 0 skips them).
 FUZZTIME      ?= 10s
 TEST_FUZZTIME ?= 8s
+# The fault-injection suite multiplies its counts by FAULTS_SCALE; `make test`
+# runs it at TEST_FAULTS_SCALE (empty or 0 skips it).
+FAULTS_SCALE      ?= 1
+TEST_FAULTS_SCALE ?= 1
+FAULTS_REPORT     ?= $(BIN)/faults.md
 # `make bench` runs these; BenchmarkChunkMatrix (chunk size × parallel) is
 # left out by default because it takes minutes: BENCH=ChunkMatrix.
 BENCH          ?= Download500MB|DownloadStore500MB|KkdaiReader500MB
@@ -81,6 +88,12 @@ $(YTX): $(GO_SOURCES)
 test: tools generate manifests check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake, then each fuzz target briefly.
 	go test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES)
 	@if [ -n "$(TEST_FUZZTIME)" ] && [ "$(TEST_FUZZTIME)" != 0 ]; then $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); fi
+	@if [ -n "$(TEST_FAULTS_SCALE)" ] && [ "$(TEST_FAULTS_SCALE)" != 0 ]; then $(MAKE) --no-print-directory test-faults FAULTS_SCALE=$(TEST_FAULTS_SCALE); fi
+
+.PHONY: test-faults
+test-faults: tools build ## Kill, stop and starve the real processes; print the table of completed, lost and doubled (FAULTS_SCALE=10 for more).
+	go test -count=1 -timeout 60m -v -run '$(or $(FAULTS_RUN),.)' ./test/faults/ -args -faults.scale=$(FAULTS_SCALE) -faults.report=$(FAULTS_REPORT) \
+	  | grep -Ev '^(=== RUN|=== PAUSE|=== CONT)'
 
 # Every `func FuzzX(f *testing.F)` in a _test.go file, as "package-dir:FuzzX".
 FUZZ_TARGETS = $(shell grep -rE --include='*_test.go' --exclude-dir=bin --exclude-dir=hack '^func Fuzz[A-Za-z0-9_]+.*[*]testing[.]F' . | sed -E 's|^[.]/(.*)/[^/]+:func (Fuzz[A-Za-z0-9_]+).*|\1:\2|' | sort)

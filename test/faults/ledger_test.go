@@ -1,0 +1,340 @@
+package faults
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/storage"
+)
+
+// want is the outcome an extraction must reach.
+type want struct {
+	phase v1alpha1.Phase // Succeeded or Failed
+	// reason is the Failed condition's reason, for Failed.
+	reason string
+	// lastFailure, when set, is the reason of status.lastFailure.
+	lastFailure string
+	// attempts, when > 0, is exactly status.attempts; maxAttempts, when >
+	// 0, bounds it.
+	attempts, maxAttempts int32
+}
+
+var succeed = want{phase: v1alpha1.PhaseSucceeded}
+
+// row is one line of the suite's table.
+type row struct {
+	scenario         string
+	runs             int // extractions submitted
+	faults           int // faults injected (kills, stops, outages, messages)
+	completed        int // Succeeded, as wanted
+	failedAsExpected int // Failed with the wanted reason
+	lost             int // not finished by the deadline
+	doubled          int // files written twice or left behind (see package doc)
+	unexpected       int // finished otherwise than wanted, or status.attempts wrong
+	notes            string
+}
+
+type results struct {
+	mu   sync.Mutex
+	rows []*row
+}
+
+// add puts x into the table; a scenario may still count into it.
+func (r *results) add(x *row) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows = append(r.rows, x)
+}
+
+// note adds to the notes of a scenario's row.
+func (r *results) note(scenario, note string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.rows {
+		if x.scenario == scenario {
+			x.notes = strings.TrimPrefix(x.notes+"; "+note, "; ")
+		}
+	}
+}
+
+func (r *results) markdown(scale int) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nytx fault-injection suite (scale %d)\n\n", scale)
+	b.WriteString("| scenario | runs | faults | completed | failed as expected | lost | doubled | unexpected | notes |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	var sum row
+	for _, x := range r.rows {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %s |\n",
+			x.scenario, x.runs, x.faults, x.completed, x.failedAsExpected, x.lost, x.doubled, x.unexpected, x.notes)
+		sum.runs += x.runs
+		sum.faults += x.faults
+		sum.completed += x.completed
+		sum.failedAsExpected += x.failedAsExpected
+		sum.lost += x.lost
+		sum.doubled += x.doubled
+		sum.unexpected += x.unexpected
+	}
+	fmt.Fprintf(&b, "| **all** | %d | %d | %d | %d | %d | %d | %d | |\n\n",
+		sum.runs, sum.faults, sum.completed, sum.failedAsExpected, sum.lost, sum.doubled, sum.unexpected)
+	return b.String()
+}
+
+// settle waits until every extraction has finished (or limit passes), then
+// counts the outcomes against what each wants and looks for doubled work.
+// Every problem is also a test error with the details.
+func (s *system) settle(scenario string, xs []extraction, faults int, limit time.Duration, notes ...string) *row {
+	s.t.Helper()
+	r := &row{scenario: scenario, runs: len(xs), faults: faults, notes: strings.Join(notes, "; ")}
+	var final map[string]*v1alpha1.YouTubeExtraction
+	lastReport := time.Now()
+	waitUntil(limit, func() bool {
+		if len(s.crashed()) > 0 {
+			return true // no use waiting: reported below
+		}
+		final = s.list()
+		if time.Since(lastReport) > 15*time.Second {
+			lastReport = time.Now()
+			s.t.Logf("%s: waiting; phases now %v", scenario, phases(final))
+		}
+		for _, e := range xs {
+			if x := final[e.name]; x == nil || !x.Status.Phase.Finished() || x.Status.ObservedGeneration != x.Generation {
+				return false
+			}
+		}
+		return true
+	})
+	for _, e := range xs {
+		x := final[e.name]
+		switch {
+		case x == nil || !x.Status.Phase.Finished():
+			r.lost++
+			s.t.Errorf("%s: LOST, not finished after %s: %s", e.name, limit, describe(x))
+			continue
+		case !e.want.met(x):
+			r.unexpected++
+			s.t.Errorf("%s: UNEXPECTED, want %+v, got %s", e.name, e.want, describe(x))
+		case x.Status.Phase == v1alpha1.PhaseSucceeded:
+			r.completed++
+		default:
+			r.failedAsExpected++
+		}
+		// The manager tidies a Failed resource's unlisted files right
+		// after it fails: give it a moment.
+		var problems []string
+		waitUntil(10*time.Second, func() bool {
+			problems = append(s.storageProblems(x), s.logProblems(x)...)
+			return len(problems) == 0
+		})
+		if len(problems) > 0 {
+			r.doubled++
+			s.t.Errorf("%s: DOUBLED: %s", e.name, strings.Join(problems, "; "))
+		}
+	}
+	if r.lost > 0 {
+		s.t.Errorf("Kafka: %s", s.groupState())
+	}
+	for _, c := range s.crashed() {
+		s.t.Errorf("a process crashed: %s", c)
+	}
+	for _, left := range s.scratchLeft() {
+		s.t.Errorf("scratch files left behind: %s", left)
+	}
+	table.add(r)
+	return r
+}
+
+// phases counts extractions by phase.
+func phases(xs map[string]*v1alpha1.YouTubeExtraction) map[v1alpha1.Phase]int {
+	out := map[v1alpha1.Phase]int{}
+	for _, x := range xs {
+		out[x.Status.Phase]++
+	}
+	return out
+}
+
+func (w want) met(x *v1alpha1.YouTubeExtraction) bool {
+	if x.Status.Phase != w.phase {
+		return false
+	}
+	if w.reason != "" {
+		c := meta.FindStatusCondition(x.Status.Conditions, v1alpha1.ConditionFailed)
+		if c == nil || c.Reason != w.reason {
+			return false
+		}
+	}
+	if w.lastFailure != "" && (x.Status.LastFailure == nil || x.Status.LastFailure.Reason != w.lastFailure) {
+		return false
+	}
+	if w.attempts > 0 && x.Status.Attempts != w.attempts {
+		return false
+	}
+	return w.maxAttempts == 0 || x.Status.Attempts <= w.maxAttempts
+}
+
+// storageProblems compares what is stored under the extraction's prefix
+// with status.artifacts: the same files, the same sha256, and nothing an
+// interrupted upload left.
+func (s *system) storageProblems(x *v1alpha1.YouTubeExtraction) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prefix := storage.Prefix(x.Namespace, x.Name)
+	keys, err := s.store.List(ctx, prefix)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	listed := map[string]string{}
+	for _, a := range x.Status.Artifacts {
+		listed[a.URI] = a.SHA256
+	}
+	var problems []string
+	for _, k := range keys {
+		uri := s.store.URI(k)
+		sum, ok := listed[uri]
+		delete(listed, uri)
+		if !ok {
+			problems = append(problems, "stored but not in status: "+k)
+			continue
+		}
+		if got, err := s.sha256(ctx, k); err != nil || got != sum {
+			problems = append(problems, fmt.Sprintf("%s: sha256 %s, status says %s (%v)", k, got, sum, err))
+		}
+	}
+	for uri := range listed {
+		problems = append(problems, "in status but not stored: "+uri)
+	}
+	for _, l := range s.leftovers(ctx, prefix) {
+		problems = append(problems, "left by an interrupted upload: "+l)
+	}
+	return problems
+}
+
+func (s *system) sha256(ctx context.Context, key string) (string, error) {
+	rc, err := s.store.Open(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// leftovers are what interrupted uploads left under prefix: temporary
+// files, or open multipart uploads.
+func (s *system) leftovers(ctx context.Context, prefix string) []string {
+	var out []string
+	if s.s3 {
+		for u := range s3.Client().ListIncompleteUploads(ctx, s.ns, "ytx/"+prefix, true) {
+			if u.Err != nil {
+				return append(out, u.Err.Error())
+			}
+			out = append(out, "upload "+u.Key)
+		}
+		return out
+	}
+	root := strings.TrimPrefix(s.storage, "file://")
+	filepath.WalkDir(filepath.Join(root, prefix), func(p string, d fs.DirEntry, err error) error { //nolint:errcheck
+		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".tmp") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// logProblems reads the workers' logs for doubled work on x: two workers
+// storing files for one attempt, or an older attempt storing files after
+// the final attempt was claimed (a stale worker overwriting a newer one).
+func (s *system) logProblems(x *v1alpha1.YouTubeExtraction) []string {
+	key := jobName(x.Namespace, x.Name)
+	type attempt struct {
+		generation int64
+		number     int32
+	}
+	storers := map[attempt]map[string]bool{}
+	var finalClaim time.Time
+	final := attempt{x.Status.ObservedGeneration, x.Status.Attempts}
+	for _, l := range s.book.with("claimed job") {
+		if k, g, a, ok := jobOf(l); ok && k == key && (attempt{g, a}) == final {
+			finalClaim = l.ts
+		}
+	}
+	var problems []string
+	for _, l := range s.book.with("stored file") {
+		k, g, a, ok := jobOf(l)
+		if !ok || k != key {
+			continue
+		}
+		at := attempt{g, a}
+		if storers[at] == nil {
+			storers[at] = map[string]bool{}
+		}
+		storers[at][l.proc] = true
+		older := g < final.generation || (g == final.generation && a < final.number)
+		if older && !finalClaim.IsZero() && l.ts.After(finalClaim) {
+			problems = append(problems, fmt.Sprintf("%s stored %s for attempt %d after attempt %d was claimed", l.proc, l.str("key"), a, final.number))
+		}
+	}
+	for at, procs := range storers {
+		if len(procs) > 1 {
+			var who []string
+			for p := range procs {
+				who = append(who, p)
+			}
+			sort.Strings(who)
+			problems = append(problems, fmt.Sprintf("attempt %d stored by %s", at.number, strings.Join(who, " and ")))
+		}
+	}
+	return problems
+}
+
+// scratchLeft lists job directories left in live workers' scratch
+// directories once everything has finished.
+func (s *system) scratchLeft() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name, dir := range s.scratch {
+		if p := s.workers[name]; p == nil || !p.alive() {
+			continue
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+// describe is a one-line summary of a status for failure messages.
+func describe(x *v1alpha1.YouTubeExtraction) string {
+	if x == nil {
+		return "(gone)"
+	}
+	var conds []string
+	for _, c := range x.Status.Conditions {
+		conds = append(conds, fmt.Sprintf("%s=%s(%s: %s)", c.Type, c.Status, c.Reason, c.Message))
+	}
+	last := ""
+	if f := x.Status.LastFailure; f != nil {
+		last = fmt.Sprintf(" lastFailure=%d/%s", f.Attempt, f.Reason)
+	}
+	return fmt.Sprintf("phase=%q attempts=%d worker=%q%s conditions=[%s]", x.Status.Phase, x.Status.Attempts, x.Status.Worker, last, strings.Join(conds, "; "))
+}
