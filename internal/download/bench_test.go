@@ -3,13 +3,10 @@ package download_test
 import (
 	"bufio"
 	"context"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
@@ -22,8 +19,8 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	"ytx.dev/ytx/internal/download"
-	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
+	"ytx.dev/ytx/internal/youtube/fake/fakeproc"
 )
 
 const (
@@ -48,7 +45,7 @@ func benchVideo() fake.Video {
 // over TLS (HTTP/2) through ToFile with the default Options, and reports
 // throughput, the process's peak RSS (VmHWM, reset before the loop through
 // /proc/self/clear_refs) and its peak heap. The fake runs in a child process
-// (this test binary again, see TestFakeYouTubeProcess), so that both peaks
+// (this test binary again, see TestFakeYouTubeProcess and fakeproc), so that both peaks
 // are the downloader's alone, not the server's buffers too.
 func BenchmarkDownload500MB(b *testing.B) {
 	hc := startFakeProcess(b)
@@ -141,80 +138,14 @@ func measure(b *testing.B, size int64, download func(path string) error) {
 	b.ReportMetric(float64(peakHeap)/1e6, "peak-heap-MB")
 }
 
-// fakeProcessEnv makes the test binary serve the benchmark's fake YouTube.
-const fakeProcessEnv = "YTX_DOWNLOAD_FAKE_PROCESS"
-
-// TestFakeYouTubeProcess is not a test: started by startFakeProcess with
-// fakeProcessEnv set, it serves benchVideo until its stdin closes, after
-// writing the address and the CA certificate's file to stdout.
-func TestFakeYouTubeProcess(t *testing.T) {
-	if os.Getenv(fakeProcessEnv) == "" {
-		t.Skip("the benchmarks' fake YouTube process")
-	}
-	srv, err := fake.New(benchVideo())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := srv.WriteCAFile(ca); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("FAKE %s %s\n", srv.Addr(), ca)
-	io.Copy(io.Discard, os.Stdin) //nolint:errcheck // until the parent goes
-}
+// TestFakeYouTubeProcess is not a test: started by fakeproc.Start, it
+// serves benchVideo from a child process.
+func TestFakeYouTubeProcess(t *testing.T) { fakeproc.Serve(t, benchVideo()) }
 
 // startFakeProcess runs the fake YouTube in a child process and returns a
 // client that reaches it.
 func startFakeProcess(b *testing.B) *http.Client {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFakeYouTubeProcess$")
-	cmd.Env = append(os.Environ(), fakeProcessEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait() //nolint:errcheck
-	})
-	var addr, caFile string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "FAKE" {
-			addr, caFile = f[1], f[2]
-			break
-		}
-	}
-	if addr == "" {
-		b.Fatal("the fake YouTube process did not start")
-	}
-	go io.Copy(io.Discard, stdout) //nolint:errcheck
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		b.Fatal("no CA certificate from the fake")
-	}
-	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
-	hc := youtube.NewHTTPClient(youtube.HTTPOptions{DialContext: dial, RootCAs: pool})
-	b.Cleanup(hc.CloseIdleConnections)
-	return hc
+	return fakeproc.Start(b, "TestFakeYouTubeProcess").HTTPClient(b)
 }
 
 // procStatus reads a "kB" field of /proc/self/status, in bytes.
