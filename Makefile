@@ -40,10 +40,14 @@ TEST_FUZZTIME ?= 8s
 FAULTS_SCALE      ?= 1
 TEST_FAULTS_SCALE ?= 1
 FAULTS_REPORT     ?= $(BIN)/faults.md
-# `make bench` runs these; BenchmarkChunkMatrix (chunk size × parallel) is
-# left out by default because it takes minutes: BENCH=ChunkMatrix.
-BENCH          ?= Download500MB|DownloadStore500MB|KkdaiReader500MB
-BENCH_PACKAGES ?= ./internal/download/
+# `make bench` runs the whole-system benchmarks of test/bench (BENCH picks
+# some by name, e.g. BENCH=Orchestration) and writes BENCH_REPORT.
+BENCH        ?= .
+BENCH_REPORT ?= docs/benchmarks.md
+# `make bench-download` runs the download path's micro-benchmarks;
+# BenchmarkChunkMatrix (chunk size × parallel) is left out by default
+# because it takes minutes: DOWNLOAD_BENCH=ChunkMatrix.
+DOWNLOAD_BENCH ?= Download500MB|DownloadStore500MB|KkdaiReader500MB
 
 .PHONY: all
 all: build
@@ -108,8 +112,12 @@ fuzz: ## Run every Fuzz target for FUZZTIME (10s) each; a crasher lands in the p
 	done
 
 .PHONY: bench
-bench: tools ## Run the benchmarks (download speed and peak memory, ...) and print their figures.
-	go test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 30m $(BENCH_PACKAGES)
+bench: $(KUBE_APISERVER) $(ETCD) ffmpeg yt-dlp build ## Measure orchestration, downloads (against yt-dlp and curl) and a 10,000-resource resync; print the table and write docs/benchmarks.md.
+	go test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./test/bench/ -args -bench.report=$(BENCH_REPORT)
+
+.PHONY: bench-download
+bench-download: $(VERSITYGW) ## Micro-benchmarks of the download path alone: MB/s and peak RSS into a directory and S3, next to kkdai's reader.
+	go test -count=1 -run '^$$' -bench '$(DOWNLOAD_BENCH)' -benchtime 1x -timeout 30m ./internal/download/
 
 .PHONY: dev
 dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ffmpeg ## Run the API server, Kafka, controller and a worker on this machine.
@@ -148,6 +156,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ffmpeg:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg; }
+
+# yt-dlp (the reference downloader of `make bench`) and curl come from
+# Debian too; installed only when missing.
+.PHONY: yt-dlp
+yt-dlp:
+	@command -v yt-dlp >/dev/null && command -v curl >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends yt-dlp curl; }
 
 .PHONY: clean
 clean: ## Remove bin/ (tools included).

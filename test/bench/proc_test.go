@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// procValue reads a field of a /proc file of "Name: value" lines, such as
+// /proc/<pid>/status or /proc/meminfo.
+func procValue(path, field string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if name, rest, ok := strings.Cut(sc.Text(), ":"); ok && name == field {
+			return strings.TrimSpace(rest), nil
+		}
+	}
+	return "", fmt.Errorf("no %s in %s", field, path)
+}
+
+// procField reads a "kB" field of a /proc file, in bytes.
+func procField(path, field string) (int64, error) {
+	v, err := procValue(path, field)
+	if err != nil {
+		return 0, err
+	}
+	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", path, field, err)
+	}
+	return kb << 10, nil
+}
+
+// memory is a process's resident memory: now (VmRSS) and at its peak
+// (VmHWM), in bytes; zero when it cannot be read.
+type memory struct{ rss, peak int64 }
+
+func memoryOf(pid int) memory {
+	status := fmt.Sprintf("/proc/%d/status", pid)
+	rss, _ := procField(status, "VmRSS")
+	peak, _ := procField(status, "VmHWM")
+	return memory{rss: rss, peak: peak}
+}
+
+// mib writes bytes in MiB for the tables.
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat's CPU times; 100 on
+// every Linux architecture Go supports.
+const clockTick = 100
+
+// cpuTime is the CPU time (user and system) a process has used so far.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15.
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTick
+}
+
+// childNamed finds the child process of this one that runs program (envtest
+// starts kube-apiserver and etcd as children but does not tell their PIDs);
+// 0 when there is none. Other programs on the machine may run their own
+// kube-apiservers: only this process's children count.
+func childNamed(program string) int {
+	entries, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ppid, err := procValue(fmt.Sprintf("/proc/%d/status", pid), "PPid")
+		if err != nil || ppid != strconv.Itoa(self) {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		if filepath.Base(strings.SplitN(string(cmdline), "\x00", 2)[0]) == program {
+			return pid
+		}
+	}
+	return 0
+}
+
+// cpuMeter measures the CPU time that processes use during a run.
+type cpuMeter struct {
+	began time.Time
+	pids  map[string]int
+	from  map[string]time.Duration
+}
+
+// startCPU starts measuring the CPU of the named processes.
+func startCPU(pids map[string]int) *cpuMeter {
+	m := &cpuMeter{began: time.Now(), pids: pids, from: map[string]time.Duration{}}
+	for name, pid := range pids {
+		m.from[name] = cpuTime(pid)
+	}
+	return m
+}
+
+// stop returns each process's CPU time since start, as a share of one
+// core over the wall time ("apiserver 0.85, etcd 0.20": cores busy).
+func (m *cpuMeter) stop() map[string]float64 {
+	wall := time.Since(m.began)
+	out := map[string]float64{}
+	for name, pid := range m.pids {
+		out[name] = float64(cpuTime(pid)-m.from[name]) / float64(wall)
+	}
+	return out
+}

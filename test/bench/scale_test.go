@@ -1,0 +1,224 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"ytx.dev/ytx/controllers"
+	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/internal/youtube/fake"
+)
+
+// resyncN is the number of extractions in the cluster when the manager
+// starts.
+const resyncN = 10_000
+
+var scaleColumns = []string{"extractions", "first full resync", "reconciles/s", "manager peak RSS", "manager RSS after", "kube-apiserver RSS", "etcd RSS", "setup: creating them"}
+
+// BenchmarkResync starts `bin/ytx manager`, a process of its own as in a
+// cluster, against 10,000 finished extractions (finalizer set, Succeeded
+// for their generation, with metadata and an info.json artifact, as ytx
+// leaves them), and measures how long it takes until it has reconciled
+// each once, and its memory. Such a resync only reads: nothing is left to
+// do for a finished extraction.
+func BenchmarkResync(b *testing.B) {
+	bin := filepath.Join(repoRoot, "bin", "ytx")
+	if err := fresh(bin); err != nil {
+		b.Fatal(err)
+	}
+	cp := startControlPlane(b)
+	o := outcomeOf(b, startFakeYouTube(b), fake.RickrollID)
+	ns := cp.namespace(b, "scale")
+	storageURL := "file://" + b.TempDir()
+	began := time.Now()
+	createFinished(b, cp, ns, o, storageURL, resyncN)
+	setup := time.Since(began)
+
+	m := startManagerProcess(b, cp, bin, storageURL)
+	took, err := m.waitReconciled(resyncN, 10*time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mem, api, etcd := memoryOf(m.pid()), memoryOf(cp.apiserverPID), memoryOf(cp.etcdPID)
+	b.ReportMetric(took.Seconds(), "resync-s")
+	b.ReportMetric(mib(mem.peak), "manager-peak-RSS-MiB")
+	results.row(secScale, scaleColumns, resyncN, took, float64(resyncN)/took.Seconds(),
+		cell(mib(mem.peak))+" MiB", cell(mib(mem.rss))+" MiB", cell(mib(api.rss))+" MiB", cell(mib(etcd.rss))+" MiB", setup)
+	results.note(secScale, "`bin/ytx manager` with its defaults (all namespaces, --max-concurrent-reconciles %d, --kube-api-qps %d) starts against a fresh API server that holds %d extractions, each finished as ytx leaves one "+
+		"(finalizer, Succeeded for its generation, metadata of %s, an info.json artifact). "+
+		"The resync is the time from the process's start until its controller_runtime_reconcile_total (scraped from its /metrics every 100 ms) reaches %d. "+
+		"Peak RSS is the manager's VmHWM, RSS after its VmRSS at that moment; the API server's and etcd's are their VmRSS then.",
+		managerReconciles, app.DefaultQPS, resyncN, fake.RickrollID, resyncN)
+}
+
+// createFinished creates n extractions, each with the finalizer and then a
+// finished status, from 16 unthrottled clients.
+func createFinished(b *testing.B, cp *controlPlane, ns string, o outcome, storageURL string, n int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range n {
+		g.Go(func() error {
+			x := extraction(ns, fmt.Sprintf("done-%05d", i), o.videoID)
+			x.Finalizers = []string{controllers.Finalizer}
+			if err := cp.admin.Create(ctx, x); err != nil {
+				return err
+			}
+			queued(x, o, "ytx.extractions")
+			claimed(x, "worker-0")
+			succeeded(x, o, storageURL)
+			x.Status.ObservedGeneration = x.Generation
+			return cp.admin.Status().Update(ctx, x)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// managerProcess is `bin/ytx manager` running.
+type managerProcess struct {
+	cmd     *exec.Cmd
+	started time.Time
+	metrics string // URL of its /metrics
+}
+
+func (m *managerProcess) pid() int { return m.cmd.Process.Pid }
+
+// startManagerProcess runs `ytx manager` with the flags a Deployment gives
+// it, metrics on a free port, and every other setting at its default.
+func startManagerProcess(b *testing.B, cp *controlPlane, bin, storageURL string) *managerProcess {
+	b.Helper()
+	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
+	if err := cp.api.WriteKubeconfig(kubeconfig); err != nil {
+		b.Fatal(err)
+	}
+	cfg := kafka.Config{Brokers: cp.broker.ListenAddrs(), Topic: kafka.DefaultTopic}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic); err != nil {
+		b.Fatal(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "manager", "--kubeconfig", kubeconfig,
+		"--kafka-brokers", strings.Join(cfg.Brokers, ","), "--storage", storageURL,
+		"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--log-format", "json")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	m := &managerProcess{cmd: cmd, started: time.Now(), metrics: "http://" + addr + "/metrics"}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may be gone
+		if err := cmd.Wait(); err != nil && b.Failed() {
+			b.Logf("ytx manager: %v\n%s", err, logs.String())
+		}
+	})
+	return m
+}
+
+// waitReconciled waits until the manager has reconciled n times, and
+// returns how long after its start that was.
+func (m *managerProcess) waitReconciled(n int, limit time.Duration) (time.Duration, error) {
+	deadline := m.started.Add(limit)
+	var last int
+	for time.Now().Before(deadline) {
+		if c, err := reconciles(m.metrics); err == nil {
+			if last = c; c >= n {
+				return time.Since(m.started), nil
+			}
+		}
+		if m.cmd.ProcessState != nil {
+			return 0, fmt.Errorf("ytx manager exited: %v", m.cmd.ProcessState)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("ytx manager reconciled %d of %d extractions in %s", last, n, limit)
+}
+
+// reconciles sums controller_runtime_reconcile_total of the
+// youtubeextraction controller over its results.
+func reconciles(url string) (int, error) {
+	resp, err := http.Get(url) //nolint:noctx // loopback, answered at once
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	total := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "controller_runtime_reconcile_total{") || !strings.Contains(line, `controller="youtubeextraction"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, err
+		}
+		total += int(v)
+	}
+	io.Copy(io.Discard, resp.Body) //nolint:errcheck
+	return total, sc.Err()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// fresh fails when bin is missing or older than a Go source of the binary:
+// the benchmark would measure yesterday's code.
+func fresh(bin string) error {
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return fmt.Errorf("no %s: run `make build`", bin)
+	}
+	var newer string
+	filepath.WalkDir(repoRoot, func(path string, d os.DirEntry, err error) error { //nolint:errcheck // best effort
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && (d.Name() == "bin" || d.Name() == "hack" || d.Name() == "test" || strings.HasPrefix(d.Name(), ".")):
+			return filepath.SkipDir
+		case strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go"):
+			if info, err := d.Info(); err == nil && info.ModTime().After(fi.ModTime()) {
+				newer = path
+				return filepath.SkipAll
+			}
+		}
+		return nil
+	})
+	if newer != "" {
+		return fmt.Errorf("%s is older than %s: run `make build`", bin, newer)
+	}
+	return nil
+}
