@@ -172,6 +172,10 @@ type fetch struct {
 	wall time.Duration
 	// peak is the process's peak RSS (VmHWM).
 	peak int64
+	// cpu is the CPU time of the program and of the fake YouTube's
+	// process during the download: together they say whether the machine's
+	// cores were what bound it.
+	cpu, fakeCPU time.Duration
 	// stdout of the program (curl's HTTP version, ytx's own figures).
 	stdout string
 }
@@ -187,20 +191,21 @@ func (d downloader) run(b *testing.B, yt *fakeproc.Process, s resolved, dir stri
 	}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	began := time.Now()
+	began, fakeBefore := time.Now(), cpuTime(yt.PID)
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("%s: %v", d.name, err)
 	}
 	peak := watchPeakRSS(cmd.Process.Pid)
 	err := cmd.Wait()
-	wall := time.Since(began)
+	wall, fakeCPU := time.Since(began), cpuTime(yt.PID)-fakeBefore
 	if err != nil {
 		b.Fatalf("%s: %v\n%s", d.name, err, stderr.String())
 	}
 	if fi, err := os.Stat(out); err != nil || fi.Size() != s.size {
 		b.Fatalf("%s wrote %v (%v), want %d bytes\n%s", d.name, fi, err, s.size, stderr.String())
 	}
-	return fetch{wall: wall, peak: peak(), stdout: stdout.String()}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return fetch{wall: wall, peak: peak(), stdout: stdout.String(), cpu: cpu, fakeCPU: fakeCPU}
 }
 
 // watchPeakRSS samples a process's VmHWM every 10 ms while it runs; the
@@ -291,7 +296,7 @@ func ytxFigures(stdout string) (took time.Duration, before, peak int64, ok bool)
 	return 0, 0, 0, false
 }
 
-var downloadColumns = []string{"downloader", "stream", "MB/s", "× curl", "MB/s with start-up", "start-up", "peak RSS", "RSS growth", "HTTP"}
+var downloadColumns = []string{"downloader", "stream", "MB/s", "× curl", "MB/s with start-up", "start-up", "peak RSS", "RSS growth", "HTTP", "CPU: downloader, fake YouTube"}
 
 // BenchmarkDownload fetches a 500 MB stream from the fake YouTube (a child
 // process) with the worker's download path, Debian's yt-dlp and curl, each
@@ -340,6 +345,9 @@ func faster(prev fetch, ok bool, f fetch) fetch {
 	return prev
 }
 
+// cpuCell writes a download's CPU time, the program's and the fake's.
+func cpuCell(f fetch) string { return seconds(f.cpu) + ", " + seconds(f.fakeCPU) }
+
 // rate is MB/s (10^6 bytes) for size bytes in d.
 func rate(size int64, d time.Duration) float64 { return float64(size) / 1e6 / d.Seconds() }
 
@@ -364,7 +372,7 @@ func reportDownloads(b *testing.B, s resolved, best map[string]fetch, fixed map[
 		}
 		b.ReportMetric(speed[d.name], strings.ReplaceAll(d.name, " ", "")+"-MB/s")
 		results.row(secDownloads, downloadColumns, d.name, "500 MB", speed[d.name], speed[d.name]/curl,
-			rate(s.size, f.wall), fixed[d.name], cell(mib(f.peak))+" MiB", growth, proto)
+			rate(s.size, f.wall), fixed[d.name], cell(mib(f.peak))+" MiB", growth, proto, cpuCell(f))
 	}
 	results.goal("Downloads: ytx at least as fast as yt-dlp", speed["ytx"] >= speed["yt-dlp"],
 		"ytx %.0f MB/s, yt-dlp %.0f MB/s (%.2f×)", speed["ytx"], speed["yt-dlp"], speed["ytx"]/speed["yt-dlp"])
@@ -376,7 +384,8 @@ func reportDownloads(b *testing.B, s resolved, best map[string]fetch, fixed map[
 		download.DefaultChunkSize>>20, download.DefaultParallel, ytdlpVersion())
 	results.note(secDownloads, "Every program downloads the stream %d times, taking turns; the fastest round counts. Start-up is the fastest of %d downloads of a 1 kB stream with the same command (process start, reading info.json, connecting, TLS): "+
 		"MB/s leaves it out (the stream's bytes over the wall time minus the start-up), \"with start-up\" does not. "+
-		"Peak RSS is the process's VmHWM, sampled every 10 ms; RSS growth is ytx's VmHWM at the end less its VmRSS before the download.", downloadRounds, downloadRounds)
+		"Peak RSS is the process's VmHWM, sampled every 10 ms; RSS growth is ytx's VmHWM at the end less its VmRSS before the download. "+
+		"CPU is the CPU time (user and system) that the program and the fake YouTube's process (the TLS server and the proxy) used in that round, out of the 2 × wall time the machine's cores offer.", downloadRounds, downloadRounds)
 }
 
 // reportBig records the 2 GB download and the memory goal: the worker's
@@ -386,7 +395,7 @@ func reportBig(b *testing.B, f, small fetch, fixed time.Duration, big, main reso
 	_, sBefore, sPeak, _ := ytxFigures(small.stdout)
 	b.ReportMetric(mib(f.peak), "ytx-2GB-peak-RSS-MiB")
 	results.row(secDownloads, downloadColumns, "ytx", "2 GB (once)", rate(big.size, f.wall-fixed), "—",
-		rate(big.size, f.wall), fixed, cell(mib(f.peak))+" MiB", cell(mib(peak-before))+" MiB", "2")
+		rate(big.size, f.wall), fixed, cell(mib(f.peak))+" MiB", cell(mib(peak-before))+" MiB", "2", cpuCell(f))
 	worst := max(f.peak, small.peak)
 	results.goal("Downloads: the worker's RSS flat, under 100 MiB, whatever the file's size", worst < 100<<20,
 		"peak %.0f MiB for 500 MB, %.0f MiB for 2 GB (growth during the download %.1f and %.1f MiB)",
