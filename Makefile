@@ -40,10 +40,13 @@ TEST_FUZZTIME ?= 8s
 FAULTS_SCALE      ?= 1
 TEST_FAULTS_SCALE ?= 1
 FAULTS_REPORT     ?= $(BIN)/faults.md
-# `make bench` runs the whole-system benchmarks of test/bench (BENCH picks
-# some by name, e.g. BENCH=Orchestration) and writes BENCH_REPORT.
+# `make bench` runs the whole-system benchmarks of test/bench and writes
+# BENCH_REPORT; BENCH picks some by name (e.g. BENCH=Orchestration), and
+# then only prints their table. BENCH_ARGS adds flags, e.g.
+# BENCH_ARGS=-bench.profiles=bin/profiles.
 BENCH        ?= .
-BENCH_REPORT ?= docs/benchmarks.md
+BENCH_REPORT ?= $(if $(filter .,$(BENCH)),docs/benchmarks.md)
+BENCH_ARGS   ?=
 # `make bench-download` runs the download path's micro-benchmarks;
 # BenchmarkChunkMatrix (chunk size × parallel) is left out by default
 # because it takes minutes: DOWNLOAD_BENCH=ChunkMatrix.
@@ -113,7 +116,7 @@ fuzz: ## Run every Fuzz target for FUZZTIME (10s) each; a crasher lands in the p
 
 .PHONY: bench
 bench: $(KUBE_APISERVER) $(ETCD) ffmpeg yt-dlp build ## Measure orchestration, downloads (against yt-dlp and curl) and a 10,000-resource resync; print the table and write docs/benchmarks.md.
-	go test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./test/bench/ -args -bench.report=$(BENCH_REPORT)
+	go test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./test/bench/ -args -bench.report=$(BENCH_REPORT) $(BENCH_ARGS)
 
 .PHONY: bench-download
 bench-download: $(VERSITYGW) ## Micro-benchmarks of the download path alone: MB/s and peak RSS into a directory and S3, next to kkdai's reader.

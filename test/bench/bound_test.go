@@ -30,7 +30,7 @@ type boundLimit struct {
 // client it is what ytx's processes could do at best with theirs.
 var boundLimits = []boundLimit{
 	{name: "no client limit"},
-	{name: "ytx's default client limit", limit: &defaultLimit},
+	{name: "ytx's default client limit", limit: &defaults.limit},
 }
 
 func (l boundLimit) config(cfg *rest.Config) *rest.Config {
@@ -52,9 +52,11 @@ func (l boundLimit) config(cfg *rest.Config) *rest.Config {
 //     event, writes Succeeded with the metadata and the info.json artifact
 //     (status) and records that event.
 //
-// The concurrency is ytx's: managerReconciles goroutines on one manager
-// client, benchConcurrency on each of benchWorkers worker clients. Each
-// client has its own rate limiter, as each process of ytx has; events go
+// The concurrency is that of ytx with its own limits raised (unbound):
+// reconciles goroutines on one manager client, concurrency on each of
+// benchWorkers worker clients, so that the API server, not the bound's
+// own concurrency, is what bounds it. Each client has its own rate
+// limiter, as each process of ytx has; events go
 // through client-go's event broadcaster on clients of their own, as
 // controller-runtime's recorder sends them. Objects pass from stage to
 // stage in memory: no watch, no cache, no queue, no reads.
@@ -67,28 +69,36 @@ func runBound(b *testing.B, cp *controlPlane, o outcome, n int, lim boundLimit) 
 	storageURL := "file://" + b.TempDir()
 
 	mgr := newBoundRole(ctx, b, requests.config(lim.config(cp.api.Config), "manager"), "bound-manager")
-	queue, claim := make(chan *v1alpha1.YouTubeExtraction, n), make(chan *v1alpha1.YouTubeExtraction, n)
+	queue, claim := make(chan *v1alpha1.YouTubeExtraction, n+warmUp), make(chan *v1alpha1.YouTubeExtraction, n+warmUp)
 	g, gctx := errgroup.WithContext(ctx)
-	for range managerReconciles {
+	for range unbound.reconciles {
 		g.Go(func() error { return mgr.stage(gctx, queue, claim, mgr.queue(o)) })
 	}
 	for i := range benchWorkers {
 		w := newBoundRole(ctx, b, requests.config(lim.config(cp.api.Config), "workers"), "bound-worker")
 		name := fmt.Sprintf("bound-worker-%d", i)
-		for range benchConcurrency {
+		for range unbound.concurrency {
 			g.Go(func() error { return w.stage(gctx, claim, nil, w.run(o, name, storageURL)) })
 		}
 	}
 
+	feed := func(x *v1alpha1.YouTubeExtraction) { queue <- x }
+	if _, err := apply(gctx, cp.admin, ns, "warm", o.videoID, warmUp, feed); err != nil {
+		b.Fatalf("bound, warm-up: %v", err)
+	}
+	requests.settled()
+	requests.reset()
 	cpu := startCPU(cp.processes())
-	t, err := apply(gctx, cp.admin, ns, "x", o.videoID, n, func(x *v1alpha1.YouTubeExtraction) { queue <- x })
+	wait := profileAPIServer(b, cp, profileFor, fmt.Sprintf("apiserver-n%d-bound-%s", n, lim.name))
+	t, err := apply(gctx, cp.admin, ns, "x", o.videoID, n, feed)
 	busy := cpu.stop()
+	wait()
 	cancel()
 	// Stages end with nil when the context ends; an error is their own.
 	if gerr := g.Wait(); gerr != nil || err != nil {
 		b.Fatalf("bound: %v (stages: %v)", err, gerr)
 	}
-	return runResult{t: t, requests: requests.settled(), cpu: busy}
+	return runResult{n: n, t: t, requests: requests.settled(), cpu: busy}
 }
 
 // boundRole is one of the bound's clients, with an event recorder of its

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -35,8 +34,6 @@ var (
 // taking turns, and the fastest round counts, so that a burst of load
 // from other programs on the machine does not decide the figure.
 const downloadRounds = 3
-
-var downloadProfile = flag.String("bench.download-cpuprofile", "", "write a CPU profile of ytx's download process (the 500 MB stream's last round) to this file")
 
 type dlStream struct {
 	id   string
@@ -321,8 +318,8 @@ func BenchmarkDownload(b *testing.B) {
 				fixed[d.name] = f.wall
 			}
 			var env []string
-			if d.name == "ytx" && round == downloadRounds-1 && *downloadProfile != "" {
-				env = []string{downloadProfileEnv + "=" + *downloadProfile}
+			if path := profilePath("download-ytx"); d.name == "ytx" && round == downloadRounds-1 && path != "" {
+				env = []string{downloadProfileEnv + "=" + path}
 			}
 			prev, ok := best[d.name]
 			best[d.name] = faster(prev, ok, d.run(b, yt, main, dir, env...))

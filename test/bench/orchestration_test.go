@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,90 +14,88 @@ import (
 // orchestrationSizes are the numbers of extractions applied at once.
 var orchestrationSizes = []int{100, 1000}
 
-// warmUp extractions run before each measured ytx run, so that the
-// manager's cache, the workers' connections and the consumer group are
+// warmUp extractions run before each measured run, so that the API server,
+// the manager's cache, the workers' connections and the consumer group are
 // warm: the figures are those of a running system, not of its start.
 const warmUp = 8
 
+// profileFor is how long the API server is profiled from the start of a
+// measured run (with -bench.profiles): shorter than any run.
+const profileFor = 5 * time.Second
+
 // runResult is one measured run of the orchestration benchmark.
 type runResult struct {
+	n        int
 	t        timings
 	requests map[requestKind]int
-	// cpu is the cores each process kept busy during the run.
-	cpu map[string]float64
+	cpu      cpuUse
 }
 
-var orchestrationColumns = []string{"run", "N", "extractions/s", "p50", "p95", "p99", "writes / extraction", "× bound", "× bound at ytx's client limit", "cores busy: apiserver, etcd, bench process"}
+var orchestrationColumns = []string{"run", "N", "extractions/s", "p50", "p95", "p99", "writes / extraction",
+	"× bound, no client limit", "× bound, ytx's default client limit", "CPU ms / extraction: apiserver + etcd, bench", "cores busy: apiserver + etcd, bench"}
 
 // BenchmarkOrchestration applies N metadata-only extractions at once and
-// measures how fast they complete: first through ytx on each transport,
-// then the API server's bound for the same writes with no operator in the
-// loop, on a fresh API server per N.
+// measures how fast they complete: first the API server's bound for ytx's
+// writes with no operator in the loop, then ytx on each transport, on a
+// fresh API server per N.
 func BenchmarkOrchestration(b *testing.B) {
 	for _, n := range orchestrationSizes {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { benchOrchestration(b, n) })
 	}
 	writesSection()
-	results.note(secOrchestration, "Each N runs on a fresh kube-apiserver and etcd (envtest) with kfake and the fake YouTube in this process. "+
-		"ytx is one manager (`ytx manager`'s defaults: %d concurrent reconciles, --max-in-flight-per-namespace %d) and %d workers of concurrency %d, "+
-		"built by internal/app's NewManager and NewWorker, with their default client limit (%s) and with one high enough not to bind (%s). "+
-		"%d clients create the N extractions (spec.url only: %s) at once, after %d warm-up extractions. "+
-		"Throughput is N over the time from the first create to the last Complete; latency is from just before each create to when a watch first sees it Complete.",
-		managerReconciles, defaultInFlight(), benchWorkers, benchConcurrency, defaultLimit, raisedLimit, creators, fake.ZooID, warmUp)
-	results.note(secOrchestration, "The bound makes ytx's writes for the same N with plain clients and no operator: the creates; on a manager client the finalizer (update), Queued (status) and its event; "+
-		"on two worker clients Running (status), Succeeded (status, with the metadata and the info.json artifact) and their events; with ytx's concurrency, passing objects in memory. "+
-		"\"no client limit\" is the API server's own bound; \"ytx's default client limit\" gives each of those clients ytx's default QPS and burst, as each ytx process has. "+
-		"Cores busy is each process's CPU time over the run's wall time; the bench process holds ytx, Kafka, the fake YouTube and the clients.")
+	orchestrationNotes()
 }
 
 func benchOrchestration(b *testing.B, n int) {
 	cp := startControlPlane(b)
 	yt := startFakeYouTube(b)
 	o := outcomeOf(b, yt, fake.ZooID)
-	bounds := map[string]runResult{}
-	for _, lim := range boundLimits {
+	bounds := make([]runResult, len(boundLimits))
+	for i, lim := range boundLimits {
 		b.Run("bound/"+strings.ReplaceAll(lim.name, " ", "_"), func(b *testing.B) {
-			r := runBound(b, cp, o, n, lim)
-			bounds[lim.name] = r
-			reportRun(b, "bound, "+lim.name, n, r, runResult{}, runResult{})
+			bounds[i] = runBound(b, cp, o, n, lim)
+			reportRun(b, "bound, "+lim.name, bounds[i], bounds)
 		})
 	}
 	for _, tr := range transports {
-		for _, lim := range ytxLimits {
-			b.Run(fmt.Sprintf("%s/qps=%g", tr.name, lim.qps), func(b *testing.B) {
-				r := runYtx(b, cp, tr, lim, yt, n)
-				label := fmt.Sprintf("ytx (%s), %s", tr.name, lim)
-				same := runResult{}
-				if lim == defaultLimit {
-					label += " (defaults)"
-					same = bounds[boundLimits[1].name]
-				}
-				free := bounds[boundLimits[0].name]
-				reportRun(b, label, n, r, free, same)
-				ytxRuns = append(ytxRuns, ytxRun{transport: tr.name, limit: lim, n: n, r: r})
-				ytxGoal(tr, lim, n, r, free)
+		for _, su := range setups {
+			b.Run(fmt.Sprintf("%s/%s", tr.name, strings.ReplaceAll(su.name, " ", "_")), func(b *testing.B) {
+				r := runYtx(b, cp, tr, su, yt, n)
+				reportRun(b, fmt.Sprintf("ytx (%s), %s", tr.name, su.name), r, bounds)
+				ytxRuns = append(ytxRuns, ytxRun{transport: tr.name, setup: su, r: r})
+				ytxGoal(tr, su, r, bounds[boundFor(su)])
 			})
 		}
 	}
 }
 
-// ytxGoal records the issue's goal for one ytx run: at least 0.8 of the
-// API server's own bound.
-func ytxGoal(tr transport, lim clientLimit, n int, r, free runResult) {
-	if free.t.created == nil {
-		return // the bound did not run (-bench picked ytx alone)
+// boundFor is the index in boundLimits of the bound to hold su to: the one
+// with su's client limit, or else the one with none.
+func boundFor(su setup) int {
+	for i, l := range boundLimits {
+		if l.limit != nil && *l.limit == su.limit {
+			return i
+		}
 	}
-	f := r.t.throughput() / free.t.throughput()
-	results.goal(fmt.Sprintf("Orchestration, %s, %s, N=%d: at least 0.8 of the API server's bound", tr.name, lim, n), f >= 0.8,
-		"%.2f (%.1f of %.1f extractions/s)", f, r.t.throughput(), free.t.throughput())
+	return slices.IndexFunc(boundLimits, func(l boundLimit) bool { return l.limit == nil })
 }
 
-// runYtx measures ytx on transport tr with client limit lim for n
-// extractions.
-func runYtx(b *testing.B, cp *controlPlane, tr transport, lim clientLimit, yt *fake.Server, n int) runResult {
+// ytxGoal records the issue's goal for one ytx run: at least 0.8 of the
+// bound.
+func ytxGoal(tr transport, su setup, r, bound runResult) {
+	if bound.t.created == nil {
+		return // the bound did not run (-bench picked ytx alone)
+	}
+	f := r.t.throughput() / bound.t.throughput()
+	results.goal(fmt.Sprintf("Orchestration, %s, %s, N=%d: at least 0.8 of the bound with the same client limit", tr.name, su.name, r.n), f >= 0.8,
+		"%.2f (%.1f of %.1f extractions/s)", f, r.t.throughput(), bound.t.throughput())
+}
+
+// runYtx measures ytx on transport tr, set up as su, for n extractions.
+func runYtx(b *testing.B, cp *controlPlane, tr transport, su setup, yt *fake.Server, n int) runResult {
 	ns := cp.namespace(b, "ytx-"+tr.name)
 	requests := newRequestCounter()
-	y := startYtx(b, cp, tr, lim, ns, yt, requests)
+	y := startYtx(b, cp, tr, su, ns, yt, requests)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	if tr.ready != nil {
@@ -110,35 +109,53 @@ func runYtx(b *testing.B, cp *controlPlane, tr transport, lim clientLimit, yt *f
 	requests.settled()
 	requests.reset()
 	cpu := startCPU(cp.processes())
+	wait := profileAPIServer(b, cp, profileFor, fmt.Sprintf("apiserver-n%d-ytx-%s-%s", n, tr.name, su.name))
 	t, err := apply(ctx, cp.admin, ns, "x", fake.ZooID, n, nil)
 	busy := cpu.stop()
+	wait()
 	if err != nil {
 		b.Fatal(err)
 	}
 	counts := requests.settled()
 	y.stop(b)
-	return runResult{t: t, requests: counts, cpu: busy}
+	return runResult{n: n, t: t, requests: counts, cpu: busy}
 }
 
-// reportRun records a run's row; free and same are the bounds to compare
-// with (zero for a bound's own row).
-func reportRun(b *testing.B, label string, n int, r, free, same runResult) {
+// reportRun records a run's row, compared with the bounds that ran.
+func reportRun(b *testing.B, label string, r runResult, bounds []runResult) {
 	tp := r.t.throughput()
 	b.ReportMetric(tp, "extractions/s")
 	b.ReportMetric(r.t.latency(0.5).Seconds(), "p50-s")
 	b.ReportMetric(r.t.latency(0.99).Seconds(), "p99-s")
-	ratio := func(bound runResult) string {
-		if bound.t.created == nil {
-			return "—"
+	b.ReportMetric(r.cpu.per(r.n, "kube-apiserver", "etcd"), "apiserver-CPU-ms/extraction")
+	cells := []any{label, r.n, tp, r.t.latency(0.5), r.t.latency(0.95), r.t.latency(0.99), writesPer(r.requests, r.n)}
+	for _, bound := range bounds {
+		if bound.t.created == nil || strings.HasPrefix(label, "bound") {
+			cells = append(cells, "—")
+			continue
 		}
-		f := tp / bound.t.throughput()
-		b.ReportMetric(f, "×bound")
-		return cell(f)
+		cells = append(cells, tp/bound.t.throughput())
 	}
-	results.row(secOrchestration, orchestrationColumns, label, n, tp,
-		r.t.latency(0.5), r.t.latency(0.95), r.t.latency(0.99), writesPer(r.requests, n),
-		ratio(free), ratio(same),
-		fmt.Sprintf("%s, %s, %s", cell(r.cpu["kube-apiserver"]), cell(r.cpu["etcd"]), cell(r.cpu["bench"])))
+	cells = append(cells,
+		fmt.Sprintf("%.1f, %.1f", r.cpu.per(r.n, "kube-apiserver", "etcd"), r.cpu.per(r.n, "bench")),
+		fmt.Sprintf("%.2f, %.2f", r.cpu.cores("kube-apiserver", "etcd"), r.cpu.cores("bench")))
+	results.row(secOrchestration, orchestrationColumns, cells...)
+}
+
+func orchestrationNotes() {
+	results.note(secOrchestration, "Each N runs on a fresh kube-apiserver and etcd (envtest), with kfake and the fake YouTube in this process. "+
+		"%d clients create the N extractions (spec.url only: %s) at once, after %d warm-up extractions. "+
+		"Throughput is N over the time from the first create to the last Complete; latency is from just before each create to when a watch first sees it Complete.",
+		creators, fake.ZooID, warmUp)
+	results.note(secOrchestration, "ytx is one manager and %d workers built by internal/app's NewManager and NewWorker, as `ytx manager` and `ytx worker` build them, "+
+		"with their defaults (%s; the workers' concurrency is 8, not 4, so that two workers are not what bounds metadata-only jobs), "+
+		"and with every limit of ytx's own raised so far that none binds (%s).", benchWorkers, defaults, unbound)
+	results.note(secOrchestration, "The bound makes ytx's writes for the same N with plain clients and no operator: the create; on a manager client the finalizer (update), Queued (status) and its event; "+
+		"on two worker clients Running (status), Succeeded (status, with the metadata and the info.json artifact) and their events; with the concurrency of ytx with its limits raised, passing objects in memory. "+
+		"\"No client limit\" is the API server's own bound; \"ytx's default client limit\" gives each of those clients ytx's default QPS and burst, as each ytx process has. "+
+		"Each ytx run's goal is against the bound with its client limit: the defaults against the second, ytx with its limits raised against the first.")
+	results.note(secOrchestration, "CPU is each process's CPU time during the run (from /proc); the bench process holds ytx, Kafka, the fake YouTube and the clients. "+
+		"CPU per extraction moves little with the load of other programs on the machine; throughput and latency move a lot.")
 }
 
 // startFakeYouTube serves the default catalogue in this process.
@@ -160,8 +177,7 @@ var ytxRuns []ytxRun
 
 type ytxRun struct {
 	transport string
-	limit     clientLimit
-	n         int
+	setup     setup
 	r         runResult
 }
 
@@ -171,25 +187,23 @@ func writesSection() {
 		return
 	}
 	cols := []string{"process", "request"}
-	perRun := make([]map[string]float64, len(ytxRuns))
-	var keys []requestKind
-	seen := map[requestKind]bool{}
+	per := make([]map[requestKind]float64, len(ytxRuns))
+	var kinds []requestKind
 	for i, run := range ytxRuns {
-		cols = append(cols, fmt.Sprintf("%s, QPS %g, N=%d", run.transport, run.limit.qps, run.n))
-		perRun[i] = map[string]float64{}
-		for _, l := range perExtraction(run.r.requests, run.n) {
-			perRun[i][l.kind.role+l.kind.String()] = l.per
-			if !seen[l.kind] {
-				seen[l.kind] = true
-				keys = append(keys, l.kind)
+		cols = append(cols, fmt.Sprintf("%s, %s, N=%d", run.transport, run.setup.name, run.r.n))
+		per[i] = map[requestKind]float64{}
+		for _, l := range perExtraction(run.r.requests, run.r.n) {
+			if !slices.Contains(kinds, l.kind) {
+				kinds = append(kinds, l.kind)
 			}
+			per[i][l.kind] = l.per
 		}
 	}
-	sortKinds(keys)
-	for _, k := range keys {
+	sortKinds(kinds)
+	for _, k := range kinds {
 		cells := []any{k.role, k.String()}
 		for i := range ytxRuns {
-			cells = append(cells, perRun[i][k.role+k.String()])
+			cells = append(cells, per[i][k])
 		}
 		results.row(secWrites, cols, cells...)
 	}

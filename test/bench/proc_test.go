@@ -119,13 +119,35 @@ func startCPU(pids map[string]int) *cpuMeter {
 	return m
 }
 
-// stop returns each process's CPU time since start, as a share of one
-// core over the wall time ("apiserver 0.85, etcd 0.20": cores busy).
-func (m *cpuMeter) stop() map[string]float64 {
-	wall := time.Since(m.began)
-	out := map[string]float64{}
+// cpuUse is the CPU time each process used during a run, and the run's
+// wall time.
+type cpuUse struct {
+	wall time.Duration
+	used map[string]time.Duration
+}
+
+func (m *cpuMeter) stop() cpuUse {
+	u := cpuUse{wall: time.Since(m.began), used: map[string]time.Duration{}}
 	for name, pid := range m.pids {
-		out[name] = float64(cpuTime(pid)-m.from[name]) / float64(wall)
+		u.used[name] = cpuTime(pid) - m.from[name]
 	}
-	return out
+	return u
+}
+
+// cores is how many cores the named processes kept busy on average.
+func (u cpuUse) cores(names ...string) float64 {
+	var sum time.Duration
+	for _, n := range names {
+		sum += u.used[n]
+	}
+	return float64(sum) / float64(u.wall)
+}
+
+// per is the CPU time of the named processes per item, in milliseconds.
+func (u cpuUse) per(n int, names ...string) float64 {
+	var sum time.Duration
+	for _, name := range names {
+		sum += u.used[name]
+	}
+	return float64(sum) / float64(time.Millisecond) / float64(n)
 }

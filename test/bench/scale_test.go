@@ -63,7 +63,7 @@ func BenchmarkResync(b *testing.B) {
 		"(finalizer, Succeeded for its generation, metadata of %s, an info.json artifact). "+
 		"The resync is the time from the process's start until its controller_runtime_reconcile_total (scraped from its /metrics every 100 ms) reaches %d. "+
 		"Peak RSS is the manager's VmHWM, RSS after its VmRSS at that moment; the API server's and etcd's are their VmRSS then.",
-		managerReconciles, app.DefaultQPS, resyncN, fake.RickrollID, resyncN)
+		defaults.reconciles, app.DefaultQPS, resyncN, fake.RickrollID, resyncN)
 }
 
 // createFinished creates n extractions, each with the finalizer and then a

@@ -14,18 +14,21 @@ import (
 	"ytx.dev/ytx/workers"
 )
 
-// The ytx under test: one manager and benchWorkers workers, each with the
-// defaults of `ytx manager` and `ytx worker` except where said. Two workers
-// of concurrency 8 are what a small cluster runs (the chart's default is
-// two replicas of concurrency 4; 8 here so that the workers' concurrency
-// is not what bounds metadata-only jobs, which mostly wait on the API
-// server).
-const (
-	benchWorkers     = 2
-	benchConcurrency = 8
-	// managerReconciles is `ytx manager`'s --max-concurrent-reconciles.
-	managerReconciles = 4
-)
+// benchWorkers is the number of `ytx worker` processes.
+const benchWorkers = 2
+
+// setup is how ytx runs: the knobs that decide how much it does at once.
+type setup struct {
+	name string
+	// limit is every process's --kube-api-qps and --kube-api-burst.
+	limit clientLimit
+	// reconciles is the manager's --max-concurrent-reconciles.
+	reconciles int
+	// inFlight is the manager's --max-in-flight-per-namespace (0: no cap).
+	inFlight int
+	// concurrency is each worker's --concurrency.
+	concurrency int
+}
 
 // clientLimit is a client-side rate limit of API requests, per client.
 type clientLimit struct {
@@ -33,31 +36,42 @@ type clientLimit struct {
 	burst int
 }
 
-func (l clientLimit) String() string {
-	return fmt.Sprintf("--kube-api-qps %g --kube-api-burst %d", l.qps, l.burst)
-}
-
-// ytxLimits are the limits ytx's processes run with: their defaults, and
-// one so high that the API server, not the client, bounds them.
 var (
-	defaultLimit = clientLimit{qps: app.DefaultQPS, burst: app.DefaultBurst}
-	raisedLimit  = clientLimit{qps: 1000, burst: 2000}
-	ytxLimits    = []clientLimit{defaultLimit, raisedLimit}
+	// defaults is ytx as `ytx manager` and `ytx worker` start, but for the
+	// workers' concurrency: 8, not 4, so that two workers are not what
+	// bounds metadata-only jobs, which mostly wait on the API server.
+	defaults = setup{
+		name:  "defaults",
+		limit: clientLimit{qps: app.DefaultQPS, burst: app.DefaultBurst}, reconciles: 4,
+		inFlight: controllers.DefaultMaxInFlightPerNamespace, concurrency: 8,
+	}
+	// unbound raises every limit of ytx's own so far that none binds:
+	// what is left is what ytx costs the API server and the machine.
+	unbound = setup{
+		name:  "own limits raised",
+		limit: clientLimit{qps: 1000, burst: 2000}, reconciles: 16, inFlight: 0, concurrency: 32,
+	}
+	setups = []setup{defaults, unbound}
 )
+
+func (s setup) String() string {
+	return fmt.Sprintf("--kube-api-qps %g --kube-api-burst %d --max-concurrent-reconciles %d --max-in-flight-per-namespace %d, 2 workers --concurrency %d",
+		s.limit.qps, s.limit.burst, s.reconciles, s.inFlight, s.concurrency)
+}
 
 // ytx is a running manager and its workers.
 type ytx struct {
 	stops []func() error
 }
 
-// startYtx runs ytx for namespace ns on transport tr with the client
-// limit lim, built by internal/app's constructors as the binary builds
-// them; requests counts their API requests.
-func startYtx(b *testing.B, cp *controlPlane, tr transport, lim clientLimit, ns string, yt *fake.Server, requests *requestCounter) *ytx {
+// startYtx runs ytx for namespace ns on transport tr as set up by su,
+// built by internal/app's constructors as the binary builds them;
+// requests counts their API requests.
+func startYtx(b *testing.B, cp *controlPlane, tr transport, su setup, ns string, yt *fake.Server, requests *requestCounter) *ytx {
 	b.Helper()
 	storage := "file://" + b.TempDir()
 	kube := func(role string) app.Kube {
-		return app.Kube{Config: requests.config(cp.api.Config, role), QPS: lim.qps, Burst: lim.burst}
+		return app.Kube{Config: requests.config(cp.api.Config, role), QPS: su.limit.qps, Burst: su.limit.burst}
 	}
 	off := app.Serving{MetricsAddr: "0", ProbeAddr: "0"}
 	m := app.ManagerConfig{
@@ -65,13 +79,13 @@ func startYtx(b *testing.B, cp *controlPlane, tr transport, lim clientLimit, ns 
 		Controller: controllers.Options{
 			// Unique within this process, where every run has a manager.
 			Name:                    "bench-" + ns,
-			MaxConcurrentReconciles: managerReconciles,
-			MaxInFlightPerNamespace: controllers.DefaultMaxInFlightPerNamespace,
+			MaxConcurrentReconciles: su.reconciles,
+			MaxInFlightPerNamespace: su.inFlight,
 		},
 	}
 	w := app.WorkerConfig{
 		Kube: kube("workers"), Serving: off, Storage: storage,
-		Concurrency: benchConcurrency, ShutdownGrace: 2 * time.Second,
+		Concurrency: su.concurrency, ShutdownGrace: 2 * time.Second,
 		YouTube: youtube.HTTPOptions{DialContext: yt.DialContext, RootCAs: yt.CertPool()},
 		Worker:  workers.Options{MaxArtifactBytes: 8 << 30},
 	}
@@ -126,6 +140,3 @@ func (y *ytx) stop(b *testing.B) {
 	}
 	y.stops = nil
 }
-
-// defaultInFlight is the manager's per-namespace cap in these runs.
-func defaultInFlight() int { return controllers.DefaultMaxInFlightPerNamespace }
