@@ -66,11 +66,41 @@ func runBound(b *testing.B, cp *controlPlane, o outcome, n int, lim boundLimit) 
 	requests := newRequestCounter()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	storageURL := "file://" + b.TempDir()
+	p := startPipeline(ctx, b, cp, o, lim, requests, n+warmUp)
+	if _, err := apply(p.ctx, cp.admin, ns, "warm", o.videoID, warmUp, p.feed); err != nil {
+		b.Fatalf("bound, warm-up: %v (stages: %v)", err, p.stop())
+	}
+	requests.settled()
+	requests.reset()
+	cpu := startCPU(cp.processes())
+	wait := profileAPIServer(b, cp, profileFor, fmt.Sprintf("apiserver-n%d-bound-%s", n, lim.name))
+	t, err := apply(p.ctx, cp.admin, ns, "x", o.videoID, n, p.feed)
+	busy := cpu.stop()
+	wait()
+	counts := requests.settled()
+	if serr := p.stop(); err != nil || serr != nil {
+		b.Fatalf("bound: %v (stages: %v)", err, serr)
+	}
+	return runResult{n: n, t: t, requests: counts, cpu: busy}
+}
 
-	mgr := newBoundRole(ctx, b, requests.config(lim.config(cp.api.Config), "manager"), "bound-manager")
-	queue, claim := make(chan *v1alpha1.YouTubeExtraction, n+warmUp), make(chan *v1alpha1.YouTubeExtraction, n+warmUp)
+// pipeline is the bound's stages running: feed hands it a created
+// extraction.
+type pipeline struct {
+	ctx    context.Context
+	feed   func(*v1alpha1.YouTubeExtraction)
+	cancel context.CancelFunc
+	g      *errgroup.Group
+}
+
+// startPipeline starts the manager's stage and the workers' with room for
+// size extractions in flight.
+func startPipeline(ctx context.Context, b *testing.B, cp *controlPlane, o outcome, lim boundLimit, requests *requestCounter, size int) *pipeline {
+	ctx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
+	storageURL := "file://" + b.TempDir()
+	queue, claim := make(chan *v1alpha1.YouTubeExtraction, size), make(chan *v1alpha1.YouTubeExtraction, size)
+	mgr := newBoundRole(ctx, b, requests.config(lim.config(cp.api.Config), "manager"), "bound-manager")
 	for range unbound.reconciles {
 		g.Go(func() error { return mgr.stage(gctx, queue, claim, mgr.queue(o)) })
 	}
@@ -81,24 +111,14 @@ func runBound(b *testing.B, cp *controlPlane, o outcome, n int, lim boundLimit) 
 			g.Go(func() error { return w.stage(gctx, claim, nil, w.run(o, name, storageURL)) })
 		}
 	}
+	return &pipeline{ctx: gctx, cancel: cancel, g: g, feed: func(x *v1alpha1.YouTubeExtraction) { queue <- x }}
+}
 
-	feed := func(x *v1alpha1.YouTubeExtraction) { queue <- x }
-	if _, err := apply(gctx, cp.admin, ns, "warm", o.videoID, warmUp, feed); err != nil {
-		b.Fatalf("bound, warm-up: %v", err)
-	}
-	requests.settled()
-	requests.reset()
-	cpu := startCPU(cp.processes())
-	wait := profileAPIServer(b, cp, profileFor, fmt.Sprintf("apiserver-n%d-bound-%s", n, lim.name))
-	t, err := apply(gctx, cp.admin, ns, "x", o.videoID, n, feed)
-	busy := cpu.stop()
-	wait()
-	cancel()
-	// Stages end with nil when the context ends; an error is their own.
-	if gerr := g.Wait(); gerr != nil || err != nil {
-		b.Fatalf("bound: %v (stages: %v)", err, gerr)
-	}
-	return runResult{n: n, t: t, requests: requests.settled(), cpu: busy}
+// stop ends the stages and returns the first error of one (they end with
+// nil when their context ends).
+func (p *pipeline) stop() error {
+	p.cancel()
+	return p.g.Wait()
 }
 
 // boundRole is one of the bound's clients, with an event recorder of its

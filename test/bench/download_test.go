@@ -122,6 +122,9 @@ func wholeRange(u string, size int64) string {
 type downloader struct {
 	name    string
 	program string // looked up in PATH; "" for ytx
+	// http is the HTTP version it speaks; "" means it prints it (curl's
+	// --write-out).
+	http string
 	// command fetches s into out.
 	command func(b *testing.B, yt *fakeproc.Process, s resolved, out string) *exec.Cmd
 }
@@ -129,8 +132,8 @@ type downloader struct {
 // downloaders: curl twice, because on this server its default (HTTP/2, one
 // stream) is slower than HTTP/1.1; the bound is the faster of the two.
 var downloaders = []downloader{
-	{name: "ytx", command: ytxCommand},
-	{name: "yt-dlp", program: "yt-dlp", command: ytdlpCommand},
+	{name: "ytx", http: "2", command: ytxCommand},
+	{name: "yt-dlp", program: "yt-dlp", http: "1.1", command: ytdlpCommand},
 	{name: "curl", program: "curl", command: curlCommand()},
 	{name: "curl --http1.1", program: "curl", command: curlCommand("--http1.1")},
 }
@@ -326,7 +329,7 @@ func BenchmarkDownload(b *testing.B) {
 		}
 	}
 	reportDownloads(b, main, best, fixed)
-	reportBig(b, downloaders[0].run(b, yt, big, dir), best["ytx"], fixed["ytx"], big, main)
+	reportBig(b, downloaders[0].run(b, yt, big, dir), best["ytx"], fixed["ytx"], big)
 }
 
 // faster keeps the faster of two rounds, with the higher peak RSS of both.
@@ -355,17 +358,12 @@ func reportDownloads(b *testing.B, s resolved, best map[string]fetch, fixed map[
 	}
 	curl := max(speed["curl"], speed["curl --http1.1"])
 	for _, d := range downloaders {
-		f := best[d.name]
-		growth, proto := "—", "1.1"
-		switch d.name {
-		case "ytx":
-			if _, before, peak, ok := ytxFigures(f.stdout); ok {
-				growth = cell(mib(peak-before)) + " MiB"
-			}
-			proto = "2"
-		case "yt-dlp":
-		default:
-			proto = strings.TrimSpace(f.stdout) // curl's %{http_version}
+		f, growth, proto := best[d.name], "—", d.http
+		if _, before, peak, ok := ytxFigures(f.stdout); ok {
+			growth = cell(mib(peak-before)) + " MiB"
+		}
+		if proto == "" {
+			proto = strings.TrimSpace(f.stdout)
 		}
 		b.ReportMetric(speed[d.name], strings.ReplaceAll(d.name, " ", "")+"-MB/s")
 		results.row(secDownloads, downloadColumns, d.name, "500 MB", speed[d.name], speed[d.name]/curl,
@@ -375,9 +373,14 @@ func reportDownloads(b *testing.B, s resolved, best map[string]fetch, fixed map[
 		"ytx %.0f MB/s, yt-dlp %.0f MB/s (%.2f×)", speed["ytx"], speed["yt-dlp"], speed["ytx"]/speed["yt-dlp"])
 	results.goal("Downloads: ytx within 80% of curl", speed["ytx"] >= 0.8*curl,
 		"%.2f of curl's %.0f MB/s (the faster of HTTP/2 and HTTP/1.1)", speed["ytx"]/curl, curl)
+	downloadNotes()
+}
+
+func downloadNotes() {
 	results.note(secDownloads, "Each program is a process of its own that writes the stream to a file in the same directory and reaches the fake YouTube (another process) through its CONNECT proxy and TLS. "+
 		"ytx is the worker's download path (download.Downloader.ToFile with `ytx worker`'s defaults: %d MiB chunks, %d in flight, over HTTP/2, through youtube.NewHTTPClient with HTTPS_PROXY and SSL_CERT_FILE), given the signed stream URL as a worker has it after kkdai resolved it; "+
-		"yt-dlp %s reads the info.json that ytx writes for the video, with that URL added to the format; curl gets the same URL, with HTTP/2 (its default here) and with --http1.1; × curl is against the faster of the two. yt-dlp and curl ask for the whole stream in one request (googlevideo's range parameter, as ytx's chunks do, so the fake serves all three by the same code).",
+		"yt-dlp %s reads the info.json that ytx writes for the video, with that URL added to the format; curl gets the same URL, with HTTP/2 (its default here) and with --http1.1; × curl is against the faster of the two. "+
+		"yt-dlp and curl ask for the whole stream in one request (googlevideo's range parameter, as ytx's chunks do, so the fake serves all three by the same code).",
 		download.DefaultChunkSize>>20, download.DefaultParallel, ytdlpVersion())
 	results.note(secDownloads, "Every program downloads the stream %d times, taking turns; the fastest round counts. Start-up is the fastest of %d downloads of a 1 kB stream with the same command (process start, reading info.json, connecting, TLS): "+
 		"MB/s leaves it out (the stream's bytes over the wall time minus the start-up), \"with start-up\" does not. "+
@@ -387,7 +390,7 @@ func reportDownloads(b *testing.B, s resolved, best map[string]fetch, fixed map[
 
 // reportBig records the 2 GB download and the memory goal: the worker's
 // peak RSS under 100 MiB whatever the file's size.
-func reportBig(b *testing.B, f, small fetch, fixed time.Duration, big, main resolved) {
+func reportBig(b *testing.B, f, small fetch, fixed time.Duration, big resolved) {
 	_, before, peak, _ := ytxFigures(f.stdout)
 	_, sBefore, sPeak, _ := ytxFigures(small.stdout)
 	b.ReportMetric(mib(f.peak), "ytx-2GB-peak-RSS-MiB")

@@ -28,7 +28,7 @@ import (
 // starts.
 const resyncN = 10_000
 
-var scaleColumns = []string{"extractions", "first full resync", "reconciles/s", "manager peak RSS", "manager RSS after", "kube-apiserver RSS", "etcd RSS", "setup: creating them"}
+var scaleColumns = []string{"extractions", "first full resync", "reconciles/s", "manager peak RSS", "manager RSS after", "manager Go heap in use", "kube-apiserver RSS", "etcd RSS", "setup: creating them"}
 
 // BenchmarkResync starts `bin/ytx manager`, a process of its own as in a
 // cluster, against 10,000 finished extractions (finalizer set, Succeeded
@@ -55,14 +55,16 @@ func BenchmarkResync(b *testing.B) {
 		b.Fatal(err)
 	}
 	mem, api, etcd := memoryOf(m.pid()), memoryOf(cp.apiserverPID), memoryOf(cp.etcdPID)
+	heap, _ := scrape(m.metrics, "go_memstats_heap_inuse_bytes", "")
 	b.ReportMetric(took.Seconds(), "resync-s")
 	b.ReportMetric(mib(mem.peak), "manager-peak-RSS-MiB")
 	results.row(secScale, scaleColumns, resyncN, took, float64(resyncN)/took.Seconds(),
-		cell(mib(mem.peak))+" MiB", cell(mib(mem.rss))+" MiB", cell(mib(api.rss))+" MiB", cell(mib(etcd.rss))+" MiB", setup)
+		cell(mib(mem.peak))+" MiB", cell(mib(mem.rss))+" MiB", cell(mib(int64(heap)))+" MiB",
+		cell(mib(api.rss))+" MiB", cell(mib(etcd.rss))+" MiB", setup)
 	results.note(secScale, "`bin/ytx manager` with its defaults (all namespaces, --max-concurrent-reconciles %d, --kube-api-qps %d) starts against a fresh API server that holds %d extractions, each finished as ytx leaves one "+
 		"(finalizer, Succeeded for its generation, metadata of %s, an info.json artifact). "+
 		"The resync is the time from the process's start until its controller_runtime_reconcile_total (scraped from its /metrics every 100 ms) reaches %d. "+
-		"Peak RSS is the manager's VmHWM, RSS after its VmRSS at that moment; the API server's and etcd's are their VmRSS then.",
+		"Peak RSS is the manager's VmHWM, RSS after its VmRSS at that moment, and the Go heap in use its go_memstats_heap_inuse_bytes then (live objects and garbage not yet collected); the API server's and etcd's are their VmRSS then.",
 		defaults.reconciles, app.DefaultQPS, resyncN, fake.RickrollID, resyncN)
 }
 
@@ -163,24 +165,36 @@ func (m *managerProcess) waitReconciled(n int, limit time.Duration) (time.Durati
 // reconciles sums controller_runtime_reconcile_total of the
 // youtubeextraction controller over its results.
 func reconciles(url string) (int, error) {
+	v, err := scrape(url, "controller_runtime_reconcile_total", `controller="youtubeextraction"`)
+	return int(v), err
+}
+
+// scrape sums the samples of a Prometheus metric whose labels contain
+// match, from the text exposition at url.
+func scrape(url, metric, match string) (float64, error) {
 	resp, err := http.Get(url) //nolint:noctx // loopback, answered at once
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	total := 0
+	total := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "controller_runtime_reconcile_total{") || !strings.Contains(line, `controller="youtubeextraction"`) {
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		series := line[:i] // name{labels}
+		if series != metric && !strings.HasPrefix(series, metric+"{") || !strings.Contains(series, match) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
 			return 0, err
 		}
-		total += int(v)
+		total += v
 	}
 	io.Copy(io.Discard, resp.Body) //nolint:errcheck
 	return total, sc.Err()
