@@ -20,9 +20,34 @@ import (
 const creators = 8
 
 // timings are one run's measurements: when each extraction was created
-// (just before its Create) and when the watch first saw it Complete.
+// (just before its Create), and when the watch first saw it at each stage.
 type timings struct {
-	created, complete []time.Time
+	created []time.Time
+	// reached[s][i] is when extraction i was first seen at stage s or later.
+	reached [stages][]time.Time
+	// complete is reached[stageComplete].
+	complete []time.Time
+}
+
+// The stages of an extraction that the latencies are measured to.
+const (
+	stageQueued   = iota // Queued, Running or done
+	stageRunning         // Running or done
+	stageComplete        // the Complete condition
+	stages
+)
+
+// stage is how far x has come.
+func stage(x *v1alpha1.YouTubeExtraction) int {
+	switch {
+	case status.Is(x, v1alpha1.ConditionComplete):
+		return stageComplete
+	case x.Status.Phase == v1alpha1.PhaseRunning:
+		return stageRunning
+	case x.Status.Phase == v1alpha1.PhaseQueued:
+		return stageQueued
+	}
+	return -1
 }
 
 // throughput is extractions per second from the first create to the last
@@ -34,10 +59,13 @@ func (t timings) throughput() float64 {
 }
 
 // latency returns the p-quantile (0 < p <= 1) of create→Complete.
-func (t timings) latency(p float64) time.Duration {
+func (t timings) latency(p float64) time.Duration { return t.latencyTo(stageComplete, p) }
+
+// latencyTo returns the p-quantile of create→stage s.
+func (t timings) latencyTo(s int, p float64) time.Duration {
 	d := make([]time.Duration, len(t.created))
 	for i := range d {
-		d[i] = t.complete[i].Sub(t.created[i])
+		d[i] = t.reached[s][i].Sub(t.created[i])
 	}
 	slices.Sort(d)
 	i := int(p*float64(len(d))+0.999999) - 1
@@ -57,16 +85,20 @@ func apply(ctx context.Context, c client.WithWatch, ns, prefix, videoID string, 
 	if err != nil {
 		return timings{}, err
 	}
-	t := timings{created: make([]time.Time, n), complete: make([]time.Time, n)}
+	t := timings{created: make([]time.Time, n)}
 	if err := createAll(ctx, c, ns, names, videoID, t.created, created); err != nil {
 		return t, err
 	}
 	if err := w.wait(ctx); err != nil {
 		return t, err
 	}
-	for i, name := range names {
-		t.complete[i] = w.seen[name]
+	for s := range stages {
+		t.reached[s] = make([]time.Time, n)
+		for i, name := range names {
+			t.reached[s][i] = w.seen[name][s]
+		}
 	}
+	t.complete = t.reached[stageComplete]
 	return t, nil
 }
 
@@ -107,21 +139,21 @@ func createAll(ctx context.Context, c client.Client, ns string, names []string, 
 }
 
 // completeWatch records when each of a set of extractions is first seen
-// Complete.
+// at each stage, until each is Complete.
 type completeWatch struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	want map[string]bool
-	done chan struct{}
-	err  error
+	mu       sync.Mutex
+	seen     map[string]*[stages]time.Time
+	complete int
+	done     chan struct{}
+	err      error
 }
 
 // watchComplete starts watching namespace ns; it returns once the watch is
 // established, so that no completion is missed.
 func watchComplete(ctx context.Context, c client.WithWatch, ns string, names []string) (*completeWatch, error) {
-	w := &completeWatch{seen: map[string]time.Time{}, want: map[string]bool{}, done: make(chan struct{})}
+	w := &completeWatch{seen: map[string]*[stages]time.Time{}, done: make(chan struct{})}
 	for _, name := range names {
-		w.want[name] = true
+		w.seen[name] = &[stages]time.Time{}
 	}
 	var list v1alpha1.YouTubeExtractionList
 	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
@@ -167,17 +199,23 @@ func (w *completeWatch) run(ctx context.Context, c client.WithWatch, ns string, 
 	}
 }
 
-// record notes x if it is newly Complete; it reports whether all are.
+// record notes the stages x reaches for the first time; it reports
+// whether all are Complete.
 func (w *completeWatch) record(x *v1alpha1.YouTubeExtraction) bool {
-	if !w.want[x.Name] || !status.Is(x, v1alpha1.ConditionComplete) {
-		return false
-	}
+	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.seen[x.Name]; !ok {
-		w.seen[x.Name] = time.Now()
+	at := w.seen[x.Name]
+	if at == nil {
+		return false
 	}
-	return len(w.seen) == len(w.want)
+	for s := stage(x); s >= 0 && at[s].IsZero(); s-- {
+		at[s] = now
+		if s == stageComplete {
+			w.complete++
+		}
+	}
+	return w.complete == len(w.seen)
 }
 
 func (w *completeWatch) wait(ctx context.Context) error {
@@ -187,6 +225,6 @@ func (w *completeWatch) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return fmt.Errorf("%d of %d extractions Complete: %w", len(w.seen), len(w.want), ctx.Err())
+		return fmt.Errorf("%d of %d extractions Complete: %w", w.complete, len(w.seen), ctx.Err())
 	}
 }

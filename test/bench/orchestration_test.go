@@ -31,7 +31,7 @@ type runResult struct {
 	cpu      cpuUse
 }
 
-var orchestrationColumns = []string{"run", "N", "extractions/s", "p50", "p95", "p99", "writes / extraction",
+var orchestrationColumns = []string{"run", "N", "extractions/s", "p50", "p95", "p99", "p50 to Queued, Running", "writes / extraction",
 	"× bound, no client limit", "× bound, ytx's default client limit", "CPU ms / extraction: apiserver + etcd, bench", "cores busy: apiserver + etcd, bench"}
 
 // BenchmarkOrchestration applies N metadata-only extractions at once and
@@ -128,7 +128,8 @@ func reportRun(b *testing.B, label string, r runResult, bounds []runResult) {
 	b.ReportMetric(r.t.latency(0.5).Seconds(), "p50-s")
 	b.ReportMetric(r.t.latency(0.99).Seconds(), "p99-s")
 	b.ReportMetric(r.cpu.per(r.n, "kube-apiserver", "etcd"), "apiserver-CPU-ms/extraction")
-	cells := []any{label, r.n, tp, r.t.latency(0.5), r.t.latency(0.95), r.t.latency(0.99), writesPer(r.requests, r.n)}
+	cells := []any{label, r.n, tp, r.t.latency(0.5), r.t.latency(0.95), r.t.latency(0.99),
+		seconds(r.t.latencyTo(stageQueued, 0.5)) + ", " + seconds(r.t.latencyTo(stageRunning, 0.5)), writesPer(r.requests, r.n)}
 	for _, bound := range bounds {
 		if bound.t.created == nil || strings.HasPrefix(label, "bound") {
 			cells = append(cells, "—")
@@ -145,7 +146,7 @@ func reportRun(b *testing.B, label string, r runResult, bounds []runResult) {
 func orchestrationNotes() {
 	results.note(secOrchestration, "Each N runs on a fresh kube-apiserver and etcd (envtest), with kfake and the fake YouTube in this process. "+
 		"%d clients create the N extractions (spec.url only: %s) at once, after %d warm-up extractions. "+
-		"Throughput is N over the time from the first create to the last Complete; latency is from just before each create to when a watch first sees it Complete.",
+		"Throughput is N over the time from the first create to the last Complete; latency is from just before each create to when a watch first sees it Complete (and, for the medians to Queued and Running, first sees it there or beyond).",
 		creators, fake.ZooID, warmUp)
 	results.note(secOrchestration, "ytx is one manager and %d workers built by internal/app's NewManager and NewWorker, as `ytx manager` and `ytx worker` build them, "+
 		"with their defaults (%s; the workers' concurrency is 8, not 4, so that two workers are not what bounds metadata-only jobs), "+
