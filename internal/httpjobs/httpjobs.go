@@ -63,10 +63,13 @@ func NewPublisher(base string, client *http.Client) (*Publisher, error) {
 		return nil, err
 	}
 	if client == nil {
-		// Keep-alive connections to a Service spread over its pods only
-		// as they are opened; that is fine here: a busy worker answers
-		// 503 and the retry may land elsewhere.
-		client = &http.Client{}
+		// A Service spreads connections, not requests, over its pods: a
+		// kept-alive connection would send every job (and every retry
+		// after a 503) to the same worker. One connection per job costs
+		// a handshake inside the cluster and spreads them.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableKeepAlives = true
+		client = &http.Client{Transport: t}
 	}
 	return &Publisher{url: strings.TrimSuffix(u.String(), "/") + Path, client: client}, nil
 }
