@@ -149,6 +149,32 @@ func sum(m map[string]map[int32]bool) int {
 // Fast leader failover: a standby takes over 4 s after the leader died.
 var fastLease = []string{"--leader-election-lease-duration", "4s", "--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "500ms"}
 
+// 1b. A worker in a crash loop: killed again within a second or so of each
+// start, while it joins the consumer group or takes its first jobs. The
+// group must not leave a partition with a member that died joining.
+func TestWorkerCrashLoop(t *testing.T) {
+	n, kills := 8**scale, 6**scale
+	s := newSystem(t, systemOptions{workerFlags: fastGroup})
+	s.startManager("manager")
+	workerNames := []string{"worker-a", "worker-b", "worker-c"}
+	for _, w := range workerNames {
+		s.startWorker(w)
+	}
+	ids := clipVideos(t, n, 40_000)
+	xs := make([]extraction, n)
+	for i, name := range names("loop", n) {
+		xs[i] = extraction{name: name, video: ids[i], spec: retries(10, audioM4A), want: want{phase: v1alpha1.PhaseSucceeded}}
+	}
+	s.apply(xs)
+	for i := range kills {
+		name := workerNames[i%len(workerNames)]
+		time.Sleep(time.Duration(rand.IntN(1500)) * time.Millisecond)
+		s.worker(name).kill()
+		s.startWorker(name)
+	}
+	s.settle("worker crash loop", xs, kills, 3*time.Minute)
+}
+
 // 2. SIGTERM to a worker, as the kubelet sends it: it stops taking jobs,
 // finishes or hands back its in-flight ones within --shutdown-grace, and
 // exits. Hand-backs cost no attempt, and no job it finished is delivered
