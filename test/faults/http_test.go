@@ -68,7 +68,7 @@ func TestHTTPTransportWorkerKilled(t *testing.T) {
 	for i := range xs {
 		xs[i].want = want{phase: v1alpha1.PhaseSucceeded, attempts: 1 + int32(len(cut[xs[i].name]))}
 	}
-	r := s.settle("HTTP transport: worker kill -9", xs, done, 3*time.Minute)
+	r := s.settle("HTTP transport: worker kill -9", xs, done, within(3*time.Minute))
 	table.note(r.scenario, fmt.Sprintf("%d attempts cut short and retried; %d lost queued jobs sent again", sum(cut), s.eventCount("Resent")))
 }
 
