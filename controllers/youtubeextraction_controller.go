@@ -47,8 +47,14 @@ type Options struct {
 	PublishBackoff, PublishBackoffMax time.Duration
 	// MaxConcurrentReconciles is the number of resources reconciled at once.
 	MaxConcurrentReconciles int
-	// Topic is named in conditions and events so users know where jobs went.
-	Topic string
+	// Queue names where jobs go (the Kafka topic, or the workers' URL) in
+	// conditions and events, so users know where to look.
+	Queue string
+	// QueuedTimeout, when positive, sends an attempt again that no worker
+	// claimed this long after it was sent: a transport that keeps jobs in
+	// a worker's memory (HTTP) loses them with the worker. Kafka keeps
+	// them, so it needs none.
+	QueuedTimeout time.Duration
 	// Name names the controller in logs and metrics. Names must be unique in
 	// a process; tests that run several managers in one process set it.
 	Name string
@@ -100,16 +106,23 @@ type Reconciler struct {
 	now       func() time.Time
 
 	// published remembers, per resource, the resourceVersion of the Queued
-	// status it published a job for. The informer cache may still show an
-	// older copy of a Queued status after this process published it; the
-	// memory keeps such stale reads from publishing again. A Queued status
-	// this process did not publish (it restarted, or lost and regained
-	// leadership) is published again: at least once, as designed.
+	// status it published a job for, and when. The informer cache may
+	// still show an older copy of a Queued status after this process
+	// published it; the memory keeps such stale reads from publishing
+	// again. A Queued status this process did not publish (it restarted,
+	// or lost and regained leadership) is published again: at least once,
+	// as designed.
 	mu        sync.Mutex
-	published map[types.NamespacedName]string
+	published map[types.NamespacedName]sent
 
 	// slots holds each namespace to MaxInFlightPerNamespace.
 	slots *slots
+}
+
+// sent is what the controller remembers of a publish.
+type sent struct {
+	resourceVersion string
+	at              time.Time
 }
 
 // +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions,verbs=get;list;watch;update;patch;delete
@@ -127,7 +140,7 @@ func New(mgr ctrl.Manager, publisher Publisher, opts Options) (*Reconciler, erro
 		events:    mgr.GetEventRecorder("ytx-controller"),
 		opts:      opts,
 		now:       time.Now,
-		published: map[types.NamespacedName]string{},
+		published: map[types.NamespacedName]sent{},
 		slots:     newSlots(opts.MaxInFlightPerNamespace, mgr.GetCache()),
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -192,6 +205,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return r.publishPending(ctx, &x)
 	case x.Status.Phase == v1alpha1.PhaseQueued && !r.alreadyPublished(&x):
 		return r.publishQueued(ctx, &x)
+	case x.Status.Phase == v1alpha1.PhaseQueued:
+		return r.checkQueued(ctx, &x)
 	case x.Status.Phase == v1alpha1.PhaseRunning:
 		return r.checkHeartbeat(ctx, &x)
 	case x.Status.Phase.Finished():
@@ -260,7 +275,7 @@ func (r *Reconciler) publishQueued(ctx context.Context, x *v1alpha1.YouTubeExtra
 		return r.publishFailed(ctx, x, err)
 	}
 	r.remember(x)
-	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued", x.Status.Attempts, x.Status.VideoID)
+	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
 	return ctrl.Result{}, nil
 }
 
@@ -285,14 +300,14 @@ func (r *Reconciler) publishPending(ctx context.Context, x *v1alpha1.YouTubeExtr
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.remember(x)
-	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued", x.Status.Attempts, x.Status.VideoID)
+	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
 	return ctrl.Result{}, nil
 }
 
 // publishFailed makes the resource Pending with a condition that says why,
 // and returns the error so that the workqueue retries with backoff.
 func (r *Reconciler) publishFailed(ctx context.Context, x *v1alpha1.YouTubeExtraction, cause error) (ctrl.Result, error) {
-	msg := fmt.Sprintf("cannot publish to %s, will retry: %v", r.opts.Topic, cause)
+	msg := fmt.Sprintf("cannot publish to %s, will retry: %v", r.opts.Queue, cause)
 	if status.PublishFailed(x, msg) {
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonPublishFailed, "%s", msg)
 		switch err := r.client.Status().Update(ctx, x); {
@@ -330,7 +345,7 @@ func (r *Reconciler) message(x *v1alpha1.YouTubeExtraction) job.Message {
 }
 
 func (r *Reconciler) queuedMessage(attempt int32) string {
-	return fmt.Sprintf("attempt %d queued on %s", attempt, r.opts.Topic)
+	return fmt.Sprintf("attempt %d queued on %s", attempt, r.opts.Queue)
 }
 
 // retryDelay is the wait after failed attempt n: RetryBackoff doubled per
@@ -386,14 +401,42 @@ func (r *Reconciler) expire(ctx context.Context, x *v1alpha1.YouTubeExtraction) 
 func (r *Reconciler) alreadyPublished(x *v1alpha1.YouTubeExtraction) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.published[client.ObjectKeyFromObject(x)] == x.ResourceVersion
+	return r.published[client.ObjectKeyFromObject(x)].resourceVersion == x.ResourceVersion
 }
 
 func (r *Reconciler) remember(x *v1alpha1.YouTubeExtraction) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.published[client.ObjectKeyFromObject(x)] = x.ResourceVersion
+	r.published[client.ObjectKeyFromObject(x)] = sent{resourceVersion: x.ResourceVersion, at: r.now()}
 }
+
+// sentAt is when this process last published x's current Queued status.
+func (r *Reconciler) sentAt(x *v1alpha1.YouTubeExtraction) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.published[client.ObjectKeyFromObject(x)].at
+}
+
+// checkQueued sends a Queued attempt again that no worker claimed within
+// QueuedTimeout. The same message again is harmless: a worker claims an
+// attempt once. It costs no attempt, as the job never ran.
+func (r *Reconciler) checkQueued(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
+	if r.opts.QueuedTimeout <= 0 {
+		return ctrl.Result{}, nil
+	}
+	if wait := r.sentAt(x).Add(r.opts.QueuedTimeout).Sub(r.now()); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if err := r.publisher.Publish(ctx, r.message(x)); err != nil {
+		return r.publishFailed(ctx, x, err)
+	}
+	r.remember(x)
+	r.event(x, corev1.EventTypeNormal, reasonResent, "attempt %d was not claimed within %s; sent again to %s", x.Status.Attempts, r.opts.QueuedTimeout, r.opts.Queue)
+	return ctrl.Result{RequeueAfter: r.opts.QueuedTimeout}, nil
+}
+
+// reasonResent is the Event of checkQueued.
+const reasonResent = "Resent"
 
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()

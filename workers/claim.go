@@ -66,6 +66,31 @@ type claim struct {
 	msg job.Message
 	mu  sync.Mutex
 	obj *v1alpha1.YouTubeExtraction
+	// confirmed is when the API server last showed the attempt to be
+	// ours: a write of ours that carried the resourceVersion, or a read.
+	confirmed time.Time
+}
+
+// fenceFresh is how long a confirmation of the claim stands in for a fresh
+// read before a storage write. Losing the attempt to a timeout takes the
+// controller's heartbeat timeout (minutes) after our last write, so within
+// a second of one the attempt is still ours unless the resource was deleted
+// or changed in that second; the finalizer cleans twice for the first case
+// and the next generation's worker prunes for the second.
+const fenceFresh = time.Second
+
+// fresh reports whether the claim was confirmed within fenceFresh.
+func (c *claim) fresh() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.confirmed) < fenceFresh
+}
+
+// confirm records that the attempt was seen to be ours just now.
+func (c *claim) confirm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.confirmed = time.Now()
 }
 
 // claim takes attempt m for this worker, or returns a reason to drop it. A
@@ -91,7 +116,7 @@ func (w *Worker) claim(ctx context.Context, m job.Message) (c *claim, drop strin
 			w.log.V(1).Info("claiming", "job", m.String(), "error", err.Error())
 			return false, nil
 		}
-		c = &claim{w: w, msg: m, obj: &x}
+		c = &claim{w: w, msg: m, obj: &x, confirmed: time.Now()}
 		return true, nil
 	})
 	return c, drop, err
@@ -108,7 +133,7 @@ func (c *claim) update(ctx context.Context, mutate func(*v1alpha1.YouTubeExtract
 		mutate(x)
 		err := c.w.client.Status().Update(ctx, x)
 		if err == nil {
-			c.obj = x
+			c.obj, c.confirmed = x, time.Now()
 			return nil
 		}
 		if apierrors.IsNotFound(err) {

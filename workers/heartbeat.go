@@ -75,5 +75,9 @@ func (w *Worker) stillOurs(ctx context.Context, t *task) bool {
 	case err != nil:
 		return true
 	}
-	return w.owns(&x, t.claim.msg)
+	if !w.owns(&x, t.claim.msg) {
+		return false
+	}
+	t.claim.confirm()
+	return true
 }

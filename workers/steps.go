@@ -214,8 +214,11 @@ func (r *run) store(ctx context.Context, kind v1alpha1.ArtifactKind, name string
 // worker that was paused (SIGSTOP, a long GC, a frozen VM) and wakes after
 // the controller gave the attempt to another worker must not overwrite the
 // newer attempt's files in the meantime.
+//
+// A claim confirmed within the last second needs no read (see fenceFresh):
+// a quick job then costs the API server no extra requests.
 func (r *run) fence(ctx context.Context) error {
-	if r.w.stillOurs(ctx, r.t) {
+	if r.t.claim.fresh() || r.w.stillOurs(ctx, r.t) {
 		return nil
 	}
 	return errLostClaim

@@ -27,6 +27,7 @@ func devCommand() *cobra.Command {
 	fs.BoolVar(&o.FakeYouTube, "fake-youtube", false, "serve the built-in fake YouTube instead of the real one (works offline)")
 	fs.IntVar(&o.Concurrency, "concurrency", 4, "jobs the worker runs at once")
 	fs.StringVar(&o.Storage, "storage", "", "where files go, as for `ytx worker` (default: file://<dir>/artifacts)")
+	fs.StringVar(&o.Transport, "transport", "kafka", "how jobs reach the worker: kafka (an in-process broker) or http")
 	logFlags(fs, &log, "console")
 	return withEnv(cmd, func(cmd *cobra.Command) error {
 		if _, err := log.logger(); err != nil {

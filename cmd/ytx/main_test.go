@@ -42,6 +42,10 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"session timeout below the brokers' minimum", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-session-timeout", "1s"}, nil, []string{"--kafka-session-timeout"}},
 		{"lease shorter than renew deadline", []string{"manager", "--kafka-brokers", "k:9092", "--leader-election-lease-duration", "5s", "--leader-election-renew-deadline", "8s", "--leader-election-retry-period", "1s"}, nil, []string{"--leader-election-lease-duration"}},
 		{"lease timings half set", []string{"manager", "--kafka-brokers", "k:9092", "--leader-election-lease-duration", "5s"}, nil, []string{"--leader-election-renew-deadline"}},
+		{"unknown transport", []string{"manager", "--transport", "grpc"}, nil, []string{"--transport"}},
+		{"http without a worker URL", []string{"manager", "--transport", "http"}, nil, []string{"--worker-url"}},
+		{"bad worker URL", []string{"manager", "--transport", "http", "--worker-url", "ytx-worker:8090", "--storage", "file:///tmp"}, nil, []string{"--worker-url"}},
+		{"env unknown transport", []string{"worker"}, map[string]string{"YTX_TRANSPORT": "carrier-pigeon"}, []string{"--transport"}},
 		{"missing scratch dir", []string{"worker", "--kafka-brokers", "k:9092", "--scratch-dir", "/nonexistent/scratch"}, nil, []string{"--scratch-dir"}},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/httpjobs"
 	"ytx.dev/ytx/internal/kafka"
 )
 
@@ -29,6 +30,9 @@ func workerCommand() *cobra.Command {
 	fs.StringVar(&c.Kafka.DeadLetterTopic, "kafka-dead-letter-topic", kafka.DefaultDeadLetterTopic, "topic that receives messages that cannot be read")
 	fs.DurationVar(&c.SessionTimeout, "kafka-session-timeout", 30*time.Second, "how long the consumer group waits for a silent worker before its partitions go to the others (6s to 5m)")
 	fs.IntVar(&c.Concurrency, "concurrency", 4, "jobs run at once")
+	fs.StringVar(&c.Transport, "transport", app.TransportKafka, "where jobs come from: kafka (the consumer group) or http (POSTs to --jobs-bind-address, queued in memory)")
+	fs.StringVar(&c.JobsAddr, "jobs-bind-address", httpjobs.DefaultAddr, "with --transport=http: address of the job endpoint (POST /v1/jobs)")
+	fs.IntVar(&c.JobsQueue, "jobs-queue", 0, "with --transport=http: jobs held in memory beyond the running ones; when full the worker answers 503 and the manager tries again later (default: twice --concurrency)")
 	fs.StringVar(&c.Worker.Name, "name", "", "this worker's name in status and events (default: $POD_NAME, then the host name)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, time given to running jobs to finish before they are handed back")
 	fs.DurationVar(&c.Worker.StatusInterval, "status-interval", 5*time.Second, "least time between two progress writes of a job")

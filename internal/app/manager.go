@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"ytx.dev/ytx/controllers"
+	"ytx.dev/ytx/internal/httpjobs"
 	"ytx.dev/ytx/internal/kafka"
 )
 
@@ -39,6 +40,14 @@ type ManagerConfig struct {
 	Storage string
 
 	Controller controllers.Options
+
+	// Transport is TransportKafka (default) or TransportHTTP; with HTTP
+	// jobs are POSTed to WorkerURL.
+	Transport string
+	WorkerURL string
+	// QueuedTimeout sends an unclaimed attempt again (0: the transport's
+	// default, see queuedTimeout; negative: never).
+	QueuedTimeout time.Duration
 }
 
 // Validate checks what can be checked before connecting anywhere.
@@ -54,6 +63,19 @@ func (c *ManagerConfig) Validate() error {
 	}
 	if c.Controller.MaxInFlightPerNamespace < 0 {
 		return fmt.Errorf("--max-in-flight-per-namespace %d: must not be negative (0 for no cap)", c.Controller.MaxInFlightPerNamespace)
+	}
+	if c.Transport == "" {
+		c.Transport = TransportKafka
+	}
+	if err := checkTransport(c.Transport); err != nil {
+		return err
+	}
+	if c.Transport == TransportHTTP {
+		if c.WorkerURL == "" {
+			return errors.New("--worker-url is required with --transport=http: the workers' job endpoint, e.g. http://ytx-worker.ytx.svc:8090")
+		}
+		_, err := httpjobs.CheckURL(c.WorkerURL)
+		return err
 	}
 	return c.Kafka.Validate()
 }
@@ -80,7 +102,7 @@ func (c *ManagerConfig) durations() string {
 // Manager is a running `ytx manager`: the controller and its publisher.
 type Manager struct {
 	mgr       manager.Manager
-	publisher *kafka.Publisher
+	publisher publisher
 }
 
 // NewManager connects to the API server and Kafka and registers the
@@ -98,8 +120,8 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Kafka = c.Kafka.WithDefaults()
-	if err := kafka.Check(ctx, c.Kafka); err != nil {
+	publisher, queue, err := c.newPublisher(ctx)
+	if err != nil {
 		return nil, err
 	}
 	opts := manager.Options{
@@ -127,14 +149,12 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	}
 	mgr, err := newCtrlManager(cfg, c.Serving, opts)
 	if err != nil {
-		return nil, err
-	}
-	publisher, err := kafka.NewPublisher(c.Kafka)
-	if err != nil {
+		publisher.Close()
 		return nil, err
 	}
 	copts := c.Controller
-	copts.Topic = c.Kafka.Topic
+	copts.Queue = queue
+	copts.QueuedTimeout = c.queuedTimeout()
 	copts.Storage = store
 	if _, err := controllers.New(mgr, publisher, copts); err != nil {
 		publisher.Close()

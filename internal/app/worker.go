@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	kafkago "github.com/segmentio/kafka-go"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"ytx.dev/ytx/internal/download"
-	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/media"
 	"ytx.dev/ytx/internal/scratch"
@@ -34,6 +32,13 @@ type WorkerConfig struct {
 	// SessionTimeout is the consumer group's session timeout (0: kafka-go's
 	// default, 30 s): how soon a dead worker's partitions move on.
 	SessionTimeout time.Duration
+
+	// Transport is TransportKafka (default) or TransportHTTP; with HTTP the
+	// worker takes jobs on JobsAddr and queues up to JobsQueue of them
+	// (0: twice Concurrency).
+	Transport string
+	JobsAddr  string
+	JobsQueue int
 
 	Worker workers.Options
 
@@ -71,20 +76,32 @@ func (c *WorkerConfig) Validate() error {
 	if err := checkFFmpeg(c.FFmpeg.Path); err != nil {
 		return err
 	}
+	if c.Transport == "" {
+		c.Transport = TransportKafka
+	}
+	if err := checkTransport(c.Transport); err != nil {
+		return err
+	}
+	if c.JobsQueue < 0 {
+		return fmt.Errorf("--jobs-queue %d: must not be negative (0: twice --concurrency)", c.JobsQueue)
+	}
+	if c.Transport == TransportHTTP {
+		return nil
+	}
 	return c.Kafka.Validate()
 }
 
-// Worker is a running `ytx worker`: a consumer feeding a workers.Worker.
+// Worker is a running `ytx worker`: a transport feeding a workers.Worker.
 type Worker struct {
-	mgr      manager.Manager
-	consumer *kafka.Consumer
-	worker   *workers.Worker
-	cfg      WorkerConfig
+	mgr    manager.Manager
+	source source
+	worker *workers.Worker
+	cfg    WorkerConfig
 }
 
-// NewWorker connects to the API server and Kafka. It fails fast, with an
-// error naming the flag, when Kafka refuses the credentials or lacks the
-// topic.
+// NewWorker connects to the API server and the transport. It fails fast,
+// with an error naming the flag, when Kafka refuses the credentials or
+// lacks the topic, or the jobs address is taken.
 func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -95,10 +112,6 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	}
 	cfg, err := c.RESTConfig()
 	if err != nil {
-		return nil, err
-	}
-	c.Kafka = c.Kafka.WithDefaults()
-	if err := kafka.Check(ctx, c.Kafka, c.Kafka.Topic, c.Kafka.DeadLetterTopic); err != nil {
 		return nil, err
 	}
 	grace := c.ShutdownGrace + 10*time.Second
@@ -113,10 +126,7 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		HTTP: youtube.NewHTTPClient(c.YouTube), Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
 	}
 	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), cfg: c}
-	w.consumer, err = kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{
-		DrainTimeout: c.ShutdownGrace, SessionTimeout: c.SessionTimeout, Logger: log.WithName("kafka"),
-	})
-	if err != nil {
+	if w.source, err = c.newSource(ctx, w.worker, log); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(manager.RunnableFunc(w.consume)); err != nil {
@@ -138,24 +148,9 @@ func sweepScratch(log logr.Logger, dir string) {
 	}
 }
 
-// consume runs the consumer group until ctx ends.
+// consume takes jobs from the transport until ctx ends.
 func (w *Worker) consume(ctx context.Context) error {
-	return w.consumer.Run(ctx, w.cfg.Concurrency, w.handle)
-}
-
-// handle adapts one Kafka message to the transport-free worker.
-func (w *Worker) handle(ctx context.Context, msg kafkago.Message) error {
-	m, err := job.Decode(msg.Value)
-	if err != nil {
-		return fmt.Errorf("%w: %v", kafka.ErrDeadLetter, err)
-	}
-	if err := w.worker.Handle(ctx, m); err != nil {
-		if errors.Is(err, workers.ErrHandBack) {
-			return fmt.Errorf("%w: %v", kafka.ErrRedeliver, err)
-		}
-		return err
-	}
-	return nil
+	return w.source.Run(ctx, w.cfg.Concurrency, w.worker.Handle)
 }
 
 // Start runs the worker until ctx ends.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -100,6 +101,9 @@ type Options struct {
 	Concurrency int
 	// Storage is where files go (empty: a directory under Dir).
 	Storage string
+	// Transport is app.TransportKafka (default: an in-process broker) or
+	// app.TransportHTTP (the worker listens on a free loopback port).
+	Transport string
 }
 
 // Run starts everything, prints how to use it, and runs until ctx ends.
@@ -117,12 +121,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return fmt.Errorf("writing %s: %w", kubeconfig, err)
 	}
 
-	broker, err := StartKafka(o.KafkaPort, 4, kafka.DefaultTopic, kafka.DefaultDeadLetterTopic)
+	kcfg, jobs, stop, err := startTransport(o)
 	if err != nil {
-		return fmt.Errorf("starting Kafka on port %d: %w", o.KafkaPort, err)
+		return err
 	}
-	defer broker.Close()
-	kcfg := kafka.Config{Brokers: broker.ListenAddrs(), Topic: kafka.DefaultTopic, Group: kafka.DefaultGroup, DeadLetterTopic: kafka.DefaultDeadLetterTopic, ClientID: "ytx-dev"}
+	defer stop()
 
 	var yt youtube.HTTPOptions
 	source := "https://www.youtube.com"
@@ -151,6 +154,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	m, err := app.NewManager(ctx, app.ManagerConfig{
 		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg, Storage: o.Storage,
 		Controller: controllers.Options{MaxInFlightPerNamespace: controllers.DefaultMaxInFlightPerNamespace},
+		Transport:  o.Transport, WorkerURL: "http://" + jobs,
 	})
 	if err != nil {
 		return err
@@ -159,15 +163,19 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg,
 		Concurrency: max(o.Concurrency, 1), ShutdownGrace: 5 * time.Second, YouTube: yt,
 		Worker:  workers.Options{Name: "dev-worker", StatusInterval: time.Second, MaxArtifactBytes: 8 << 30},
-		Storage: o.Storage,
+		Storage: o.Storage, Transport: o.Transport, JobsAddr: jobs,
 	})
 	if err != nil {
 		return err
 	}
 
+	where := "HTTP, the worker at http://" + jobs
+	if o.Transport != app.TransportHTTP {
+		where = "Kafka " + kcfg.Brokers[0] + " (topic " + kcfg.Topic + ")"
+	}
 	fmt.Fprintf(out, `ytx dev is running.
   Kubernetes API: %s
-  Kafka:          %s (topic %s)
+  Jobs:           %s
   YouTube:        %s
   Files:          %s
 
@@ -177,7 +185,7 @@ In another shell:
   kubectl get extractions -w
 
 Ctrl-C stops everything.
-`, api.Config.Host, kcfg.Brokers[0], kcfg.Topic, source, o.Storage, kubeconfig, o.Assets)
+`, api.Config.Host, where, source, o.Storage, kubeconfig, o.Assets)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.Start(ctx) })
@@ -186,6 +194,26 @@ Ctrl-C stops everything.
 		return err
 	}
 	return nil
+}
+
+// startTransport starts what carries jobs: an in-process Kafka broker with
+// the topics, or, for HTTP, nothing but a free port for the worker.
+func startTransport(o Options) (kafka.Config, string, func(), error) {
+	if o.Transport == app.TransportHTTP {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return kafka.Config{}, "", nil, err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return kafka.Config{}, addr, func() {}, nil
+	}
+	broker, err := StartKafka(o.KafkaPort, 4, kafka.DefaultTopic, kafka.DefaultDeadLetterTopic)
+	if err != nil {
+		return kafka.Config{}, "", nil, fmt.Errorf("starting Kafka on port %d: %w", o.KafkaPort, err)
+	}
+	kcfg := kafka.Config{Brokers: broker.ListenAddrs(), Topic: kafka.DefaultTopic, Group: kafka.DefaultGroup, DeadLetterTopic: kafka.DefaultDeadLetterTopic, ClientID: "ytx-dev"}
+	return kcfg, "", broker.Close, nil
 }
 
 // startFake serves the built-in catalogue with real media: short clips that

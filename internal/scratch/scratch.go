@@ -15,18 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 )
 
-// Prefix starts the name of every job directory, so that Sweep touches
-// nothing else in a shared temporary directory.
-const Prefix = "ytx-"
+// Prefix starts the name of every job directory. Sweep also needs the lock
+// file inside, so it never touches what another program keeps in a shared
+// temporary directory.
+const Prefix = "ytx-job-"
 
-const lockName = ".lock"
-
-// young is how long a directory without a lock file is left alone: its
-// process may be between making it and locking it.
-const young = time.Minute
+const lockName = ".ytx-job.lock"
 
 // Dir is one job's scratch directory.
 type Dir struct {
@@ -97,15 +93,14 @@ func Sweep(parent string) ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
-// abandoned reports whether no live process holds the directory's lock.
+// abandoned reports whether the directory is a job's (it has the lock file)
+// and no live process holds its lock. A directory without the lock file is
+// not ours, or is one a process died making before it locked it: empty,
+// and left alone.
 func abandoned(path string) (bool, error) {
 	lock, err := os.OpenFile(filepath.Join(path, lockName), os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return false, err
-		}
-		return time.Since(fi.ModTime()) > young, nil
+		return false, nil
 	}
 	if err != nil {
 		return false, err

@@ -25,13 +25,18 @@ func TestSweepRemovesOnlyDeadJobsDirectories(t *testing.T) {
 	defer live.Close()
 	dead := killedJobDir(t, parent)
 	other := filepath.Join(parent, "not-ours")
-	if err := os.Mkdir(other, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// A directory a process made but has not locked yet is young: kept.
-	fresh := filepath.Join(parent, scratch.Prefix+"fresh")
-	if err := os.Mkdir(fresh, 0o755); err != nil {
-		t.Fatal(err)
+	// Another program's directory, even one named like ours, without our
+	// lock file, is not ours to remove, however old.
+	lookalike := filepath.Join(parent, scratch.Prefix+"lookalike")
+	for _, d := range []string{other, lookalike} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "precious"), []byte("keep"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-24 * time.Hour)
+		os.Chtimes(d, old, old) //nolint:errcheck
 	}
 
 	removed, err := scratch.Sweep(parent)
@@ -41,7 +46,7 @@ func TestSweepRemovesOnlyDeadJobsDirectories(t *testing.T) {
 	if !slices.Equal(removed, []string{dead}) {
 		t.Errorf("Sweep removed %q, want only the killed job's %q", removed, dead)
 	}
-	for _, keep := range []string{live.Path, other, fresh} {
+	for _, keep := range []string{live.Path, other, lookalike, filepath.Join(lookalike, "precious")} {
 		if _, err := os.Stat(keep); err != nil {
 			t.Errorf("%s should stay: %v", keep, err)
 		}

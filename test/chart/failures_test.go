@@ -31,6 +31,12 @@ func TestBadValuesFail(t *testing.T) {
 			"--set", "kafka.external.brokers={k:9092}", "--set", "kafka.external.sasl.mechanism=PLAIN", "--set", "kafka.external.sasl.username=u"},
 			[]string{"kafka.external.sasl.passwordSecret.name is empty"}, false},
 		{"s3-without-bucket", []string{"--set", "storage.type=s3"}, []string{"storage.s3.bucket is empty"}, false},
+		{"bad-transport", []string{"--set", "transport=grpc"}, []string{"/transport", "kafka", "http"}, true},
+		{"keda-with-http", []string{"--set", "transport=http", "--set", "keda.enabled=true"},
+			[]string{"keda.enabled is true but transport is http", "consumer group's lag", "set keda.enabled=false"}, false},
+		{"queued-timeout-zero-with-http", []string{"--set", "transport=http", "--set", "controller.queuedTimeout=0s"},
+			[]string{"controller.queuedTimeout is 0s with transport http", "stay Queued"}, false},
+		{"bad-queued-timeout", []string{"--set", "controller.queuedTimeout=soon"}, []string{"/controller/queuedTimeout"}, true},
 		{"grace-too-short", []string{"--set", "worker.shutdownGrace=1m", "--set", "worker.terminationGracePeriodSeconds=30"},
 			[]string{"worker.terminationGracePeriodSeconds (30) must be larger than worker.shutdownGrace (1m = 60s)"}, false},
 	} {

@@ -54,6 +54,14 @@ func (c *chartCase) fullname() string {
 	return c.release + "-ytx"
 }
 
+// transport is the case's transport value: how jobs reach the workers.
+func (c *chartCase) transport() string {
+	if v, ok := c.values["transport"].(string); ok {
+		return v
+	}
+	return "kafka"
+}
+
 // render is the chart's output: every object `helm template` printed.
 type render struct {
 	objs []*unstructured.Unstructured

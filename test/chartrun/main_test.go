@@ -8,7 +8,9 @@
 // extraction; then it checks what each one is refused.
 //
 // TestChartWiring resolves the rendered Deployments' args, env and mounted
-// Secrets as the kubelet would and starts the real bin/ytx twice with them.
+// Secrets as the kubelet would and starts the real bin/ytx twice with them:
+// with transport kafka, and with transport http (no Kafka; skipped while
+// bin/ytx lacks the HTTP transport's flags).
 //
 // Kafka is a kfake broker per chart case that does what Strimzi would make
 // of the chart's Kafka, KafkaTopics and KafkaUsers: a TLS listener with
@@ -69,8 +71,17 @@ var (
 	// s3Case stores in S3 (a real S3 server); setup sets its values, which
 	// name the server's address and a credentials Secret the test makes.
 	s3Case = chartCase{name: "s3", release: "media", namespace: "ytx-s3", extractionNS: "podcasts"}
+	// httpCase hands jobs to the workers over HTTP: no Kafka, no broker.
+	httpCase = chartCase{
+		name: "http", release: "relay", namespace: "ytx-http", extractionNS: "radio",
+		values: map[string]any{
+			"transport":  "http",
+			"controller": map[string]any{"queuedTimeout": "30s"},
+			"worker":     map[string]any{"jobsQueue": 4},
+		},
+	}
 
-	cases = []*chartCase{&clusterCase, &namespacedCase, &wiringCase, &s3Case}
+	cases = []*chartCase{&clusterCase, &namespacedCase, &wiringCase, &s3Case, &httpCase}
 )
 
 // Shared by every test of the package.
@@ -207,6 +218,9 @@ func setup() error {
 		return err
 	}
 	for _, c := range cases {
+		if c.transport() != "kafka" {
+			continue
+		}
 		if err := c.startKafka(); err != nil {
 			return fmt.Errorf("starting kfake (%s): %w", c.name, err)
 		}

@@ -26,8 +26,9 @@ import (
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
-// The binary's defaults for the serving flags (cmd/ytx/flags.go).
-var servingDefaults = map[string]string{"metrics-bind-address": ":8080", "health-probe-bind-address": ":8081"}
+// The binary's defaults for the serving flags (cmd/ytx/flags.go; the jobs
+// endpoint's is the HTTP transport's contract).
+var servingDefaults = map[string]string{"metrics-bind-address": ":8080", "health-probe-bind-address": ":8081", "jobs-bind-address": ":8090"}
 
 // TestChartWiring runs what the chart's Deployments say, with the real
 // binary: the rendered args and env of the controller's and the worker's
@@ -51,13 +52,15 @@ var servingDefaults = map[string]string{"metrics-bind-address": ":8080", "health
 //   - HTTPS_PROXY and SSL_CERT_FILE lead the worker to the fake YouTube.
 //
 // It runs the defaults (a shared volume) and S3 storage (a real S3 server,
-// its credentials from a Secret through secretKeyRef).
+// its credentials from a Secret through secretKeyRef), both with transport
+// kafka, and transport http (testWiringHTTP) once bin/ytx has it.
 func TestChartWiring(t *testing.T) {
 	if _, err := os.Stat(ytxBin); err != nil {
 		t.Fatalf("no %s: run make build", ytxBin)
 	}
 	t.Run("pvc", func(t *testing.T) { testWiring(t, &wiringCase) })
 	t.Run("s3", func(t *testing.T) { testWiring(t, &s3Case) })
+	t.Run("http", func(t *testing.T) { testWiringHTTP(t, &httpCase) })
 }
 
 func testWiring(t *testing.T, c *chartCase) {
@@ -159,6 +162,28 @@ func testWiring(t *testing.T, c *chartCase) {
 		})
 	}
 
+	procs := runExtraction(t, c, pe, ctrl, worker, ctrlPorts, workerPorts, extra)
+
+	// Neither process wrote its Kafka password anywhere in its output.
+	for _, pr := range procs {
+		for user, password := range scram {
+			if pr.out.contains(password) {
+				t.Errorf("`ytx %s` printed the SCRAM password of %s", pr.name, user)
+			}
+		}
+	}
+}
+
+// runExtraction starts the manager and the worker as the pods ctrl and
+// worker, waits until both are ready by their probes, and takes one
+// extraction through to Succeeded, run by that worker, with its files where
+// its status says (on the volume or in the bucket the values name); then
+// deletes it and checks that the controller's finalizer deleted the files.
+// It stops both processes with SIGTERM, as the kubelet does, and returns
+// them for checks of their output.
+func runExtraction(t *testing.T, c *chartCase, pe *podEnv, ctrl, worker *pod, ctrlPorts, workerPorts map[int]int, extra []string) []*process {
+	t.Helper()
+	ctx := t.Context()
 	procs := []*process{startProcess(t, ctrl, ctrl.args, extra...), startProcess(t, worker, worker.args, extra...)}
 	mgrProc, workerProc := procs[0], procs[1]
 	alive := func() error {
@@ -226,15 +251,7 @@ func testWiring(t *testing.T, c *chartCase) {
 
 	workerProc.stop(t, 40*time.Second)
 	mgrProc.stop(t, 40*time.Second)
-
-	// Neither process wrote its Kafka password anywhere in its output.
-	for _, pr := range procs {
-		for user, password := range scram {
-			if pr.out.contains(password) {
-				t.Errorf("`ytx %s` printed the SCRAM password of %s", pr.name, user)
-			}
-		}
-	}
+	return procs
 }
 
 // testWrongPassword starts p with its Kafka user's password replaced by a
@@ -336,13 +353,14 @@ func createSecret(t *testing.T, ns, name string, data map[string][]byte) {
 	}
 }
 
-// remapServing moves the metrics and health endpoints to free loopback
-// ports, wherever the chart sets them (flag or YTX_ variable), and returns
-// the container port each local port stands for.
-func remapServing(t *testing.T, p *pod) map[int]int {
+// remapServing moves the metrics and health endpoints (and the endpoints
+// of the extra bind-address flags) to free loopback ports, wherever the
+// chart sets them (flag or YTX_ variable), and returns the local port that
+// stands for each container port.
+func remapServing(t *testing.T, p *pod, extra ...string) map[int]int {
 	t.Helper()
 	ports := map[int]int{}
-	for _, flag := range []string{"metrics-bind-address", "health-probe-bind-address"} {
+	for _, flag := range append([]string{"metrics-bind-address", "health-probe-bind-address"}, extra...) {
 		v, set := flagValue(p.args, p.envMap(), flag)
 		if !set {
 			v = servingDefaults[flag]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -39,6 +40,11 @@ type setup struct {
 	// otherNamespaces is how many more namespaces the manager watches
 	// besides the test's own (env.others), sharing its topic and workers.
 	otherNamespaces int
+	// http: jobs go over the HTTP transport to env.jobsAddr, where one
+	// worker at a time listens; queuedTimeout is the manager's
+	// --queued-timeout.
+	http          bool
+	queuedTimeout time.Duration
 }
 
 // env is one test's ytx: a namespace, a topic and consumer group of its own,
@@ -56,14 +62,22 @@ type env struct {
 	// for the test's own checks.
 	storage string
 	store   storage.Store
+	// transport, and for HTTP the workers' address and the manager's
+	// queued timeout.
+	transport     string
+	jobsAddr      string
+	queuedTimeout time.Duration
 }
 
 // newEnv creates the namespace and topics and starts a manager.
 func newEnv(t *testing.T, s setup) *env {
 	t.Helper()
-	e := &env{t: t, ns: "e2e-" + rand.String(6)}
+	e := &env{t: t, ns: "e2e-" + rand.String(6), transport: app.TransportKafka, queuedTimeout: s.queuedTimeout}
 	if s.partitions == 0 {
 		s.partitions = 2
+	}
+	if s.http {
+		e.transport, e.jobsAddr = app.TransportHTTP, freeAddr(t)
 	}
 	e.ctrl = s.controller
 	e.ctrl.Name = "ctrl-" + e.ns
@@ -129,6 +143,7 @@ func (e *env) startManager() (stop func()) {
 	m, err := app.NewManager(ctx, app.ManagerConfig{
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing,
 		Kafka: e.kafka, Namespaces: append([]string{e.ns}, e.others...), Controller: e.ctrl, Storage: e.storage,
+		Transport: e.transport, WorkerURL: "http://" + e.jobsAddr, QueuedTimeout: e.queuedTimeout,
 	})
 	if err != nil {
 		cancel()
@@ -146,6 +161,8 @@ type workerSetup struct {
 	// youtube tunes the worker's HTTP client; DialContext and RootCAs
 	// default to the fake's (every connection lands on the fake).
 	youtube youtube.HTTPOptions
+	// jobsQueue is --jobs-queue, for the HTTP transport.
+	jobsQueue int
 }
 
 // startWorker runs a worker in the test's consumer group until the test ends
@@ -185,6 +202,7 @@ func (e *env) startWorker(s workerSetup) (stop func()) {
 		Concurrency: s.concurrency, ShutdownGrace: 2 * time.Second, Worker: s.options,
 		YouTube: s.youtube,
 		Storage: e.storage, Download: s.download,
+		Transport: e.transport, JobsAddr: e.jobsAddr, JobsQueue: s.jobsQueue,
 	})
 	if err != nil {
 		cancel()
@@ -328,6 +346,17 @@ func describe(x *v1alpha1.YouTubeExtraction) string {
 		conds = append(conds, fmt.Sprintf("%s=%s(%s: %s)", c.Type, c.Status, c.Reason, c.Message))
 	}
 	return fmt.Sprintf("phase=%q attempts=%d worker=%q conditions=[%s]", x.Status.Phase, x.Status.Attempts, x.Status.Worker, strings.Join(conds, "; "))
+}
+
+// freeAddr is a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func watchURL(id string) string { return "https://www.youtube.com/watch?v=" + id }

@@ -94,6 +94,12 @@ func (r *results) markdown(scale int) string {
 	return b.String()
 }
 
+// within scales a scenario's time limit with its counts: ten times the
+// extractions take longer to drain through the same workers.
+func within(base time.Duration) time.Duration {
+	return base * time.Duration(max(1, (*scale+2)/3))
+}
+
 // settle waits until every extraction has finished (or limit passes), then
 // counts the outcomes against what each wants and looks for doubled work.
 // Every problem is also a test error with the details.
@@ -259,47 +265,33 @@ func (s *system) leftovers(ctx context.Context, prefix string) []string {
 	return out
 }
 
-// logProblems reads the workers' logs for doubled work on x: two workers
-// storing files for one attempt, or an older attempt storing files after
-// the final attempt was claimed (a stale worker overwriting a newer one).
+// logProblems reads the workers' logs for doubled work on x: every file
+// must be stored by the process that held the resource's latest claim at
+// that moment, for that claim's attempt. A store by anyone else is two
+// claims writing (a duplicate message run twice) or a stale worker writing
+// over a newer attempt. (A handed-back attempt claimed again is one claim
+// after the other, not two at once.)
 func (s *system) logProblems(x *v1alpha1.YouTubeExtraction) []string {
 	key := jobName(x.Namespace, x.Name)
-	type attempt struct {
-		generation int64
-		number     int32
-	}
-	storers := map[attempt]map[string]bool{}
-	var finalClaim time.Time
-	final := attempt{x.Status.ObservedGeneration, x.Status.Attempts}
+	var claims []logLine
 	for _, l := range s.book.with("claimed job") {
-		if k, g, a, ok := jobOf(l); ok && k == key && (attempt{g, a}) == final {
-			finalClaim = l.ts
+		if k, _, _, ok := jobOf(l); ok && k == key {
+			claims = append(claims, l)
 		}
 	}
+	sort.Slice(claims, func(i, j int) bool { return claims[i].ts.Before(claims[j].ts) })
 	var problems []string
-	for _, l := range s.book.with("stored file") {
-		k, g, a, ok := jobOf(l)
-		if !ok || k != key {
+	for _, st := range s.book.with("stored file") {
+		if k, _, _, ok := jobOf(st); !ok || k != key {
 			continue
 		}
-		at := attempt{g, a}
-		if storers[at] == nil {
-			storers[at] = map[string]bool{}
-		}
-		storers[at][l.proc] = true
-		older := g < final.generation || (g == final.generation && a < final.number)
-		if older && !finalClaim.IsZero() && l.ts.After(finalClaim) {
-			problems = append(problems, fmt.Sprintf("%s stored %s for attempt %d after attempt %d was claimed", l.proc, l.str("key"), a, final.number))
-		}
-	}
-	for at, procs := range storers {
-		if len(procs) > 1 {
-			var who []string
-			for p := range procs {
-				who = append(who, p)
-			}
-			sort.Strings(who)
-			problems = append(problems, fmt.Sprintf("attempt %d stored by %s", at.number, strings.Join(who, " and ")))
+		i := sort.Search(len(claims), func(i int) bool { return claims[i].ts.After(st.ts) }) - 1
+		switch {
+		case i < 0:
+			problems = append(problems, fmt.Sprintf("%s stored %s before any claim", st.proc, st.str("key")))
+		case claims[i].by != st.by || claims[i].str("job") != st.str("job"):
+			problems = append(problems, fmt.Sprintf("%s stored %s for %q while %s held %q",
+				st.proc, st.str("key"), st.str("job"), claims[i].proc, claims[i].str("job")))
 		}
 	}
 	return problems

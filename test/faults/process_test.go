@@ -165,7 +165,8 @@ type process struct {
 	started time.Time
 	out     *tail
 	done    chan struct{}
-	err     error // of Wait, once done is closed
+	err     error     // of Wait, once done is closed
+	exited  time.Time // once done is closed
 	// stopped: the scenario ended it on purpose (kill, SIGTERM); any
 	// other exit is a crash.
 	stopped bool
@@ -193,13 +194,14 @@ func startProcess(name, bin string, args, env []string, book *logBook) (*process
 			line := sc.Bytes()
 			p.out.Write(append(line, '\n')) //nolint:errcheck
 			if book != nil {
-				book.add(name, line)
+				book.add(p, line)
 			}
 		}
 		io.Copy(io.Discard, pr) //nolint:errcheck // a line too long: drain
 	}()
 	go func() {
 		p.err = p.cmd.Wait()
+		p.exited = time.Now()
 		pw.Close()
 		reading.Wait()
 		close(p.done)
@@ -297,7 +299,8 @@ func (t *tail) last(n int) string {
 
 // logLine is one JSON log line of a ytx process (zap's encoding).
 type logLine struct {
-	proc   string
+	proc   string   // the process's name, kept across restarts
+	by     *process // the process itself
 	ts     time.Time
 	msg    string
 	fields map[string]any
@@ -314,7 +317,7 @@ type logBook struct {
 	lines []logLine
 }
 
-func (b *logBook) add(proc string, raw []byte) {
+func (b *logBook) add(p *process, raw []byte) {
 	if !bytes.HasPrefix(raw, []byte("{")) {
 		return
 	}
@@ -322,7 +325,7 @@ func (b *logBook) add(proc string, raw []byte) {
 	if json.Unmarshal(raw, &fields) != nil {
 		return
 	}
-	l := logLine{proc: proc, fields: fields}
+	l := logLine{proc: p.name, by: p, fields: fields}
 	l.msg, _ = fields["msg"].(string)
 	if ts, ok := fields["ts"].(float64); ok {
 		l.ts = time.Unix(0, int64(ts*float64(time.Second)))
@@ -353,12 +356,12 @@ next:
 	return out
 }
 
-// from returns the lines with message msg that process proc logged since
-// it started at since (not those of an earlier process of that name).
-func (b *logBook) from(proc string, since time.Time, msg string) []logLine {
+// from returns the lines with message msg that process p logged (not
+// those of another process of the same name).
+func (b *logBook) from(p *process, msg string) []logLine {
 	var out []logLine
 	for _, l := range b.with(msg) {
-		if l.proc == proc && !l.ts.Before(since) {
+		if l.by == p {
 			out = append(out, l)
 		}
 	}

@@ -120,7 +120,7 @@ func TestWorkerKilledMidDownload(t *testing.T) {
 	for i := range xs {
 		xs[i].want = want{phase: v1alpha1.PhaseSucceeded, attempts: 1 + int32(len(cut[xs[i].name]))}
 	}
-	s.settle("worker kill -9 mid-download", xs, done, 3*time.Minute, fmt.Sprintf("%d attempts cut short, each retried", sum(cut)))
+	s.settle("worker kill -9 mid-download", xs, done, within(3*time.Minute), fmt.Sprintf("%d attempts cut short, each retried", sum(cut)))
 	if done == 0 {
 		t.Error("no worker was killed: the downloads were over before the first kill")
 	}
@@ -148,6 +148,32 @@ func sum(m map[string]map[int32]bool) int {
 
 // Fast leader failover: a standby takes over 4 s after the leader died.
 var fastLease = []string{"--leader-election-lease-duration", "4s", "--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "500ms"}
+
+// 1b. A worker in a crash loop: killed again within a second or so of each
+// start, while it joins the consumer group or takes its first jobs. The
+// group must not leave a partition with a member that died joining.
+func TestWorkerCrashLoop(t *testing.T) {
+	n, kills := 8**scale, 6**scale
+	s := newSystem(t, systemOptions{workerFlags: fastGroup})
+	s.startManager("manager")
+	workerNames := []string{"worker-a", "worker-b", "worker-c"}
+	for _, w := range workerNames {
+		s.startWorker(w)
+	}
+	ids := clipVideos(t, n, 40_000)
+	xs := make([]extraction, n)
+	for i, name := range names("loop", n) {
+		xs[i] = extraction{name: name, video: ids[i], spec: retries(10, audioM4A), want: want{phase: v1alpha1.PhaseSucceeded}}
+	}
+	s.apply(xs)
+	for i := range kills {
+		name := workerNames[i%len(workerNames)]
+		time.Sleep(time.Duration(rand.IntN(1500)) * time.Millisecond)
+		s.worker(name).kill()
+		s.startWorker(name)
+	}
+	s.settle("worker crash loop", xs, kills, within(3*time.Minute))
+}
 
 // 2. SIGTERM to a worker, as the kubelet sends it: it stops taking jobs,
 // finishes or hands back its in-flight ones within --shutdown-grace, and
@@ -196,24 +222,35 @@ func TestWorkerTerminated(t *testing.T) {
 		stopped = append(stopped, p)
 		s.startWorker(victim)
 	}
-	r := s.settle("worker SIGTERM", xs, len(stopped), 3*time.Minute)
-	table.note(r.scenario, fmt.Sprintf("slowest exit %s (grace %s); %d attempts handed back",
-		slowest.Round(100*time.Millisecond), grace, len(s.book.with("job ended", "reason", v1alpha1.ReasonHandedBack))))
-	// What a stopped worker finished, it committed: no other worker may
-	// be handed the same message again.
+	r := s.settle("worker SIGTERM", xs, len(stopped), within(3*time.Minute))
+	// What a stopped worker finished, it committed before it exited: no
+	// other worker is handed the same message afterwards. (A rebalance
+	// while it drains, another worker joining, may hand a finished message
+	// to someone else before the commit could cover it: Kafka commits one
+	// offset per partition, behind the oldest unfinished message. The
+	// claim drops it, so nothing runs twice; the table counts them.)
+	during := 0
 	for _, p := range stopped {
-		for _, end := range s.book.from(p.name, p.started, "job ended") {
+		for _, end := range s.book.from(p, "job ended") {
 			if end.str("reason") == v1alpha1.ReasonHandedBack {
 				continue
 			}
 			for _, drop := range s.book.with("dropping job") {
-				if drop.str("job") == end.str("job") && drop.ts.After(end.ts) {
-					t.Errorf("%s finished %s, yet %s was given it again (%s)", p.name, end.str("job"), drop.proc, drop.str("why"))
-					r.doubled++
+				switch {
+				case drop.str("job") != end.str("job") || !drop.ts.After(end.ts):
+					continue
+				case drop.ts.After(p.exited):
+					t.Errorf("%s finished %s and exited, yet %s was given it again (%s)", p.name, end.str("job"), drop.proc, drop.str("why"))
+					r.unexpected++
+				default:
+					during++
 				}
+				break
 			}
 		}
 	}
+	table.note(r.scenario, fmt.Sprintf("slowest exit %s (grace %s); %d attempts handed back; %d finished jobs seen again during a drain a rebalance cut into, each dropped at the claim",
+		slowest.Round(100*time.Millisecond), grace, len(s.book.with("job ended", "reason", v1alpha1.ReasonHandedBack)), during))
 	if len(stopped) == 0 {
 		t.Error("no worker was stopped while downloading")
 	}
@@ -241,7 +278,7 @@ func TestManagerKilledWhilePublishing(t *testing.T) {
 		s.manager("manager").kill()
 		s.startManager("manager")
 	}
-	r := s.settle("manager kill -9 while publishing", xs, rounds, 3*time.Minute)
+	r := s.settle("manager kill -9 while publishing", xs, rounds, within(3*time.Minute))
 	table.note(r.scenario, fmt.Sprintf("%d claims for %d extractions", len(s.book.with("claimed job")), len(xs)))
 	s.claimedOnce(xs)
 }
@@ -266,7 +303,7 @@ func TestLeaderKilled(t *testing.T) {
 	s.manager(leader).kill()
 	s.apply(xs[n/2:])
 	next := s.waitLeader()
-	s.settle("leader manager kill -9", xs, 1, 2*time.Minute, fmt.Sprintf("%s took over from %s", next, leader))
+	s.settle("leader manager kill -9", xs, 1, within(2*time.Minute), fmt.Sprintf("%s took over from %s", next, leader))
 	s.claimedOnce(xs)
 }
 
@@ -342,7 +379,7 @@ func TestKafkaDown(t *testing.T) {
 	if err := broker.start(); err != nil {
 		t.Fatal(err)
 	}
-	s.settle("Kafka broker down 30 s", xs, 1, 2*time.Minute, fmt.Sprintf("%d of %d said PublishFailed while it was down", len(explained), n))
+	s.settle("Kafka broker down 30 s", xs, 1, within(2*time.Minute), fmt.Sprintf("%d of %d said PublishFailed while it was down", len(explained), n))
 }
 
 // 5. kube-apiserver restarts (etcd stays). Managers and workers ride it
@@ -380,7 +417,7 @@ func TestAPIServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restarting kube-apiserver: %v", err)
 	}
-	s.settle("kube-apiserver restart", xs, 1, 2*time.Minute, fmt.Sprintf("API server away %s; no process restarted", away.Round(100*time.Millisecond)))
+	s.settle("kube-apiserver restart", xs, 1, within(2*time.Minute), fmt.Sprintf("API server away %s; no process restarted", away.Round(100*time.Millisecond)))
 }
 
 // 6. The S3 server dies mid-transfer and comes back. The attempts that hit
@@ -413,7 +450,7 @@ func TestS3Down(t *testing.T) {
 		t.Fatal(err)
 	}
 	retried := 0
-	r := s.settle("S3 down 3 s", xs, 1, 2*time.Minute)
+	r := s.settle("S3 down 3 s", xs, 1, within(2*time.Minute))
 	defer func() { table.note(r.scenario, fmt.Sprintf("%d retried after StorageFailed", retried)) }()
 	for _, x := range s.list() {
 		if f := x.Status.LastFailure; f != nil {
@@ -465,7 +502,7 @@ func TestWorkerHangs(t *testing.T) {
 		}
 		p.signal(syscall.SIGCONT)
 		if waitUntil(20*time.Second, func() bool {
-			for _, l := range s.book.from(victim, p.started, "abandoning job") {
+			for _, l := range s.book.from(p, "abandoning job") {
 				if strings.HasPrefix(l.str("job"), jobName(s.ns, x.name)+" ") {
 					return true
 				}
@@ -477,7 +514,7 @@ func TestWorkerHangs(t *testing.T) {
 			t.Errorf("%s woke and did not abandon %s's stale attempt", victim, x.name)
 		}
 	}
-	s.settle("worker SIGSTOP (hangs)", xs, runs, time.Minute, fmt.Sprintf("%d woken workers abandoned their stale attempt", abandoned))
+	s.settle("worker SIGSTOP (hangs)", xs, runs, within(time.Minute), fmt.Sprintf("%d woken workers abandoned their stale attempt", abandoned))
 }
 
 // 8. Duplicate, out-of-order and stale messages, and garbage: truncated,
@@ -536,7 +573,7 @@ func TestPoisonAndDuplicateMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := s.settle("duplicate, stale and poison messages", xs, len(msgs), 2*time.Minute)
+	r := s.settle("duplicate, stale and poison messages", xs, len(msgs), within(2*time.Minute))
 	s.claimedOnce(xs)
 	dead := s.countTopic(s.kafka.DeadLetterTopic)
 	if dead != poison {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -313,6 +314,30 @@ func (s *system) running(worker string) []*v1alpha1.YouTubeExtraction {
 		}
 	}
 	return out
+}
+
+// eventCount counts the scenario's Events with reason.
+func (s *system) eventCount(reason string) int {
+	s.t.Helper()
+	var l eventsv1.EventList
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := admin.List(ctx, &l, client.InNamespace(s.ns)); err != nil {
+		s.t.Fatal(err)
+	}
+	n := 0
+	for _, e := range l.Items {
+		if e.Reason != reason {
+			continue
+		}
+		// An event seen again is one object with a series count.
+		if e.Series != nil && e.Series.Count > 1 {
+			n += int(e.Series.Count)
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // waitUntil polls cond every 50 ms until it holds or limit passes.

@@ -52,6 +52,56 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* Transport -------------------------------------------------------------- */}}
+
+{{/*
+Whether jobs go through Kafka: "true" with transport kafka, "" with http.
+With http nothing of kafka.* is rendered: no Strimzi objects, no --kafka-*
+flags, no Kafka Secrets mounted, no Kafka egress.
+*/}}
+{{- define "ytx.kafkaTransport" -}}
+{{- if eq .Values.transport "kafka" }}true{{ end }}
+{{- end }}
+
+{{/* Whether the chart creates Strimzi's Kafka, KafkaNodePool, KafkaTopics and KafkaUsers. */}}
+{{- define "ytx.strimzi" -}}
+{{- if and (include "ytx.kafkaTransport" .) .Values.kafka.strimzi.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The workers' job endpoint (transport http): the Service and its port. */}}
+{{- define "ytx.workerService" -}}
+{{- printf "%s-worker" (include "ytx.fullname" .) }}
+{{- end }}
+
+{{- define "ytx.jobsPort" -}}8090{{- end }}
+
+{{/* --worker-url: the worker Service's DNS name in the release's namespace. */}}
+{{- define "ytx.workerURL" -}}
+{{- printf "http://%s.%s.svc:%s" (include "ytx.workerService" .) .Release.Namespace (include "ytx.jobsPort" .) }}
+{{- end }}
+
+{{/*
+The transport flags of a component; call with (dict "ctx" $ "component" "worker").
+Kafka is the programs' default transport, so with kafka no --transport is
+passed, only the --kafka-* flags.
+*/}}
+{{- define "ytx.transportArgs" -}}
+{{- $ctx := .ctx }}
+{{- if include "ytx.kafkaTransport" $ctx }}
+{{- include "ytx.kafkaArgs" . }}
+{{- else -}}
+- --transport=http
+{{- if eq .component "controller" }}
+- --worker-url={{ include "ytx.workerURL" $ctx }}
+{{- else }}
+- --jobs-bind-address=:{{ include "ytx.jobsPort" $ctx }}
+{{- if not (kindIs "invalid" $ctx.Values.worker.jobsQueue) }}
+- --jobs-queue={{ $ctx.Values.worker.jobsQueue }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Kafka ------------------------------------------------------------------ */}}
 
 {{/* Name of the Strimzi Kafka cluster. */}}
@@ -78,14 +128,16 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Whether the pods mount a CA for the brokers: "true" or "". */}}
 {{- define "ytx.kafkaCA" -}}
-{{- if .Values.kafka.strimzi.enabled }}true
+{{- if not (include "ytx.kafkaTransport" .) }}
+{{- else if .Values.kafka.strimzi.enabled }}true
 {{- else if and .Values.kafka.external.tls.enabled .Values.kafka.external.tls.caSecret.name }}true
 {{- end }}
 {{- end }}
 
-{{/* The SASL mechanism, empty for none. */}}
+{{/* The SASL mechanism, empty for none (and with transport http). */}}
 {{- define "ytx.kafkaSASL" -}}
-{{- if .Values.kafka.strimzi.enabled }}SCRAM-SHA-512
+{{- if not (include "ytx.kafkaTransport" .) }}
+{{- else if .Values.kafka.strimzi.enabled }}SCRAM-SHA-512
 {{- else }}{{ .Values.kafka.external.sasl.mechanism }}
 {{- end }}
 {{- end }}
@@ -176,6 +228,16 @@ file:///var/lib/ytx
 
 {{- define "ytx.validate" -}}
 {{- $k := .Values.kafka }}
+{{- if and .Values.keda.enabled (eq .Values.transport "http") }}
+{{- fail "keda.enabled is true but transport is http: KEDA scales the workers on the Kafka consumer group's lag, and with transport http there is no Kafka; set keda.enabled=false (and worker.replicas), or use transport kafka" }}
+{{- end }}
+{{- with .Values.controller.queuedTimeout }}
+{{- if and (eq $.Values.transport "http") (eq (int (include "ytx.seconds" .)) 0) }}
+{{- fail (printf "controller.queuedTimeout is %s with transport http: a job that a worker accepted and lost before claiming it would stay Queued for ever; leave it empty (the heartbeat timeout) or set a duration above 0" .) }}
+{{- end }}
+{{- end }}
+{{- /* With transport http every kafka.* value is ignored, so it is not checked either. */}}
+{{- if include "ytx.kafkaTransport" . }}
 {{- if and $k.strimzi.enabled $k.external.enabled }}
 {{- fail "kafka: kafka.strimzi.enabled and kafka.external.enabled are both true; choose one Kafka mode (set the other to false)" }}
 {{- end }}
@@ -195,6 +257,7 @@ file:///var/lib/ytx
 {{- end }}
 {{- if not $k.external.sasl.passwordSecret.name }}
 {{- fail "kafka.external.sasl.passwordSecret.name is empty but kafka.external.sasl.mechanism is set" }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

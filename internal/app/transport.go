@@ -1,0 +1,136 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"ytx.dev/ytx/controllers"
+	"ytx.dev/ytx/internal/httpjobs"
+	"ytx.dev/ytx/internal/job"
+	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/workers"
+)
+
+// The job transports: how a job goes from the manager to a worker. Kafka is
+// durable (a job outlives any process); HTTP is direct and keeps a job in
+// the memory of the worker that took it (see internal/httpjobs).
+const (
+	TransportKafka = "kafka"
+	TransportHTTP  = "http"
+)
+
+func checkTransport(name string) error {
+	if name != TransportKafka && name != TransportHTTP {
+		return fmt.Errorf("--transport %q: use %s or %s", name, TransportKafka, TransportHTTP)
+	}
+	return nil
+}
+
+// publisher sends jobs; the manager closes it when it stops.
+type publisher interface {
+	controllers.Publisher
+	Close() error
+}
+
+// newPublisher connects the manager to its transport. It returns what
+// conditions and events call the destination.
+func (c *ManagerConfig) newPublisher(ctx context.Context) (publisher, string, error) {
+	if c.Transport == TransportHTTP {
+		p, err := httpjobs.NewPublisher(c.WorkerURL, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, p.Where(), nil
+	}
+	c.Kafka = c.Kafka.WithDefaults()
+	if err := kafka.Check(ctx, c.Kafka); err != nil {
+		return nil, "", err
+	}
+	p, err := kafka.NewPublisher(c.Kafka)
+	return p, c.Kafka.Topic, err
+}
+
+// queuedTimeout is --queued-timeout, or its transport's default: HTTP
+// loses the jobs a worker held when it dies, so they are sent again after
+// the heartbeat timeout; Kafka loses none, and a long backlog is no reason
+// to send a job twice.
+func (c *ManagerConfig) queuedTimeout() time.Duration {
+	switch {
+	case c.QueuedTimeout != 0:
+		return c.QueuedTimeout
+	case c.Transport != TransportHTTP:
+		return 0
+	case c.Controller.HeartbeatTimeout > 0:
+		return c.Controller.HeartbeatTimeout
+	}
+	return 2 * time.Minute
+}
+
+// source delivers job messages to a worker, several at once, until ctx
+// ends; each transport has one.
+type source interface {
+	Run(ctx context.Context, concurrency int, handle func(context.Context, job.Message) error) error
+}
+
+// kafkaSource reads the job topic in the workers' consumer group.
+type kafkaSource struct{ c *kafka.Consumer }
+
+func (k kafkaSource) Run(ctx context.Context, concurrency int, handle func(context.Context, job.Message) error) error {
+	return k.c.Run(ctx, concurrency, func(ctx context.Context, msg kafkago.Message) error {
+		m, err := job.Decode(msg.Value)
+		if err != nil {
+			return fmt.Errorf("%w: %v", kafka.ErrDeadLetter, err)
+		}
+		err = handle(ctx, m)
+		if errors.Is(err, workers.ErrHandBack) {
+			// Not claimed: leave it uncommitted, for the next owner of
+			// the partition.
+			return fmt.Errorf("%w: %v", kafka.ErrRedeliver, err)
+		}
+		return err
+	})
+}
+
+// httpSource takes jobs on the worker's HTTP endpoint.
+type httpSource struct{ s *httpjobs.Server }
+
+func (h httpSource) Run(ctx context.Context, concurrency int, handle func(context.Context, job.Message) error) error {
+	return h.s.Run(ctx, concurrency, func(ctx context.Context, m job.Message) error {
+		err := handle(ctx, m)
+		if errors.Is(err, workers.ErrHandBack) {
+			return fmt.Errorf("%w: %v", httpjobs.ErrNotRun, err)
+		}
+		return err
+	})
+}
+
+// newSource connects the worker to its transport.
+func (c *WorkerConfig) newSource(ctx context.Context, w *workers.Worker, log logr.Logger) (source, error) {
+	if c.Transport == TransportHTTP {
+		s, err := httpjobs.NewServer(httpjobs.ServerOptions{
+			Addr: c.JobsAddr, Queue: c.JobsQueue, DrainTimeout: c.ShutdownGrace,
+			Release: func(ctx context.Context, m job.Message) { w.Release(ctx, m) },
+			Log:     log.WithName("http"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return httpSource{s}, nil
+	}
+	c.Kafka = c.Kafka.WithDefaults()
+	if err := kafka.Check(ctx, c.Kafka, c.Kafka.Topic, c.Kafka.DeadLetterTopic); err != nil {
+		return nil, err
+	}
+	consumer, err := kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{
+		DrainTimeout: c.ShutdownGrace, SessionTimeout: c.SessionTimeout, Logger: log.WithName("kafka"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return kafkaSource{consumer}, nil
+}

@@ -1,0 +1,116 @@
+// Package httpjobs is ytx's second job transport: the manager POSTs each job
+// message straight to the workers (a Service in front of them, in a
+// cluster), and a worker queues it in memory until a slot is free.
+//
+// It is the simple path, with weaker guarantees than Kafka: a job a worker
+// accepted lives only in that worker's memory, so a worker that dies (kill
+// -9, OOM) loses the jobs it had queued; the manager sends them again once
+// they have waited --queued-timeout unclaimed. A worker that is told to stop
+// hands its queued jobs back at once. A full queue answers 503 and the
+// manager tries again later, so a burst waits in the manager (Pending), not
+// in memory.
+//
+// The wire format is the job message of internal/job, as JSON, in a POST to
+// /v1/jobs; 202 means the job is queued.
+package httpjobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"ytx.dev/ytx/internal/job"
+)
+
+// Path is where a worker takes jobs.
+const Path = "/v1/jobs"
+
+// DefaultTimeout bounds one POST whose context has no deadline.
+const DefaultTimeout = 10 * time.Second
+
+// ErrBusy is returned by Publish when the worker's queue is full or the
+// worker is stopping: another try (on the same Service, another worker)
+// may succeed.
+var ErrBusy = errors.New("the worker's job queue is full or it is stopping")
+
+// Publisher sends job messages to the workers' endpoint. It is safe for
+// concurrent use.
+type Publisher struct {
+	url    string
+	client *http.Client
+}
+
+// CheckURL checks a --worker-url: http:// or https://, with a host.
+func CheckURL(base string) (*url.URL, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return nil, fmt.Errorf("--worker-url %q: want http://host:port of the workers' Service, e.g. http://ytx-worker.ytx.svc:8090", base)
+	}
+	return u, nil
+}
+
+// NewPublisher checks base and returns a Publisher that POSTs to base +
+// Path.
+func NewPublisher(base string, client *http.Client) (*Publisher, error) {
+	u, err := CheckURL(base)
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		// A Service spreads connections, not requests, over its pods: a
+		// kept-alive connection would send every job (and every retry
+		// after a 503) to the same worker. One connection per job costs
+		// a handshake inside the cluster and spreads them.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableKeepAlives = true
+		client = &http.Client{Transport: t}
+	}
+	return &Publisher{url: strings.TrimSuffix(u.String(), "/") + Path, client: client}, nil
+}
+
+// Publish sends m; it returns nil once a worker has queued it.
+func (p *Publisher) Publish(ctx context.Context, m job.Message) error {
+	body, err := job.Encode(m)
+	if err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("send job %s to %s: %w", m, p.url, err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	switch {
+	case resp.StatusCode == http.StatusAccepted:
+		return nil
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		return fmt.Errorf("send job %s to %s: %w", m, p.url, ErrBusy)
+	default:
+		return fmt.Errorf("send job %s to %s: %s: %s", m, p.url, resp.Status, strings.TrimSpace(string(text)))
+	}
+}
+
+// Close releases idle connections.
+func (p *Publisher) Close() error {
+	p.client.CloseIdleConnections()
+	return nil
+}
+
+// Where names the destination in conditions and events.
+func (p *Publisher) Where() string { return "the workers at " + strings.TrimSuffix(p.url, Path) }

@@ -1,0 +1,220 @@
+package httpjobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"ytx.dev/ytx/internal/httpjobs"
+	"ytx.dev/ytx/internal/job"
+)
+
+func msg(name string) job.Message {
+	return job.Message{Namespace: "ns", Name: name, UID: types.UID("uid-" + name), Generation: 1, Attempt: 1}
+}
+
+// recorder collects what the handler ran and what the server released.
+type recorder struct {
+	mu       sync.Mutex
+	ran      []string
+	released []string
+}
+
+func (r *recorder) add(list *[]string, m job.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*list = append(*list, m.Name)
+}
+
+func (r *recorder) get(list *[]string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(*list)
+	slices.Sort(out)
+	return out
+}
+
+// start runs a server with handle until the returned stop is called.
+func start(t *testing.T, opts httpjobs.ServerOptions, concurrency int, handle httpjobs.Handler) (*httpjobs.Publisher, func()) {
+	t.Helper()
+	opts.Addr = "127.0.0.1:0"
+	srv, err := httpjobs.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, concurrency, handle) }()
+	pub, err := httpjobs.NewPublisher("http://"+srv.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return pub, stop
+}
+
+func TestPublishedJobsRun(t *testing.T) {
+	var rec recorder
+	pub, stop := start(t, httpjobs.ServerOptions{}, 2, func(_ context.Context, m job.Message) error {
+		rec.add(&rec.ran, m)
+		return nil
+	})
+	for i := range 5 {
+		if err := pub.Publish(context.Background(), msg(fmt.Sprint("job-", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.get(&rec.ran)) < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if got := rec.get(&rec.ran); !slices.Equal(got, []string{"job-0", "job-1", "job-2", "job-3", "job-4"}) {
+		t.Errorf("ran %v", got)
+	}
+}
+
+// A slow job holds one slot; the others run past it. The queue holds what
+// no slot can take yet, and a full queue answers busy, not a hang.
+func TestSlowJobAndFullQueue(t *testing.T) {
+	var rec recorder
+	release := make(chan struct{})
+	pub, stop := start(t, httpjobs.ServerOptions{Queue: 1}, 2, func(ctx context.Context, m job.Message) error {
+		if m.Name == "slow" || m.Name == "slow-2" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		rec.add(&rec.ran, m)
+		return nil
+	})
+	ctx := context.Background()
+	for _, name := range []string{"slow", "quick"} {
+		if err := pub.Publish(ctx, msg(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return slices.Contains(rec.get(&rec.ran), "quick") }, "the quick job to run beside the slow one")
+	// Both slots taken (slow, slow-2), one queued: the next is refused.
+	if err := pub.Publish(ctx, msg("slow-2")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return pub.Publish(ctx, msg("queued")) == nil }, "one job to be queued")
+	err := pub.Publish(ctx, msg("refused"))
+	if !errors.Is(err, httpjobs.ErrBusy) {
+		t.Errorf("a full queue: %v, want ErrBusy", err)
+	}
+	close(release)
+	waitFor(t, func() bool { return slices.Contains(rec.get(&rec.ran), "queued") }, "the queued job to run")
+	stop()
+}
+
+// Stopping: running jobs get the drain time, jobs queued but not started
+// are released at once, and new jobs are refused.
+func TestStopReleasesQueuedJobs(t *testing.T) {
+	var rec recorder
+	started := make(chan struct{}, 1)
+	pub, stop := start(t, httpjobs.ServerOptions{Queue: 3, DrainTimeout: 200 * time.Millisecond,
+		Release: func(_ context.Context, m job.Message) { rec.add(&rec.released, m) }}, 1,
+		func(ctx context.Context, m job.Message) error {
+			started <- struct{}{}
+			<-ctx.Done() // runs until cancelled after the drain time
+			rec.add(&rec.ran, m)
+			return httpjobs.ErrNotRun
+		})
+	ctx := context.Background()
+	for _, name := range []string{"running", "q-1", "q-2"} {
+		if err := pub.Publish(ctx, msg(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-started
+	began := time.Now()
+	stop()
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("stopping took %s with a 200ms drain", took)
+	}
+	if got := rec.get(&rec.ran); !slices.Equal(got, []string{"running"}) {
+		t.Errorf("ran %v", got)
+	}
+	// The running job returned ErrNotRun (it had not claimed anything):
+	// it is released as well as the queued ones.
+	if got := rec.get(&rec.released); !slices.Equal(got, []string{"q-1", "q-2", "running"}) {
+		t.Errorf("released %v, want every job that did not run", got)
+	}
+	if err := pub.Publish(ctx, msg("late")); err == nil {
+		t.Error("a stopped worker took a job")
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	srv, err := httpjobs.NewServer(httpjobs.ServerOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Run(ctx, 1, func(context.Context, job.Message) error { return nil }) //nolint:errcheck
+	base := "http://" + srv.Addr()
+	cases := []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", httpjobs.Path, `{"v":1,"namespace":"ns"}`, http.StatusBadRequest},
+		{"POST", httpjobs.Path, `not json`, http.StatusBadRequest},
+		{"POST", httpjobs.Path, strings.Repeat("x", job.MaxSize+10), http.StatusBadRequest},
+		{"GET", httpjobs.Path, "", http.StatusMethodNotAllowed},
+		{"POST", "/elsewhere", "{}", http.StatusNotFound},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s %.20q: %d, want %d", c.method, c.path, c.body, resp.StatusCode, c.want)
+		}
+	}
+}
+
+func TestPublisherURL(t *testing.T) {
+	for _, bad := range []string{"", "ytx-worker:8090", "ftp://host", "http://", "http://host?x=1"} {
+		if _, err := httpjobs.NewPublisher(bad, nil); err == nil || !strings.Contains(err.Error(), "--worker-url") {
+			t.Errorf("NewPublisher(%q) = %v, want an error naming --worker-url", bad, err)
+		}
+	}
+	if _, err := httpjobs.NewServer(httpjobs.ServerOptions{Addr: "256.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "--jobs-bind-address") {
+		t.Errorf("a bad address: %v, want an error naming --jobs-bind-address", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,192 @@
+package chartrun
+
+import (
+	"fmt"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// httpTransportFlags are the flags of the HTTP job transport that the chart
+// passes (or may pass) to each command.
+var httpTransportFlags = []struct {
+	command string
+	flags   []string
+}{
+	{"manager", []string{"transport", "worker-url", "queued-timeout"}},
+	{"worker", []string{"transport", "jobs-bind-address", "jobs-queue"}},
+}
+
+// missingHTTPTransport lists what `bin/ytx <command> --help` lacks of the
+// HTTP transport's flags, empty when it has them all.
+func missingHTTPTransport() ([]string, error) {
+	var missing []string
+	for _, c := range httpTransportFlags {
+		out, err := exec.Command(ytxBin, c.command, "--help").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("`%s %s --help`: %v\n%s", ytxBin, c.command, err, out)
+		}
+		for _, f := range c.flags {
+			if !regexp.MustCompile(`(?m)^\s+(?:-\w, )?--` + regexp.QuoteMeta(f) + `[\s=\[]`).Match(out) {
+				missing = append(missing, fmt.Sprintf("ytx %s --%s", c.command, f))
+			}
+		}
+	}
+	return missing, nil
+}
+
+// testWiringHTTP is testWiring for transport http: the rendered
+// Deployments' args and env, resolved as the kubelet would, run as bin/ytx,
+// and one extraction goes from the controller over HTTP to the worker and
+// through to Succeeded, its files on the shared volume, and is cleaned up
+// when deleted. There is no Kafka: no broker, no Strimzi stand-in, and
+// neither program gets a --kafka-* flag.
+//
+// The worker serves jobs where the chart says (--jobs-bind-address, the
+// containerPort "jobs"); the controller reaches it at --worker-url, which
+// must name the worker Service the chart renders. Rewritten, besides what
+// testWiring rewrites (mount paths, serving ports, the kubeconfig): the
+// Service's DNS name in --worker-url, in every form the Service answers to,
+// becomes the loopback address of the worker's jobs endpoint, reached
+// through the Service's port and targetPort as kube-proxy would route it.
+//
+// It needs the HTTP transport in bin/ytx and skips, saying so, while `ytx
+// manager --help` or `ytx worker --help` lacks one of its flags.
+func testWiringHTTP(t *testing.T, c *chartCase) {
+	missing, err := missingHTTPTransport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		t.Skipf("bin/ytx has no HTTP transport yet (no %s): this case runs once the binary implements --transport=http; "+
+			"test/chart checks the chart's http render meanwhile", strings.Join(missing, ", no "))
+	}
+	r := c.render
+	fn := c.fullname()
+	createNamespace(t, c.namespace)
+	createNamespace(t, c.extractionNS)
+	for _, kind := range []string{"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "ScaledObject", "TriggerAuthentication"} {
+		if names := r.names(kind); len(names) > 0 {
+			t.Errorf("transport http renders %s %v", kind, names)
+		}
+	}
+
+	pe := &podEnv{ns: c.namespace, render: r, secrets: secretFromAPI(t.Context(), c.namespace), claims: map[string]string{}, tmp: func() string { return t.TempDir() }}
+	ctrl := pe.resolve(t, r.deployment(t, fn+"-controller"), "manager", fn+"-controller-6b8f9-x2x7q")
+	worker := pe.resolve(t, r.deployment(t, fn+"-worker"), "worker", fn+"-worker-7d9c5-abcde")
+	for _, p := range []*pod{ctrl, worker} {
+		if v, _ := flagValue(p.args, p.envMap(), "transport"); v != "http" {
+			t.Errorf("%s: --transport=%q, want http", p.container.Name, v)
+		}
+		for _, a := range p.args {
+			if strings.HasPrefix(a, "--kafka-") {
+				t.Errorf("%s: %s with transport http", p.container.Name, a)
+			}
+		}
+		for name := range p.envMap() {
+			if strings.HasPrefix(name, "YTX_KAFKA_") {
+				t.Errorf("%s: %s with transport http", p.container.Name, name)
+			}
+		}
+	}
+
+	// The worker Service that --worker-url names, and the container port
+	// it routes to.
+	workerURL, ok := flagValue(ctrl.args, ctrl.envMap(), "worker-url")
+	if !ok {
+		t.Fatalf("manager: no --worker-url; args %q", ctrl.args)
+	}
+	u, err := url.Parse(workerURL)
+	if err != nil || u.Scheme != "http" || u.Port() == "" {
+		t.Fatalf("manager: --worker-url=%q is not http://host:port (%v)", workerURL, err)
+	}
+	svc := r.service(t, fn+"-worker")
+	for k, v := range svc.Spec.Selector {
+		if worker.dep.Spec.Template.Labels[k] != v {
+			t.Errorf("Service %s selector %v does not select the worker pods %v", svc.Name, svc.Spec.Selector, worker.dep.Spec.Template.Labels)
+		}
+	}
+	if len(svc.Spec.Selector) == 0 {
+		t.Errorf("Service %s selects no pods", svc.Name)
+	}
+	names := regexp.MustCompile(fmt.Sprintf(`^%s(\.%s(\.svc(\.cluster\.local)?)?)?$`, regexp.QuoteMeta(svc.Name), regexp.QuoteMeta(c.namespace)))
+	if !names.MatchString(u.Hostname()) {
+		t.Errorf("manager: --worker-url=%s does not name the Service %s in %s", workerURL, svc.Name, c.namespace)
+	}
+	urlPort, _ := strconv.Atoi(u.Port())
+	target := targetPort(t, svc, int32(urlPort), worker.container)
+
+	// The worker's serving ports to loopback, the jobs endpoint included;
+	// then the Service's name in the controller's args becomes the address
+	// the worker's endpoint has here (one rewrite per pod: a second would
+	// rewrite the directories that stand for mount paths again).
+	worker.rewrite(nil)
+	workerPorts := remapServing(t, worker, "jobs-bind-address")
+	local, ok := workerPorts[target]
+	if !ok {
+		t.Fatalf("Service %s routes port %d to the worker's port %d, where it serves nothing (served: %v)", svc.Name, urlPort, target, mapKeysInt(workerPorts))
+	}
+	host := regexp.MustCompile(fmt.Sprintf(`\b%s(\.%s(\.svc(\.cluster\.local)?)?)?:%d\b`, regexp.QuoteMeta(svc.Name), regexp.QuoteMeta(c.namespace), urlPort))
+	ctrl.rewrite(map[*regexp.Regexp]string{host: fmt.Sprintf("127.0.0.1:%d", local)})
+	ctrlPorts := remapServing(t, ctrl)
+	if _, ok := flagValue(ctrl.args, ctrl.envMap(), "leader-election-namespace"); !ok {
+		ctrl.args = append(ctrl.args, "--leader-election-namespace="+c.namespace)
+	}
+
+	extra := []string{
+		"KUBECONFIG=" + adminKubeconfig,
+		"HTTPS_PROXY=" + youTube.ProxyURL().String(),
+		"SSL_CERT_FILE=" + youTubeCAFile,
+	}
+	t.Logf("manager: ytx %s", strings.Join(ctrl.args, " "))
+	t.Logf("worker:  ytx %s", strings.Join(worker.args, " "))
+	runExtraction(t, c, pe, ctrl, worker, ctrlPorts, workerPorts, extra)
+}
+
+// service returns a rendered Service, typed.
+func (r *render) service(t *testing.T, name string) *corev1.Service {
+	t.Helper()
+	o := r.find("Service", name)
+	if o == nil {
+		t.Fatalf("the chart renders no Service %q (Services: %v)", name, r.names("Service"))
+	}
+	var s corev1.Service
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &s); err != nil {
+		t.Fatalf("Service %s: %v", name, err)
+	}
+	return &s
+}
+
+// targetPort is the container port that the Service's port reaches, as
+// kube-proxy routes it: the targetPort's number, or the containerPort of
+// that name (the port itself when targetPort is empty).
+func targetPort(t *testing.T, svc *corev1.Service, port int32, c *corev1.Container) int {
+	t.Helper()
+	for _, sp := range svc.Spec.Ports {
+		if sp.Port != port {
+			continue
+		}
+		switch {
+		case sp.TargetPort.Type == intstr.String && sp.TargetPort.StrVal != "":
+			for _, cp := range c.Ports {
+				if cp.Name == sp.TargetPort.StrVal {
+					return int(cp.ContainerPort)
+				}
+			}
+			t.Fatalf("Service %s port %d targets %q, which container %s does not declare", svc.Name, port, sp.TargetPort.StrVal, c.Name)
+		case sp.TargetPort.IntValue() != 0:
+			return sp.TargetPort.IntValue()
+		default:
+			return int(sp.Port)
+		}
+	}
+	t.Fatalf("Service %s has no port %d (ports: %+v)", svc.Name, port, svc.Spec.Ports)
+	return 0
+}

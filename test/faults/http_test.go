@@ -1,0 +1,117 @@
+package faults
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+)
+
+// 11. The HTTP transport: kill -9 of workers mid-download, again and again,
+// behind a stand-in for their Service. A killed worker's running attempt
+// times out and is retried; the jobs it had queued in memory are lost with
+// it, and the manager sends them again after --queued-timeout, without
+// spending an attempt. Every extraction completes, none doubled.
+func TestHTTPTransportWorkerKilled(t *testing.T) {
+	n, kills := 6**scale, 3**scale
+	workerNames := []string{"worker-a", "worker-b"}
+	addrs := map[string]string{}
+	for _, w := range workerNames {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[w] = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	svc := startService(t, addrs)
+	s := newSystem(t, systemOptions{managerFlags: []string{"--transport", "http", "--worker-url", "http://" + svc, "--queued-timeout", "4s"}})
+	s.startManager("manager")
+	for _, w := range workerNames {
+		s.startWorker(w, "--transport", "http", "--jobs-bind-address", addrs[w], "--concurrency", "1", "--jobs-queue", "2")
+	}
+	ids := clipVideos(t, n, 40_000)
+	xs := make([]extraction, n)
+	for i, name := range names("httpkill", n) {
+		xs[i] = extraction{name: name, video: ids[i], spec: retries(10, audioM4A)}
+	}
+	s.apply(xs)
+	cut := map[string]map[int32]bool{}
+	done := 0
+	for done < kills {
+		var victim string
+		if !waitUntil(30*time.Second, func() bool {
+			for _, x := range s.list() {
+				if downloadingOn(s, x) {
+					victim = x.Status.Worker
+					return true
+				}
+			}
+			return false
+		}) {
+			break
+		}
+		s.worker(victim).kill()
+		for _, x := range s.running(victim) {
+			if cut[x.Name] == nil {
+				cut[x.Name] = map[int32]bool{}
+			}
+			cut[x.Name][x.Status.Attempts] = true
+		}
+		done++
+		time.Sleep(200 * time.Millisecond)
+		s.startWorker(victim, "--transport", "http", "--jobs-bind-address", addrs[victim], "--concurrency", "1", "--jobs-queue", "2")
+	}
+	for i := range xs {
+		xs[i].want = want{phase: v1alpha1.PhaseSucceeded, attempts: 1 + int32(len(cut[xs[i].name]))}
+	}
+	r := s.settle("HTTP transport: worker kill -9", xs, done, within(3*time.Minute))
+	table.note(r.scenario, fmt.Sprintf("%d attempts cut short and retried; %d lost queued jobs sent again", sum(cut), s.eventCount("Resent")))
+}
+
+// startService is a stand-in for the workers' Service: a TCP balancer
+// that gives each connection to the next worker that accepts it, as
+// kube-proxy spreads connections over a Service's ready pods.
+func startService(t *testing.T, backends map[string]string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var addrs []string
+	for _, a := range backends {
+		addrs = append(addrs, a)
+	}
+	var mu sync.Mutex
+	next := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for range addrs {
+					mu.Lock()
+					a := addrs[next%len(addrs)]
+					next++
+					mu.Unlock()
+					b, err := net.DialTimeout("tcp", a, time.Second)
+					if err != nil {
+						continue // that pod is not ready: the next one
+					}
+					defer b.Close()
+					go io.Copy(b, c) //nolint:errcheck
+					io.Copy(c, b)    //nolint:errcheck
+					return
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
