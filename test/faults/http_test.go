@@ -2,13 +2,11 @@ package faults
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/test/internal/balancer"
 )
 
 // 11. The HTTP transport: kill -9 of workers mid-download, again and again,
@@ -72,46 +70,17 @@ func TestHTTPTransportWorkerKilled(t *testing.T) {
 	table.note(r.scenario, fmt.Sprintf("%d attempts cut short and retried; %d lost queued jobs sent again", sum(cut), s.eventCount("Resent")))
 }
 
-// startService is a stand-in for the workers' Service: a TCP balancer
-// that gives each connection to the next worker that accepts it, as
-// kube-proxy spreads connections over a Service's ready pods.
+// startService is a stand-in for the workers' Service (see balancer).
 func startService(t *testing.T, backends map[string]string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var addrs []string
 	for _, a := range backends {
 		addrs = append(addrs, a)
 	}
-	var mu sync.Mutex
-	next := 0
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				for range addrs {
-					mu.Lock()
-					a := addrs[next%len(addrs)]
-					next++
-					mu.Unlock()
-					b, err := net.DialTimeout("tcp", a, time.Second)
-					if err != nil {
-						continue // that pod is not ready: the next one
-					}
-					defer b.Close()
-					go io.Copy(b, c) //nolint:errcheck
-					io.Copy(c, b)    //nolint:errcheck
-					return
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	addr, stop, err := balancer.Start(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
 }
