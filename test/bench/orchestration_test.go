@@ -46,8 +46,17 @@ func BenchmarkOrchestration(b *testing.B) {
 	orchestrationNotes()
 }
 
+// coreLayout says how the orchestration runs shared the machine's cores.
+var coreLayout string
+
 func benchOrchestration(b *testing.B, n int) {
 	cp := startControlPlane(b)
+	undo, layout, err := pinCores(cp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(undo)
+	coreLayout = layout
 	yt := startFakeYouTube(b)
 	o := outcomeOf(b, yt, fake.ZooID)
 	bounds := make([]runResult, len(boundLimits))
@@ -98,8 +107,8 @@ func runYtx(b *testing.B, cp *controlPlane, tr transport, su setup, yt *fake.Ser
 	y := startYtx(b, cp, tr, su, ns, yt, requests)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if tr.ready != nil {
-		if err := tr.ready(ctx, cp, ns, benchWorkers); err != nil {
+	if y.ready != nil {
+		if err := y.ready(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -155,6 +164,9 @@ func orchestrationNotes() {
 		"on two worker clients Running (status), Succeeded (status, with the metadata and the info.json artifact) and their events; with the concurrency of ytx with its limits raised, passing objects in memory. "+
 		"\"No client limit\" is the API server's own bound; \"ytx's default client limit\" gives each of those clients ytx's default QPS and burst, as each ytx process has. "+
 		"Each ytx run's goal is against the bound with its client limit: the defaults against the second, ytx with its limits raised against the first.")
+	results.note(secOrchestration, "Cores: %s (`make bench BENCH_ARGS=-bench.pin=false` lets them share). "+
+		"Pinned, each side has its own cores, as in a cluster where the control plane runs on machines of its own: what ytx computes (Kafka, the fake YouTube and the metadata's parsing included) is not taken from the API server, "+
+		"so the fraction of the bound measures what ytx costs the API server and how well it keeps it busy.", coreLayout)
 	results.note(secOrchestration, "CPU is each process's CPU time during the run (from /proc); the bench process holds ytx, Kafka, the fake YouTube and the clients. "+
 		"CPU per extraction moves little with the load of other programs on the machine; throughput and latency move a lot.")
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -10,23 +11,30 @@ import (
 
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/test/internal/balancer"
 )
 
 // transport carries jobs from the manager to the workers. The
-// orchestration benchmark measures each one on its own rows; adding one
-// (an HTTP transport, say) is one more entry in transports.
+// orchestration benchmark measures each one on its own rows.
 type transport struct {
 	name string
-	// configure sets, in the manager's and the workers' configurations,
-	// what chooses this transport for a run in namespace ns.
-	configure func(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, w *app.WorkerConfig)
+	// wire sets, in the manager's configuration and the one the workers
+	// share, what chooses this transport for a run in namespace ns.
+	wire func(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, w *app.WorkerConfig) wiring
+}
+
+// wiring is what a transport needs beyond the shared configuration.
+type wiring struct {
+	// worker, if set, adds to worker i's own configuration.
+	worker func(i int, w *app.WorkerConfig)
 	// ready, if set, waits until every worker can receive jobs, so that a
 	// run does not time the workers' start.
-	ready func(ctx context.Context, cp *controlPlane, ns string, workers int) error
+	ready func(ctx context.Context) error
 }
 
 var transports = []transport{
-	{name: "kafka", configure: configureKafka, ready: kafkaGroupReady},
+	{name: app.TransportKafka, wire: wireKafka},
+	{name: app.TransportHTTP, wire: wireHTTP},
 }
 
 // kafkaPartitions of each run's job topic: the chart's default, and more
@@ -40,7 +48,7 @@ func kafkaConfig(cp *controlPlane, ns string) kafka.Config {
 	}
 }
 
-func configureKafka(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, w *app.WorkerConfig) {
+func wireKafka(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, w *app.WorkerConfig) wiring {
 	b.Helper()
 	cfg := kafkaConfig(cp, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -49,6 +57,7 @@ func configureKafka(b *testing.B, cp *controlPlane, ns string, m *app.ManagerCon
 		b.Fatal(err)
 	}
 	m.Kafka, w.Kafka = cfg, cfg
+	return wiring{ready: func(ctx context.Context) error { return kafkaGroupReady(ctx, cp, ns, benchWorkers) }}
 }
 
 // kafkaGroupReady waits until the consumer group is stable with every
@@ -79,4 +88,48 @@ func kafkaGroupReady(ctx context.Context, cp *controlPlane, ns string, workers i
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("consumer group %s: %s: %w", cfg.Group, state, ctx.Err())
+}
+
+// wireHTTP gives each worker a job endpoint of its own and the manager one
+// URL in front of them all, a TCP balancer standing in for the workers'
+// Service, as the chart wires them.
+func wireHTTP(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, w *app.WorkerConfig) wiring {
+	b.Helper()
+	addrs := make([]string, benchWorkers)
+	for i := range addrs {
+		port, err := freePort()
+		if err != nil {
+			b.Fatal(err)
+		}
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	svc, stop, err := balancer.Start(addrs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(stop)
+	m.Transport, m.WorkerURL = app.TransportHTTP, "http://"+svc
+	w.Transport = app.TransportHTTP
+	return wiring{
+		worker: func(i int, w *app.WorkerConfig) { w.JobsAddr = addrs[i] },
+		ready:  func(ctx context.Context) error { return listening(ctx, addrs) },
+	}
+}
+
+// listening waits until every address accepts a connection.
+func listening(ctx context.Context, addrs []string) error {
+	for _, a := range addrs {
+		for {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("worker's job endpoint %s: %w", a, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
 }

@@ -62,6 +62,8 @@ func (s setup) String() string {
 // ytx is a running manager and its workers.
 type ytx struct {
 	stops []func() error
+	// ready, if set, waits until the workers can receive jobs.
+	ready func(ctx context.Context) error
 }
 
 // startYtx runs ytx for namespace ns on transport tr as set up by su,
@@ -89,9 +91,9 @@ func startYtx(b *testing.B, cp *controlPlane, tr transport, su setup, ns string,
 		YouTube: youtube.HTTPOptions{DialContext: yt.DialContext, RootCAs: yt.CertPool()},
 		Worker:  workers.Options{MaxArtifactBytes: 8 << 30},
 	}
-	tr.configure(b, cp, ns, &m, &w)
+	wired := tr.wire(b, cp, ns, &m, &w)
 
-	y := &ytx{}
+	y := &ytx{ready: wired.ready}
 	b.Cleanup(func() { y.stop(b) })
 	ctx := context.Background()
 	mgr, err := app.NewManager(ctx, m)
@@ -103,6 +105,9 @@ func startYtx(b *testing.B, cp *controlPlane, tr transport, su setup, ns string,
 		wc := w
 		wc.Worker.Name = fmt.Sprintf("worker-%d", i)
 		wc.Worker.ScratchDir = b.TempDir()
+		if wired.worker != nil {
+			wired.worker(i, &wc)
+		}
 		wk, err := app.NewWorker(ctx, wc)
 		if err != nil {
 			b.Fatalf("NewWorker: %v", err)
