@@ -82,9 +82,11 @@ type Deps struct {
 	Client client.Client
 	Reader client.Reader
 	Events recorder.EventRecorder
-	// HTTP reaches YouTube: the kkdai client, the downloads and the
-	// thumbnails all go through it, so proxies and CAs apply to each.
+	// HTTP reaches YouTube: the kkdai client and the thumbnails go
+	// through it; Media, if set, carries the media downloads instead
+	// (youtube.NewMediaClient: the same proxy and CAs, over HTTP/1.1).
 	HTTP     *http.Client
+	Media    *http.Client
 	Download download.Options
 	FFmpeg   media.FFmpeg
 	Store    storage.Store
@@ -100,10 +102,14 @@ func New(d Deps, opts Options) *Worker {
 	opts.defaults()
 	dl := d.Download
 	dl.MaxBytes = opts.MaxArtifactBytes
+	media := d.Media
+	if media == nil {
+		media = d.HTTP
+	}
 	return &Worker{
 		client: d.Client, reader: d.Reader, events: d.Events,
 		videos: youtube.NewClient(d.HTTP), http: d.HTTP,
-		download: &download.Downloader{HTTP: d.HTTP, Options: dl},
+		download: &download.Downloader{HTTP: media, Options: dl},
 		ffmpeg:   d.FFmpeg, store: d.Store,
 		opts: opts, log: d.Log,
 	}

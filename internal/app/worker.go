@@ -123,7 +123,7 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	sweepScratch(log, c.Worker.ScratchDir)
 	deps := workers.Deps{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("ytx-worker"),
-		HTTP: youtube.NewHTTPClient(c.YouTube), Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
+		HTTP: youtube.NewHTTPClient(c.YouTube), Media: youtube.NewMediaClient(c.YouTube), Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
 	}
 	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), cfg: c}
 	if w.source, err = c.newSource(ctx, w.worker, log); err != nil {

@@ -100,14 +100,14 @@ var errStalled = errors.New("no bytes arrived within the idle timeout")
 // into a file with ranged requests in parallel chunks, through the given
 // http.Client (the same one kkdai uses, so proxies and CAs apply).
 type Downloader struct {
-	// HTTP carries every request; nil means youtube.NewHTTPClient's
+	// HTTP carries every request; nil means youtube.NewMediaClient's
 	// default client. It should have no overall Timeout (a long download
 	// may rightly take an hour): bound the download with ToFile's context.
 	HTTP    *http.Client
 	Options Options
 }
 
-var defaultHTTPClient = sync.OnceValue(func() *http.Client { return youtube.NewHTTPClient(youtube.HTTPOptions{}) })
+var defaultHTTPClient = sync.OnceValue(func() *http.Client { return youtube.NewMediaClient(youtube.HTTPOptions{}) })
 
 // ToFile downloads url into path (created, or truncated if it exists).
 //

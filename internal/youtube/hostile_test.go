@@ -284,3 +284,43 @@ func TestClassifyBoundsYouTubesText(t *testing.T) {
 		t.Errorf("message of %d bytes: a forged reason makes the status too big", len(e.Message))
 	}
 }
+
+// Media goes over HTTP/1.1, one connection per chunk in flight, and keeps
+// the guards of every other request; pages keep HTTP/2.
+func TestMediaClientSpeaksHTTP1WithTheSameGuards(t *testing.T) {
+	srv, _ := startFake(t)
+	opts := youtube.HTTPOptions{DialContext: srv.DialContext, RootCAs: srv.CertPool()}
+	pages, media := youtube.NewHTTPClient(opts), youtube.NewMediaClient(opts)
+	t.Cleanup(pages.CloseIdleConnections)
+	t.Cleanup(media.CloseIdleConnections)
+	c := youtube.NewClient(pages)
+	ctx := testContext(t)
+	v, err := c.Video(ctx, fake.RickrollID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.StreamURL(ctx, v, &v.Formats.Itag(140)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		hc    *http.Client
+		proto string
+	}{{"pages", pages, "HTTP/2.0"}, {"media", media, "HTTP/1.1"}} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		req.Header.Set("Range", "bytes=0-999")
+		resp, err := tc.hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		if resp.Proto != tc.proto {
+			t.Errorf("%s client spoke %s to the media server, want %s", tc.name, resp.Proto, tc.proto)
+		}
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://169.254.169.254/latest/meta-data/", nil)
+	if _, err := media.Do(req); !errors.Is(err, youtube.ErrForeignHost) {
+		t.Errorf("media client reached a foreign host: %v, want ErrForeignHost", err)
+	}
+}

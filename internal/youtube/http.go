@@ -60,7 +60,45 @@ const DefaultPageTimeout = 2 * time.Minute
 // Every request, redirects included, goes only to YouTube's hosts over
 // HTTPS (AllowedHost), and at most maxRedirects redirects are followed.
 func NewHTTPClient(opts HTTPOptions) *http.Client {
+	return newClient(baseTransport(), opts)
+}
+
+// NewMediaClient is NewHTTPClient for the downloads of media streams: the
+// same proxy, CAs, timeouts and host guard, over HTTP/1.1 only, keeping
+// an idle connection for each chunk in flight.
+//
+// A download asks for several ranges of one stream at once. Over HTTP/2
+// they share one TCP connection and one TLS stream, so one core decrypts
+// them all, behind HTTP/2's framing and flow control; over HTTP/1.1 each
+// range has its own connection, as yt-dlp's and aria2's parallel
+// downloads do. `make bench` measured a 500 MB stream at 511 MB/s this
+// way against 355 MB/s over HTTP/2, with less CPU on both ends.
+func NewMediaClient(opts HTTPOptions) *http.Client {
 	t := baseTransport()
+	var p http.Protocols
+	p.SetHTTP1(true)
+	t.Protocols = &p
+	// A clone of a transport that has already been used carries its
+	// HTTP/2 set-up (ALPN "h2" in the TLS config, the upgrade hook), which
+	// Protocols alone does not undo: the server would pick h2 and the
+	// HTTP/1.1 client would read its frames as garbage.
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	if t.TLSClientConfig != nil {
+		t.TLSClientConfig = t.TLSClientConfig.Clone()
+		t.TLSClientConfig.NextProtos = nil
+	}
+	t.MaxIdleConnsPerHost = mediaIdleConnsPerHost
+	return newClient(t, opts)
+}
+
+// mediaIdleConnsPerHost is more than the chunks a download keeps in flight
+// (download.DefaultParallel, or --download-parallel within reason), so
+// that a finished chunk's connection carries the next instead of a new
+// TLS handshake; http.DefaultTransport keeps 2.
+const mediaIdleConnsPerHost = 16
+
+func newClient(t *http.Transport, opts HTTPOptions) *http.Client {
 	dialTimeout := orDuration(opts.DialTimeout, 10*time.Second)
 	t.TLSHandshakeTimeout = orDuration(opts.TLSHandshakeTimeout, 10*time.Second)
 	t.ResponseHeaderTimeout = orDuration(opts.ResponseHeaderTimeout, 30*time.Second)

@@ -132,7 +132,7 @@ type downloader struct {
 // downloaders: curl twice, because on this server its default (HTTP/2, one
 // stream) is slower than HTTP/1.1; the bound is the faster of the two.
 var downloaders = []downloader{
-	{name: "ytx", http: "2", command: ytxCommand},
+	{name: "ytx", http: "1.1", command: ytxCommand},
 	{name: "yt-dlp", program: "yt-dlp", http: "1.1", command: ytdlpCommand},
 	{name: "curl", program: "curl", command: curlCommand()},
 	{name: "curl --http1.1", program: "curl", command: curlCommand("--http1.1")},
@@ -268,11 +268,12 @@ func TestDownloadProcess(t *testing.T) {
 
 // workerDownload is what a worker's job does with a stream URL: ToFile
 // with `ytx worker`'s default options, through the HTTP client that the
-// worker builds (youtube.NewHTTPClient: proxy and CA from the environment),
+// worker builds for media (youtube.NewMediaClient: proxy and CA from the
+// environment, HTTP/1.1),
 // counting progress as the worker's heartbeat does.
 func workerDownload(url string, size int64, out string) (time.Duration, error) {
 	d := &download.Downloader{
-		HTTP: youtube.NewHTTPClient(youtube.HTTPOptions{}),
+		HTTP: youtube.NewMediaClient(youtube.HTTPOptions{}),
 		Options: download.Options{
 			ChunkSize: download.DefaultChunkSize, Parallel: download.DefaultParallel,
 			IdleTimeout: download.DefaultIdleTimeout, MaxBytes: 8 << 30, // --max-artifact-bytes
@@ -378,7 +379,7 @@ func reportDownloads(b *testing.B, s resolved, best map[string]fetch, fixed map[
 
 func downloadNotes() {
 	results.note(secDownloads, "Each program is a process of its own that writes the stream to a file in the same directory and reaches the fake YouTube (another process) through its CONNECT proxy and TLS. "+
-		"ytx is the worker's download path (download.Downloader.ToFile with `ytx worker`'s defaults: %d MiB chunks, %d in flight, over HTTP/2, through youtube.NewHTTPClient with HTTPS_PROXY and SSL_CERT_FILE), given the signed stream URL as a worker has it after kkdai resolved it; "+
+		"ytx is the worker's download path (download.Downloader.ToFile with `ytx worker`'s defaults: %d MiB chunks, %d in flight, each on its own HTTP/1.1 connection, through youtube.NewMediaClient with HTTPS_PROXY and SSL_CERT_FILE), given the signed stream URL as a worker has it after kkdai resolved it; "+
 		"yt-dlp %s reads the info.json that ytx writes for the video, with that URL added to the format; curl gets the same URL, with HTTP/2 (its default here) and with --http1.1; × curl is against the faster of the two. "+
 		"yt-dlp and curl ask for the whole stream in one request (googlevideo's range parameter, as ytx's chunks do, so the fake serves all three by the same code).",
 		download.DefaultChunkSize>>20, download.DefaultParallel, ytdlpVersion())
@@ -395,7 +396,7 @@ func reportBig(b *testing.B, f, small fetch, fixed time.Duration, big resolved) 
 	_, sBefore, sPeak, _ := ytxFigures(small.stdout)
 	b.ReportMetric(mib(f.peak), "ytx-2GB-peak-RSS-MiB")
 	results.row(secDownloads, downloadColumns, "ytx", "2 GB (once)", rate(big.size, f.wall-fixed), "—",
-		rate(big.size, f.wall), fixed, cell(mib(f.peak))+" MiB", cell(mib(peak-before))+" MiB", "2", cpuCell(f))
+		rate(big.size, f.wall), fixed, cell(mib(f.peak))+" MiB", cell(mib(peak-before))+" MiB", "1.1", cpuCell(f))
 	worst := max(f.peak, small.peak)
 	results.goal("Downloads: the worker's RSS flat, under 100 MiB, whatever the file's size", worst < 100<<20,
 		"peak %.0f MiB for 500 MB, %.0f MiB for 2 GB (growth during the download %.1f and %.1f MiB)",
