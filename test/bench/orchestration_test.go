@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,31 +50,74 @@ func BenchmarkOrchestration(b *testing.B) {
 // coreLayout says how the orchestration runs shared the machine's cores.
 var coreLayout string
 
-func benchOrchestration(b *testing.B, n int) {
-	cp := startControlPlane(b)
-	undo, layout, err := pinCores(cp)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(undo)
-	coreLayout = layout
-	yt := startFakeYouTube(b)
-	o := outcomeOf(b, yt, fake.ZooID)
-	bounds := make([]runResult, len(boundLimits))
-	for i, lim := range boundLimits {
-		b.Run("bound/"+strings.ReplaceAll(lim.name, " ", "_"), func(b *testing.B) {
-			bounds[i] = runBound(b, cp, o, n, lim)
-			reportRun(b, "bound, "+lim.name, bounds[i], bounds)
-		})
+var rounds = flag.Int("bench.rounds", 3, "orchestration: rounds of every run, each round on a fresh control plane; the fastest of each run counts")
+
+// orchestrationRun is one row of the orchestration table: the bound with
+// one client limit, or ytx on one transport set up one way.
+type orchestrationRun struct {
+	label string
+	run   func(b *testing.B, cp *controlPlane, yt *fake.Server, o outcome) runResult
+}
+
+func orchestrationRuns(n int) []orchestrationRun {
+	var runs []orchestrationRun
+	for _, lim := range boundLimits {
+		runs = append(runs, orchestrationRun{label: "bound, " + lim.name,
+			run: func(b *testing.B, cp *controlPlane, _ *fake.Server, o outcome) runResult { return runBound(b, cp, o, n, lim) }})
 	}
 	for _, tr := range transports {
 		for _, su := range setups {
-			b.Run(fmt.Sprintf("%s/%s", tr.name, strings.ReplaceAll(su.name, " ", "_")), func(b *testing.B) {
-				r := runYtx(b, cp, tr, su, yt, n)
-				reportRun(b, fmt.Sprintf("ytx (%s), %s", tr.name, su.name), r, bounds)
+			runs = append(runs, orchestrationRun{label: fmt.Sprintf("ytx (%s), %s", tr.name, su.name),
+				run: func(b *testing.B, cp *controlPlane, yt *fake.Server, _ outcome) runResult { return runYtx(b, cp, tr, su, yt, n) }})
+		}
+	}
+	return runs
+}
+
+// benchOrchestration measures every run for n extractions, -bench.rounds
+// times, taking turns, each round on a fresh control plane and in another
+// order: the machine's other load and the objects of earlier runs weigh on
+// every run alike. The fastest of each run's rounds counts.
+func benchOrchestration(b *testing.B, n int) {
+	runs := orchestrationRuns(n)
+	best := make([]runResult, len(runs))
+	for round := range max(*rounds, 1) {
+		b.Run(fmt.Sprintf("round=%d", round+1), func(b *testing.B) {
+			cp := startControlPlane(b)
+			undo, layout, err := pinCores(cp)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(undo)
+			coreLayout = layout
+			yt := startFakeYouTube(b)
+			o := outcomeOf(b, yt, fake.ZooID)
+			for k := range runs {
+				i := (k + round) % len(runs)
+				b.Run(strings.NewReplacer(" ", "_", ",", "", "(", "", ")", "").Replace(runs[i].label), func(b *testing.B) {
+					r := runs[i].run(b, cp, yt, o)
+					b.ReportMetric(r.t.throughput(), "extractions/s")
+					if best[i].t.created == nil || r.t.throughput() > best[i].t.throughput() {
+						best[i] = r
+					}
+				})
+			}
+		})
+	}
+	bounds := best[:len(boundLimits)]
+	for i, run := range runs {
+		if best[i].t.created != nil {
+			reportRun(run.label, best[i], bounds)
+		}
+	}
+	i := len(boundLimits)
+	for _, tr := range transports {
+		for _, su := range setups {
+			if r := best[i]; r.t.created != nil {
 				ytxRuns = append(ytxRuns, ytxRun{transport: tr.name, setup: su, r: r})
 				ytxGoal(tr, su, r, bounds[boundFor(su)])
-			})
+			}
+			i++
 		}
 	}
 }
@@ -131,12 +175,8 @@ func runYtx(b *testing.B, cp *controlPlane, tr transport, su setup, yt *fake.Ser
 }
 
 // reportRun records a run's row, compared with the bounds that ran.
-func reportRun(b *testing.B, label string, r runResult, bounds []runResult) {
+func reportRun(label string, r runResult, bounds []runResult) {
 	tp := r.t.throughput()
-	b.ReportMetric(tp, "extractions/s")
-	b.ReportMetric(r.t.latency(0.5).Seconds(), "p50-s")
-	b.ReportMetric(r.t.latency(0.99).Seconds(), "p99-s")
-	b.ReportMetric(r.cpu.per(r.n, "kube-apiserver", "etcd"), "apiserver-CPU-ms/extraction")
 	cells := []any{label, r.n, tp, r.t.latency(0.5), r.t.latency(0.95), r.t.latency(0.99),
 		seconds(r.t.latencyTo(stageQueued, 0.5)) + ", " + seconds(r.t.latencyTo(stageRunning, 0.5)), writesPer(r.requests, r.n)}
 	for _, bound := range bounds {
@@ -153,10 +193,11 @@ func reportRun(b *testing.B, label string, r runResult, bounds []runResult) {
 }
 
 func orchestrationNotes() {
-	results.note(secOrchestration, "Each N runs on a fresh kube-apiserver and etcd (envtest), with kfake and the fake YouTube in this process. "+
+	results.note(secOrchestration, "Every run runs %d times for each N, in rounds: each round on a fresh kube-apiserver and etcd (envtest), with kfake and the fake YouTube in this process, runs every run once, in an order that turns by one each round; "+
+		"each row is its run's fastest round (its latencies are that round's). "+
 		"%d clients create the N extractions (spec.url only: %s) at once, after %d warm-up extractions. "+
 		"Throughput is N over the time from the first create to the last Complete; latency is from just before each create to when a watch first sees it Complete (and, for the medians to Queued and Running, first sees it there or beyond).",
-		creators, fake.ZooID, warmUp)
+		max(*rounds, 1), creators, fake.ZooID, warmUp)
 	results.note(secOrchestration, "ytx is one manager and %d workers built by internal/app's NewManager and NewWorker, as `ytx manager` and `ytx worker` build them, "+
 		"with their defaults (%s; the workers' concurrency is 8, not 4, so that two workers are not what bounds metadata-only jobs), "+
 		"and with every limit of ytx's own raised so far that none binds (%s).", benchWorkers, defaults, unbound)
