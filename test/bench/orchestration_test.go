@@ -63,12 +63,16 @@ func orchestrationRuns(n int) []orchestrationRun {
 	var runs []orchestrationRun
 	for _, lim := range boundLimits {
 		runs = append(runs, orchestrationRun{label: "bound, " + lim.name,
-			run: func(b *testing.B, cp *controlPlane, _ *fake.Server, o outcome) runResult { return runBound(b, cp, o, n, lim) }})
+			run: func(b *testing.B, cp *controlPlane, _ *fake.Server, o outcome) runResult {
+				return runBound(b, cp, o, n, lim)
+			}})
 	}
 	for _, tr := range transports {
 		for _, su := range setups {
 			runs = append(runs, orchestrationRun{label: fmt.Sprintf("ytx (%s), %s", tr.name, su.name),
-				run: func(b *testing.B, cp *controlPlane, yt *fake.Server, _ outcome) runResult { return runYtx(b, cp, tr, su, yt, n) }})
+				run: func(b *testing.B, cp *controlPlane, yt *fake.Server, _ outcome) runResult {
+					return runYtx(b, cp, tr, su, yt, n)
+				}})
 		}
 	}
 	return runs
