@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/youtube/fake"
+	"ytx.dev/ytx/test/internal/freeport"
+	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
 // resyncN is the number of extractions in the cluster when the manager
@@ -38,7 +39,7 @@ var scaleColumns = []string{"extractions", "first full resync", "reconciles/s", 
 // do for a finished extraction.
 func BenchmarkResync(b *testing.B) {
 	bin := filepath.Join(repoRoot, "bin", "ytx")
-	if err := fresh(bin); err != nil {
+	if err := ytxbin.Fresh(repoRoot, bin); err != nil {
 		b.Fatal(err)
 	}
 	cp := startControlPlane(b)
@@ -118,7 +119,7 @@ func startManagerProcess(b *testing.B, cp *controlPlane, bin, storageURL string)
 	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic); err != nil {
 		b.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -198,41 +199,4 @@ func scrape(url, metric, match string) (float64, error) {
 	}
 	io.Copy(io.Discard, resp.Body) //nolint:errcheck
 	return total, sc.Err()
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// fresh fails when bin is missing or older than a Go source of the binary:
-// the benchmark would measure yesterday's code.
-func fresh(bin string) error {
-	fi, err := os.Stat(bin)
-	if err != nil {
-		return fmt.Errorf("no %s: run `make build`", bin)
-	}
-	var newer string
-	filepath.WalkDir(repoRoot, func(path string, d os.DirEntry, err error) error { //nolint:errcheck // best effort
-		switch {
-		case err != nil:
-			return nil
-		case d.IsDir() && (d.Name() == "bin" || d.Name() == "hack" || d.Name() == "test" || strings.HasPrefix(d.Name(), ".")):
-			return filepath.SkipDir
-		case strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go"):
-			if info, err := d.Info(); err == nil && info.ModTime().After(fi.ModTime()) {
-				newer = path
-				return filepath.SkipAll
-			}
-		}
-		return nil
-	})
-	if newer != "" {
-		return fmt.Errorf("%s is older than %s: run `make build`", bin, newer)
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/test/internal/balancer"
+	"ytx.dev/ytx/test/internal/freeport"
 )
 
 // transport carries jobs from the manager to the workers. The
@@ -97,7 +98,7 @@ func wireHTTP(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, w
 	b.Helper()
 	addrs := make([]string, benchWorkers)
 	for i := range addrs {
-		port, err := freePort()
+		port, err := freeport.Get()
 		if err != nil {
 			b.Fatal(err)
 		}

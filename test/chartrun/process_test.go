@@ -3,16 +3,16 @@ package chartrun
 import (
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"ytx.dev/ytx/test/internal/freeport"
+	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
 // process is bin/ytx running as one pod's container.
@@ -104,30 +104,10 @@ func (pr *process) stop(t *testing.T, timeout time.Duration) {
 // staleHint says when bin/ytx is older than the Go sources: a stale binary
 // may not know a flag the chart rightly passes.
 func staleHint() string {
-	bin, err := os.Stat(ytxBin)
-	if err != nil {
-		return ""
+	if newer := ytxbin.Newer(repoRoot, ytxBin); newer != "" {
+		return fmt.Sprintf(" [bin/ytx is older than %s: run make build]", newer)
 	}
-	var newest string
-	filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error { //nolint:errcheck
-		if err != nil {
-			return nil
-		}
-		if d.IsDir() && (d.Name() == "bin" || d.Name() == "hack" || d.Name() == "test" || strings.HasPrefix(d.Name(), ".")) {
-			return filepath.SkipDir
-		}
-		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
-			if fi, err := d.Info(); err == nil && fi.ModTime().After(bin.ModTime()) {
-				newest = path
-				return filepath.SkipAll
-			}
-		}
-		return nil
-	})
-	if newest == "" {
-		return ""
-	}
-	return fmt.Sprintf(" [bin/ytx is older than %s: run make build]", strings.TrimPrefix(newest, repoRoot+"/"))
+	return ""
 }
 
 // tail keeps the end of a process's output.
@@ -193,10 +173,9 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }

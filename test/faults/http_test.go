@@ -7,6 +7,7 @@ import (
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/test/internal/balancer"
+	"ytx.dev/ytx/test/internal/freeport"
 )
 
 // 11. The HTTP transport: kill -9 of workers mid-download, again and again,
@@ -19,7 +20,7 @@ func TestHTTPTransportWorkerKilled(t *testing.T) {
 	workerNames := []string{"worker-a", "worker-b"}
 	addrs := map[string]string{}
 	for _, w := range workerNames {
-		port, err := freePort()
+		port, err := freeport.Get()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +41,7 @@ import (
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/storage/s3test"
 	"ytx.dev/ytx/internal/youtube/fake"
+	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
 var (
@@ -95,35 +95,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fresh fails when bin/ytx is missing or older than a Go source of the
-// binary: the suite would test yesterday's code.
-func fresh(bin string) error {
-	fi, err := os.Stat(bin)
-	if err != nil {
-		return fmt.Errorf("no %s: run `make build`", bin)
-	}
-	var newer string
-	filepath.WalkDir(repoRoot, func(path string, d os.DirEntry, err error) error { //nolint:errcheck
-		if err != nil {
-			return nil
-		}
-		if d.IsDir() && (d.Name() == "bin" || d.Name() == "hack" || d.Name() == "test" || strings.HasPrefix(d.Name(), ".")) {
-			return filepath.SkipDir
-		}
-		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
-			if info, err := d.Info(); err == nil && info.ModTime().After(fi.ModTime()) {
-				newer = path
-				return filepath.SkipAll
-			}
-		}
-		return nil
-	})
-	if newer != "" {
-		return fmt.Errorf("%s is older than %s: run `make build`", bin, newer)
-	}
-	return nil
-}
-
 var closers []func()
 
 func teardown() {
@@ -138,7 +109,7 @@ func setup() error {
 		return err
 	}
 	ytxBin = filepath.Join(repoRoot, "bin", "ytx")
-	if err := fresh(ytxBin); err != nil {
+	if err := ytxbin.Fresh(repoRoot, ytxBin); err != nil {
 		return err
 	}
 	if tmpRoot, err = os.MkdirTemp("", "ytx-faults-"); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"ytx.dev/ytx/config"
+	"ytx.dev/ytx/test/internal/freeport"
 )
 
 // controlPlane is kube-apiserver and etcd as envtest runs them, with a
@@ -125,7 +125,7 @@ type brokerProcess struct {
 }
 
 func startBroker(bin, dir string) (*brokerProcess, error) {
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -366,13 +366,4 @@ func (b *logBook) from(p *process, msg string) []logLine {
 		}
 	}
 	return out
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
