@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,59 +18,23 @@ import (
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
-// internalListener stands for an address inside the cluster (a metadata
-// service, the API server): it counts the connections it is offered.
-type internalListener struct {
-	addr  string
-	conns atomic.Int64
-}
-
-func listenInternal(t *testing.T) *internalListener {
+func listenInternal(t *testing.T) *fake.Internal {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := fake.ListenInternal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	l := &internalListener{addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			l.conns.Add(1)
-			c.Close()
-		}
-	}()
+	t.Cleanup(func() { l.Close() })
 	return l
 }
 
-// routedClient is NewHTTPClient on a network like a cluster's: YouTube's
-// names resolve to the fake, *.evil.example (an attacker's DNS) to the
-// internal listener, and addresses are dialled as they are. Unlike
-// startFake's client, which lands every connection on the fake, it would
-// reach the internal listener if the client let a request through.
-func routedClient(t *testing.T, srv *fake.Server, internal *internalListener, opts youtube.HTTPOptions) *http.Client {
+// routedClient is NewHTTPClient on a network like a cluster's
+// (fake.Server.ClusterDial): it would reach the internal listener if the
+// client let a request through.
+func routedClient(t *testing.T, srv *fake.Server, internal *fake.Internal, opts youtube.HTTPOptions) *http.Client {
 	t.Helper()
 	opts.RootCAs = srv.CertPool()
-	opts.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		host = strings.ToLower(host)
-		for _, domain := range []string{"youtube.com", "googlevideo.com", "ytimg.com", "ggpht.com"} {
-			if host == domain || strings.HasSuffix(host, "."+domain) {
-				return srv.DialContext(ctx, network, addr)
-			}
-		}
-		if strings.HasSuffix(host, ".evil.example") {
-			addr = internal.addr
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
+	opts.DialContext = srv.ClusterDial(internal)
 	hc := youtube.NewHTTPClient(opts)
 	t.Cleanup(hc.CloseIdleConnections)
 	return hc
@@ -88,7 +51,7 @@ func TestRoutedClientReachesTheInternalListener(t *testing.T) {
 	if resp, err := tr.RoundTrip(req); err == nil {
 		resp.Body.Close()
 	}
-	for deadline := time.Now().Add(5 * time.Second); internal.conns.Load() == 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); internal.Conns() == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the unguarded transport did not reach the internal listener: the tests below prove nothing")
 		}
@@ -101,8 +64,8 @@ func TestRedirectOffYouTubeIsRefused(t *testing.T) {
 	hc := routedClient(t, srv, internal, youtube.HTTPOptions{})
 	thumb := "https://i.ytimg.com/vi/" + fake.RickrollID + "/hqdefault.jpg"
 	for _, to := range []string{
-		"https://" + internal.addr + "/latest/meta-data/",
-		"http://" + internal.addr + "/latest/meta-data/",
+		"https://" + internal.Addr + "/latest/meta-data/",
+		"http://" + internal.Addr + "/latest/meta-data/",
 		"https://metadata.evil.example/computeMetadata/v1/",
 		"https://www.youtube.com.evil.example/",
 		"http://www.youtube.com/", // a YouTube host, but not over HTTPS
@@ -126,7 +89,7 @@ func TestRedirectOffYouTubeIsRefused(t *testing.T) {
 			t.Errorf("message %q shows the path of the refused URL", e.Message)
 		}
 	}
-	if n := internal.conns.Load(); n != 0 {
+	if n := internal.Conns(); n != 0 {
 		t.Errorf("the internal listener saw %d connections", n)
 	}
 	// A redirect between YouTube's hosts is followed.

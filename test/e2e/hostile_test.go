@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,66 +16,24 @@ import (
 	"ytx.dev/ytx/internal/youtube/linktest"
 )
 
-// internalService stands for an address inside the cluster that the worker
-// can reach (a cloud metadata service, the API server, a database): a
-// loopback listener that counts the connections it is offered.
-type internalService struct {
-	addr  string
-	conns atomic.Int64
-}
-
-func startInternalService(t *testing.T) *internalService {
+// startInternalService is an address inside the cluster that the worker
+// can reach (fake.Internal).
+func startInternalService(t *testing.T) *fake.Internal {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := fake.ListenInternal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	s := &internalService{addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.conns.Add(1)
-			c.Close()
-		}
-	}()
-	return s
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // checkUntouched fails the test if anything connected to the service.
-func (s *internalService) checkUntouched(t *testing.T) {
+func checkUntouched(t *testing.T, s *fake.Internal) {
 	t.Helper()
 	time.Sleep(50 * time.Millisecond) // let the accept loop count a late one
-	if n := s.conns.Load(); n != 0 {
-		t.Errorf("the internal address %s saw %d connections", s.addr, n)
-	}
-}
-
-// clusterNetwork dials like a pod would: YouTube's names lead to the fake,
-// names under evil.example (an attacker's DNS) to the internal service,
-// and anything else is dialled as it is, 127.0.0.1:port included. Unlike
-// the harness's default, which lands every connection on the fake, it lets
-// a request that the worker should not make reach its target.
-func clusterNetwork(internal *internalService) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		host = strings.ToLower(host)
-		for _, domain := range []string{"youtube.com", "googlevideo.com", "ytimg.com", "ggpht.com"} {
-			if host == domain || strings.HasSuffix(host, "."+domain) {
-				return youTube.DialContext(ctx, network, addr)
-			}
-		}
-		if host == "evil.example" || strings.HasSuffix(host, ".evil.example") {
-			addr = internal.addr
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
+	if n := s.Conns(); n != 0 {
+		t.Errorf("the internal address %s saw %d connections", s.Addr, n)
 	}
 }
 
@@ -89,8 +44,8 @@ func TestAdmissionRefusesLinksAimedElsewhere(t *testing.T) {
 	e := newEnv(t, setup{})
 	internal := startInternalService(t)
 	links := append([]string{
-		"http://" + internal.addr + "/watch?v=dQw4w9WgXcQ",
-		"https://" + internal.addr + "/embed/dQw4w9WgXcQ",
+		"http://" + internal.Addr + "/watch?v=dQw4w9WgXcQ",
+		"https://" + internal.Addr + "/embed/dQw4w9WgXcQ",
 	}, linktest.Hostile...)
 	ctx := e.ctx(time.Minute)
 	for i, link := range links {
@@ -104,7 +59,7 @@ func TestAdmissionRefusesLinksAimedElsewhere(t *testing.T) {
 			t.Errorf("%q: the error does not name spec.url: %v", link, err)
 		}
 	}
-	internal.checkUntouched(t)
+	checkUntouched(t, internal)
 }
 
 // What a valid link carries besides its video ID (a query, a fragment) is
@@ -113,11 +68,11 @@ func TestOnlyTheVideoIDOfALinkIsUsed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, setup{})
 	internal := startInternalService(t)
-	e.startWorker(workerSetup{youtube: youtube.HTTPOptions{DialContext: clusterNetwork(internal)}})
+	e.startWorker(workerSetup{youtube: youtube.HTTPOptions{DialContext: youTube.ClusterDial(internal)}})
 	v := addClipVideo(t, "Links with baggage")
 	links := map[string]string{
-		"next":     "https://www.youtube.com/watch?v=" + v.ID + "&next=http://" + internal.addr + "/latest/meta-data/",
-		"fragment": "https://www.youtube.com/watch?v=" + v.ID + "#@" + internal.addr,
+		"next":     "https://www.youtube.com/watch?v=" + v.ID + "&next=http://" + internal.Addr + "/latest/meta-data/",
+		"fragment": "https://www.youtube.com/watch?v=" + v.ID + "#@" + internal.Addr,
 		"short":    "https://youtu.be/" + v.ID + "?redirect=https://metadata.evil.example/",
 	}
 	for name, link := range links {
@@ -128,7 +83,7 @@ func TestOnlyTheVideoIDOfALinkIsUsed(t *testing.T) {
 			t.Errorf("%s: videoID %q, want %q", name, x.Status.VideoID, v.ID)
 		}
 	}
-	internal.checkUntouched(t)
+	checkUntouched(t, internal)
 }
 
 // YouTube's answers are untrusted: a forged one that names an internal
@@ -140,7 +95,7 @@ func TestForgedAnswersReachNothingButYouTube(t *testing.T) {
 	e := newEnv(t, setup{})
 	internal := startInternalService(t)
 	e.startWorker(workerSetup{
-		youtube:  youtube.HTTPOptions{DialContext: clusterNetwork(internal)},
+		youtube:  youtube.HTTPOptions{DialContext: youTube.ClusterDial(internal)},
 		download: download.Options{Backoff: fastBackoff},
 	})
 	const secret = "S3CRETSIG"
@@ -160,16 +115,16 @@ func TestForgedAnswersReachNothingButYouTube(t *testing.T) {
 		spec   func(*v1alpha1.YouTubeExtraction)
 		target string // what the message must name
 	}{
-		{name: "stream-ip", forge: forgedStreams("https://" + internal.addr), spec: audio, target: "https://" + internal.addr},
-		{name: "stream-http", forge: forgedStreams("http://" + internal.addr), spec: audio, target: "http://" + internal.addr},
+		{name: "stream-ip", forge: forgedStreams("https://" + internal.Addr), spec: audio, target: "https://" + internal.Addr},
+		{name: "stream-http", forge: forgedStreams("http://" + internal.Addr), spec: audio, target: "http://" + internal.Addr},
 		{name: "stream-dns", forge: forgedStreams("https://metadata.evil.example"), spec: audio, target: "https://metadata.evil.example"},
-		{name: "thumbnail", spec: thumbnail, target: "https://" + internal.addr, forge: func(v *fake.Video) {
+		{name: "thumbnail", spec: thumbnail, target: "https://" + internal.Addr, forge: func(v *fake.Video) {
 			for i := range v.Thumbnails {
-				v.Thumbnails[i].URL = "https://" + internal.addr + "/latest/meta-data/iam/security-credentials/?sig=" + secret
+				v.Thumbnails[i].URL = "https://" + internal.Addr + "/latest/meta-data/iam/security-credentials/?sig=" + secret
 			}
 		}},
-		{name: "redirect", spec: audio, target: "http://" + internal.addr, fault: func(id string) fake.Fault {
-			return fake.Fault{Kind: fake.KindMedia, VideoID: id, RedirectTo: "http://" + internal.addr + "/latest/meta-data/?sig=" + secret, Times: fake.Forever}
+		{name: "redirect", spec: audio, target: "http://" + internal.Addr, fault: func(id string) fake.Fault {
+			return fake.Fault{Kind: fake.KindMedia, VideoID: id, RedirectTo: "http://" + internal.Addr + "/latest/meta-data/?sig=" + secret, Times: fake.Forever}
 		}},
 	}
 	for _, c := range cases {
@@ -195,7 +150,7 @@ func TestForgedAnswersReachNothingButYouTube(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range art.Thumbnails {
-		art.Thumbnails[i].URL = "https://" + internal.addr + "/latest/meta-data/?sig=" + secret
+		art.Thumbnails[i].URL = "https://" + internal.Addr + "/latest/meta-data/?sig=" + secret
 	}
 	if err := youTube.AddVideo(art); err != nil {
 		t.Fatal(err)
@@ -230,5 +185,5 @@ func TestForgedAnswersReachNothingButYouTube(t *testing.T) {
 	if a := e.fetch(x)[v1alpha1.ArtifactAudio]; a.probe == nil || hasCover(a.probe) {
 		t.Errorf("album-art: want audio without a cover, got %+v", a.Artifact)
 	}
-	internal.checkUntouched(t)
+	checkUntouched(t, internal)
 }
