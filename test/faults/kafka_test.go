@@ -91,3 +91,17 @@ func (s *system) groupState() string {
 	fmt.Fprintf(&b, "; lag by partition %v %v", lag, err)
 	return b.String()
 }
+
+// groupStable reports whether the consumer group is Stable with members
+// members: no rebalance under way, none about to start for a worker that
+// is still joining.
+func (s *system) groupStable(members int) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := s.kafkaClient().DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{s.kafka.Group}})
+	if err != nil || len(res.Groups) != 1 {
+		return false
+	}
+	g := res.Groups[0]
+	return g.GroupState == "Stable" && len(g.Members) == members
+}
