@@ -542,7 +542,7 @@ func TestPoisonAndDuplicateMessages(t *testing.T) {
 	}
 	created := s.apply(xs)
 
-	w := &kafka.Writer{Addr: kafka.TCP(broker.addr), Topic: s.kafka.Topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(broker.addr), Topic: s.kafka.Topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: s.wire}
 	defer w.Close()
 	var msgs []kafka.Message
 	put := func(key string, value []byte) { msgs = append(msgs, kafka.Message{Key: []byte(key), Value: value}) }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -33,6 +34,11 @@ type system struct {
 	store   storage.Store
 	s3      bool
 	book    *logBook
+	// wire carries the suite's own requests to the broker (kafkaClient,
+	// the injected messages). kafka-go's DefaultTransport would keep
+	// metadata from earlier scenarios for a few seconds, in which this
+	// scenario's new topic does not exist.
+	wire *kafkago.Transport
 
 	// Extra flags for every manager and worker, after the defaults.
 	managerFlags, workerFlags []string
@@ -64,7 +70,9 @@ func newSystem(t *testing.T, o systemOptions) *system {
 		}.WithDefaults(),
 		managerFlags: o.managerFlags, workerFlags: o.workerFlags,
 		managers: map[string]*process{}, workers: map[string]*process{}, scratch: map[string]string{},
+		wire: &kafkago.Transport{},
 	}
+	t.Cleanup(s.wire.CloseIdleConnections)
 	if o.s3 {
 		u, err := s3.CreateBucket(context.Background(), ns, "ytx")
 		if err != nil {
