@@ -6,12 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"ytx.dev/ytx/test/internal/freeport"
+	"ytx.dev/ytx/test/internal/tail"
 	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
@@ -19,7 +19,7 @@ import (
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *tail
+	out  *tail.Buffer
 	done chan struct{}
 	err  error // of Wait, once done is closed
 }
@@ -35,7 +35,7 @@ func startProcess(t *testing.T, p *pod, args []string, extra ...string) *process
 		env = append(env, e.name+"="+e.value)
 	}
 	env = append(env, extra...)
-	pr := &process{name: p.container.Name, out: &tail{max: 64 << 10}, done: make(chan struct{})}
+	pr := &process{name: p.container.Name, out: &tail.Buffer{Max: 64 << 10}, done: make(chan struct{})}
 	pr.cmd = exec.Command(ytxBin, args...)
 	pr.cmd.Env = env
 	pr.cmd.Dir = t.TempDir()
@@ -67,7 +67,7 @@ func startProcess(t *testing.T, p *pod, args []string, extra ...string) *process
 func (pr *process) alive() error {
 	select {
 	case <-pr.done:
-		return fmt.Errorf("`ytx %s` exited (%v)%s; its last output:\n%s", pr.name, pr.err, staleHint(), pr.out.last(20))
+		return fmt.Errorf("`ytx %s` exited (%v)%s; its last output:\n%s", pr.name, pr.err, staleHint(), pr.out.Last(20))
 	default:
 		return nil
 	}
@@ -94,10 +94,10 @@ func (pr *process) stop(t *testing.T, timeout time.Duration) {
 	select {
 	case <-pr.done:
 		if pr.err != nil {
-			t.Errorf("`ytx %s` did not exit cleanly on SIGTERM: %v; last output:\n%s", pr.name, pr.err, pr.out.last(20))
+			t.Errorf("`ytx %s` did not exit cleanly on SIGTERM: %v; last output:\n%s", pr.name, pr.err, pr.out.Last(20))
 		}
 	case <-time.After(timeout):
-		t.Errorf("`ytx %s` still runs %s after SIGTERM; last output:\n%s", pr.name, timeout, pr.out.last(20))
+		t.Errorf("`ytx %s` still runs %s after SIGTERM; last output:\n%s", pr.name, timeout, pr.out.Last(20))
 	}
 }
 
@@ -110,49 +110,9 @@ func staleHint() string {
 	return ""
 }
 
-// tail keeps the end of a process's output.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-// last returns the last n lines.
-func (t *tail) last(n int) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(string(t.buf), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "  | " + strings.Join(lines, "\n  | ")
-}
-
-// String is all the output kept.
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
-
-// contains reports whether the output kept holds s.
-func (t *tail) contains(s string) bool { return strings.Contains(t.String(), s) }
-
-// lastLine is the process's final line: cmd/ytx's one-line error.
-func (t *tail) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimRight(string(t.buf), "\n")
+// lastLine is a process's final line: cmd/ytx's one-line error.
+func lastLine(out *tail.Buffer) string {
+	s := strings.TrimRight(out.String(), "\n")
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 

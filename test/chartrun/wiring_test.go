@@ -136,7 +136,7 @@ func testWiring(t *testing.T, c *chartCase) {
 		if err := pr.waitExit(10 * time.Second); err == nil {
 			t.Fatalf("exit code 0 with --no-such-flag")
 		}
-		if line := pr.out.lastLine(); !strings.Contains(line, "--no-such-flag") {
+		if line := lastLine(pr.out); !strings.Contains(line, "--no-such-flag") {
 			t.Errorf("last line %q does not name the flag", line)
 		}
 	})
@@ -149,7 +149,7 @@ func testWiring(t *testing.T, c *chartCase) {
 		if err := pr.waitExit(10 * time.Second); err == nil {
 			t.Fatalf("exit code 0 without --storage")
 		}
-		if line := pr.out.lastLine(); !strings.Contains(line, "--storage") {
+		if line := lastLine(pr.out); !strings.Contains(line, "--storage") {
 			t.Errorf("last line %q does not name --storage", line)
 		}
 	})
@@ -167,7 +167,7 @@ func testWiring(t *testing.T, c *chartCase) {
 	// Neither process wrote its Kafka password anywhere in its output.
 	for _, pr := range procs {
 		for user, password := range scram {
-			if pr.out.contains(password) {
+			if pr.out.Contains(password) {
 				t.Errorf("`ytx %s` printed the SCRAM password of %s", pr.name, user)
 			}
 		}
@@ -277,17 +277,17 @@ func testWrongPassword(t *testing.T, p *pod, extra []string) {
 	err := pr.waitExit(10 * time.Second)
 	took := time.Since(start)
 	if err == nil {
-		t.Fatalf("exit code 0 with a wrong password; output:\n%s", pr.out.last(20))
+		t.Fatalf("exit code 0 with a wrong password; output:\n%s", pr.out.Last(20))
 	}
 	if _, exited := err.(*exec.ExitError); !exited {
-		t.Fatalf("%v; output:\n%s", err, pr.out.last(20))
+		t.Fatalf("%v; output:\n%s", err, pr.out.Last(20))
 	}
 	if took > 5*time.Second {
 		t.Errorf("took %s to give up: the broker refused at once", took)
 	}
 	lines := strings.Split(strings.TrimRight(pr.out.String(), "\n"), "\n")
 	if len(lines) != 1 {
-		t.Errorf("%d lines of output, want one:\n%s", len(lines), pr.out.last(20))
+		t.Errorf("%d lines of output, want one:\n%s", len(lines), pr.out.Last(20))
 	}
 	line := lines[len(lines)-1]
 	for _, want := range []string{"authentication failed", fmt.Sprintf("%q", user), "--kafka-password-file"} {
@@ -295,8 +295,8 @@ func testWrongPassword(t *testing.T, p *pod, extra []string) {
 			t.Errorf("the line %q does not say %s", line, want)
 		}
 	}
-	if pr.out.contains(wrong) || pr.out.contains(scram[user]) {
-		t.Errorf("the output shows a password: %s", pr.out.last(20))
+	if pr.out.Contains(wrong) || pr.out.Contains(scram[user]) {
+		t.Errorf("the output shows a password: %s", pr.out.Last(20))
 	}
 	t.Logf("%s, after %s: %s", pr.err, took.Round(time.Millisecond), line)
 }

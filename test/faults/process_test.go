@@ -20,6 +20,7 @@ import (
 
 	"ytx.dev/ytx/config"
 	"ytx.dev/ytx/test/internal/freeport"
+	"ytx.dev/ytx/test/internal/tail"
 )
 
 // controlPlane is kube-apiserver and etcd as envtest runs them, with a
@@ -144,7 +145,7 @@ func (b *brokerProcess) start() error {
 	for !strings.Contains(p.out.String(), "listening") {
 		if !p.alive() || time.Now().After(deadline) {
 			p.kill()
-			return fmt.Errorf("the Kafka broker did not start on %s: %s", b.addr, p.out.last(10))
+			return fmt.Errorf("the Kafka broker did not start on %s: %s", b.addr, p.out.Last(10))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -163,7 +164,7 @@ type process struct {
 	name    string
 	cmd     *exec.Cmd
 	started time.Time
-	out     *tail
+	out     *tail.Buffer
 	done    chan struct{}
 	err     error     // of Wait, once done is closed
 	exited  time.Time // once done is closed
@@ -173,7 +174,7 @@ type process struct {
 }
 
 func startProcess(name, bin string, args, env []string, book *logBook) (*process, error) {
-	p := &process{name: name, started: time.Now(), out: &tail{max: 256 << 10}, done: make(chan struct{})}
+	p := &process{name: name, started: time.Now(), out: &tail.Buffer{Max: 256 << 10}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
 	// A suite killed by its timeout must not leave brokers and managers
@@ -240,12 +241,12 @@ func (p *process) terminate(limit time.Duration) (time.Duration, error) {
 	select {
 	case <-p.done:
 		if p.err != nil {
-			return time.Since(began), fmt.Errorf("%s exited with %v after SIGTERM:\n%s", p.name, p.err, p.out.last(15))
+			return time.Since(began), fmt.Errorf("%s exited with %v after SIGTERM:\n%s", p.name, p.err, p.out.Last(15))
 		}
 		return time.Since(began), nil
 	case <-time.After(limit):
 		p.kill()
-		return time.Since(began), fmt.Errorf("%s still ran %s after SIGTERM:\n%s", p.name, limit, p.out.last(15))
+		return time.Since(began), fmt.Errorf("%s still ran %s after SIGTERM:\n%s", p.name, limit, p.out.Last(15))
 	}
 }
 
@@ -263,38 +264,6 @@ func (p *process) peakRSS() int64 {
 		}
 	}
 	return 0
-}
-
-// tail keeps the end of a process's output.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
-
-// last returns the last n lines, indented.
-func (t *tail) last(n int) string {
-	lines := strings.Split(strings.TrimRight(t.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "  | " + strings.Join(lines, "\n  | ")
 }
 
 // logLine is one JSON log line of a ytx process (zap's encoding).

@@ -251,7 +251,7 @@ func (s *system) crashed() []string {
 	for _, group := range []map[string]*process{s.managers, s.workers} {
 		for name, p := range group {
 			if !p.alive() && !p.stopped {
-				out = append(out, fmt.Sprintf("%s (%v):\n%s", name, p.err, p.out.last(15)))
+				out = append(out, fmt.Sprintf("%s (%v):\n%s", name, p.err, p.out.Last(15)))
 			}
 		}
 	}
