@@ -110,7 +110,7 @@ func newClient(t *http.Transport, opts HTTPOptions) *http.Client {
 			return dial(ctx, network, addr)
 		}
 	} else {
-		t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		t.DialContext = publicDialer(dialTimeout)
 	}
 	if opts.RootCAs != nil {
 		if t.TLSClientConfig == nil {
