@@ -57,6 +57,8 @@ var rounds = flag.Int("bench.rounds", 3, "orchestration: rounds of every run, ea
 type orchestrationRun struct {
 	label string
 	run   func(b *testing.B, cp *controlPlane, yt *fake.Server, o outcome) runResult
+	// ytx, for ytx's runs: the transport and set-up it ran with.
+	ytx *ytxRun
 }
 
 func orchestrationRuns(n int) []orchestrationRun {
@@ -72,7 +74,8 @@ func orchestrationRuns(n int) []orchestrationRun {
 			runs = append(runs, orchestrationRun{label: fmt.Sprintf("ytx (%s), %s", tr.name, su.name),
 				run: func(b *testing.B, cp *controlPlane, yt *fake.Server, _ outcome) runResult {
 					return runYtx(b, cp, tr, su, yt, n)
-				}})
+				},
+				ytx: &ytxRun{transport: tr, setup: su}})
 		}
 	}
 	return runs
@@ -108,20 +111,18 @@ func benchOrchestration(b *testing.B, n int) {
 			}
 		})
 	}
-	bounds := best[:len(boundLimits)]
+	bounds := best[:len(boundLimits)] // orchestrationRuns lists the bounds first
 	for i, run := range runs {
-		if best[i].t.created != nil {
-			reportRun(run.label, best[i], bounds)
+		r := best[i]
+		if r.t.created == nil {
+			continue // -bench left it out
 		}
-	}
-	i := len(boundLimits)
-	for _, tr := range transports {
-		for _, su := range setups {
-			if r := best[i]; r.t.created != nil {
-				ytxRuns = append(ytxRuns, ytxRun{transport: tr.name, setup: su, r: r})
-				ytxGoal(tr, su, r, bounds[boundFor(su)])
-			}
-			i++
+		reportRun(run.label, r, bounds)
+		if run.ytx != nil {
+			y := *run.ytx
+			y.r = r
+			ytxRuns = append(ytxRuns, y)
+			ytxGoal(y.transport, y.setup, r, bounds[boundFor(y.setup)])
 		}
 	}
 }
@@ -234,7 +235,7 @@ func startFakeYouTube(b *testing.B) *fake.Server {
 var ytxRuns []ytxRun
 
 type ytxRun struct {
-	transport string
+	transport transport
 	setup     setup
 	r         runResult
 }
@@ -248,7 +249,7 @@ func writesSection() {
 	per := make([]map[requestKind]float64, len(ytxRuns))
 	var kinds []requestKind
 	for i, run := range ytxRuns {
-		cols = append(cols, fmt.Sprintf("%s, %s, N=%d", run.transport, run.setup.name, run.r.n))
+		cols = append(cols, fmt.Sprintf("%s, %s, N=%d", run.transport.name, run.setup.name, run.r.n))
 		per[i] = map[requestKind]float64{}
 		for _, l := range perExtraction(run.r.requests, run.r.n) {
 			if !slices.Contains(kinds, l.kind) {
