@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -728,28 +727,18 @@ func TestFailedDownloadDoesNotShowTheSignedURL(t *testing.T) {
 // A stream URL off YouTube's hosts (a forged answer) is refused once, not
 // retried, and nothing connects to it.
 func TestForeignStreamURLIsRefusedWithoutRetries(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	internal, err := fake.ListenInternal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	var conns atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			c.Close()
-		}
-	}()
-	// The standard dialer: unguarded, these URLs would reach the listener.
+	defer internal.Close()
+	// The production client: its host guard refuses these URLs before any
+	// dial (its dialer would refuse the loopback address too, later).
 	hc := youtube.NewHTTPClient(youtube.HTTPOptions{})
 	t.Cleanup(hc.CloseIdleConnections)
 	for _, u := range []string{
-		"https://" + ln.Addr().String() + "/videoplayback?id=x&itag=140&sig=S3CRET",
-		"http://" + ln.Addr().String() + "/videoplayback?sig=S3CRET",
+		"https://" + internal.Addr + "/videoplayback?id=x&itag=140&sig=S3CRET",
+		"http://" + internal.Addr + "/videoplayback?sig=S3CRET",
 		"http://rr3---sn-fake.googlevideo.com/videoplayback?sig=S3CRET",
 	} {
 		for _, size := range []int64{1 << 20, 0} { // chunked; HEAD then streamed
@@ -770,7 +759,7 @@ func TestForeignStreamURLIsRefusedWithoutRetries(t *testing.T) {
 		}
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := conns.Load(); n != 0 {
+	if n := internal.Conns(); n != 0 {
 		t.Errorf("the listener saw %d connections", n)
 	}
 }

@@ -3,13 +3,13 @@ package youtube
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http/httpproxy"
+
+	"ytx.dev/ytx/internal/youtube/fake"
 )
 
 func TestInternalAddresses(t *testing.T) {
@@ -26,33 +26,23 @@ func TestInternalAddresses(t *testing.T) {
 	}
 }
 
-// listen counts the connections offered to a loopback port.
-func listen(t *testing.T) (addr string, conns *atomic.Int64) {
+// listen is an address inside the network that counts what reaches it.
+func listen(t *testing.T) *fake.Internal {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := fake.ListenInternal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	conns = new(atomic.Int64)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			c.Close()
-		}
-	}()
-	return ln.Addr().String(), conns
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // What a YouTube name resolved to is dialled only if it is public: the
 // dialer is what stands between a hostile DNS answer and the metadata
 // service.
 func TestPublicDialerRefusesInternalAddresses(t *testing.T) {
-	addr, conns := listen(t)
+	internal := listen(t)
+	addr := internal.Addr
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := publicDialer(time.Second)(ctx, "tcp", addr)
@@ -64,14 +54,15 @@ func TestPublicDialerRefusesInternalAddresses(t *testing.T) {
 		t.Errorf("error %v, want ErrInternalAddress (an ErrForeignHost)", err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := conns.Load(); n != 0 {
+	if n := internal.Conns(); n != 0 {
 		t.Errorf("the internal address saw %d connections", n)
 	}
 }
 
 // The proxies the environment names are inside the network, and dialled.
 func TestPublicDialerReachesTheProxy(t *testing.T) {
-	addr, conns := listen(t)
+	internal := listen(t)
+	addr := internal.Addr
 	t.Setenv("HTTPS_PROXY", addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -80,11 +71,11 @@ func TestPublicDialerReachesTheProxy(t *testing.T) {
 		t.Fatalf("dialling the proxy %s: %v", addr, err)
 	}
 	c.Close()
-	for deadline := time.Now().Add(5 * time.Second); conns.Load() == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); internal.Conns() == 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if conns.Load() != 1 {
-		t.Errorf("the proxy saw %d connections, want 1", conns.Load())
+	if internal.Conns() != 1 {
+		t.Errorf("the proxy saw %d connections, want 1", internal.Conns())
 	}
 }
 
