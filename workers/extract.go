@@ -3,13 +3,14 @@ package workers
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 
 	kkdai "github.com/kkdai/youtube/v2"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
 	"ytx.dev/ytx/internal/scratch"
 	"ytx.dev/ytx/internal/storage"
@@ -35,7 +36,7 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 
 	dir, err := scratch.New(w.opts.ScratchDir, t.videoID)
 	if err != nil {
-		return failed(&youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: fmt.Sprintf("cannot make a scratch directory in %s; check --scratch-dir and its free space; ytx retries", scratchName(w.opts.ScratchDir)), Err: err})
+		return failed(failure.Scratch("making a job directory in", scratchName(w.opts.ScratchDir), err))
 	}
 	defer dir.Close() //nolint:errcheck // best effort; a later worker's Sweep removes what is left
 	r := &run{w: w, t: t, v: v, plan: p, dir: dir.Path}
@@ -47,17 +48,24 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 	return outcome{}
 }
 
-// failed classifies err for the resource's status.
+// failed classifies err for the resource's status. Each part classifies
+// its own failures where they happen (see internal/failure); what reaches
+// here unclassified is a local file error (the worker's scratch disk) or an
+// error from reading YouTube.
 func failed(err error) outcome {
-	var ye *youtube.Error
-	switch {
-	case errors.Is(err, errLostClaim):
+	var pathErr *fs.PathError
+	if errors.Is(err, errLostClaim) {
 		return outcome{lost: true}
-	case errors.As(err, &ye):
-		return outcome{err: ye}
+	}
+	if f, ok := failure.As(err); ok {
+		return outcome{err: f}
+	}
+	switch {
 	case errors.Is(err, storage.ErrTooLarge):
-		return outcome{err: &youtube.Error{Reason: v1alpha1.ReasonArtifactTooLarge, Permanent: true,
-			Message: err.Error() + "; raise the worker's --max-artifact-bytes or ask for a smaller format (spec.video.maxHeight)"}}
+		return outcome{err: failure.Permanent(v1alpha1.ReasonArtifactTooLarge, err,
+			"a file passed the worker's size cap; raise the worker's --max-artifact-bytes or ask for a smaller format (spec.video.maxHeight)")}
+	case errors.As(err, &pathErr):
+		return outcome{err: failure.Scratch(pathErr.Op, pathErr.Path, err)}
 	}
 	return outcome{err: youtube.Classify(err)}
 }

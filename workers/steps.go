@@ -14,6 +14,7 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
 	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
@@ -167,11 +168,11 @@ func (r *run) fetchSmall(ctx context.Context, url, path string) error {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return failure.Scratch("creating", path, err)
 	}
 	n, err := io.Copy(f, io.LimitReader(resp.Body, maxThumbnailBytes+1))
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if cerr := f.Close(); err == nil && cerr != nil {
+		return failure.Scratch("writing", path, cerr)
 	}
 	if err == nil && n > maxThumbnailBytes {
 		err = fmt.Errorf("thumbnail %s is larger than %d bytes", youtube.RedactURL(url), maxThumbnailBytes)
@@ -183,12 +184,12 @@ func (r *run) fetchSmall(ctx context.Context, url, path string) error {
 func (r *run) storeFile(ctx context.Context, kind v1alpha1.ArtifactKind, name, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return failure.Scratch("opening", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return failure.Scratch("reading", path, err)
 	}
 	return r.store(ctx, kind, name, f, fi.Size())
 }
@@ -230,8 +231,7 @@ func (r *run) storageError(what, key string, err error) error {
 	if errors.Is(err, storage.ErrTooLarge) {
 		return err
 	}
-	return &youtube.Error{Reason: v1alpha1.ReasonStorageFailed,
-		Message: fmt.Sprintf("%s %s failed; check --storage and the store's health; ytx retries", what, r.w.store.URI(key)), Err: err}
+	return failure.Storage(what, r.w.store.URI(key), err)
 }
 
 // tags are the metadata embedded into audio and video files.

@@ -19,6 +19,7 @@ import (
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/download"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/media"
 	"ytx.dev/ytx/internal/status"
@@ -157,7 +158,7 @@ func (w *Worker) Handle(ctx context.Context, m job.Message) error {
 
 // outcome is how an attempt ended.
 type outcome struct {
-	err *youtube.Error // nil on success
+	err *failure.Error // nil on success
 	// handBack: the worker is stopping; the attempt goes back to the queue.
 	handBack bool
 	// lost: the attempt stopped being this worker's; nothing is written.
@@ -183,7 +184,7 @@ func (w *Worker) end(ctx context.Context, c *claim, t *task, result outcome, too
 			status.Succeeded(x, msg, now)
 		}
 		typ, reason, note = corev1.EventTypeNormal, v1alpha1.ReasonSucceeded, msg
-	case e.Permanent:
+	case !e.Retryable:
 		mutate = func(x *v1alpha1.YouTubeExtraction) {
 			t.apply(x)
 			status.Failed(x, e.Reason, e.Message, now)

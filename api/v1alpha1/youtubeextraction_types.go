@@ -53,6 +53,9 @@ const (
 	ReasonArtifactTooLarge = "ArtifactTooLarge"
 	// ReasonMediaFailed: ffmpeg could not transcode, mux or tag the streams.
 	ReasonMediaFailed = "MediaFailed"
+	// ReasonScratchFailed: the worker's own disk (--scratch-dir) failed:
+	// full, read-only, or gone. Retried, as another worker may have room.
+	ReasonScratchFailed = "ScratchFailed"
 
 	// Reasons for progress, not failure.
 	ReasonPublishFailed = "PublishFailed"

@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/youtube"
 )
 
@@ -131,7 +132,7 @@ var defaultHTTPClient = sync.OnceValue(func() *http.Client { return youtube.NewM
 // bytes written; bytes that a retried chunk writes again are not counted
 // again, so the calls add up to the stream's size exactly on success.
 //
-// Errors are *youtube.Error:
+// Errors are *failure.Error:
 //   - 403 on every attempt of a chunk: Forbidden, permanent;
 //   - 404 or 410: VideoUnavailable, permanent;
 //   - larger than Options.MaxBytes: ArtifactTooLarge, permanent;
@@ -172,7 +173,7 @@ func (d *Downloader) ToFile(ctx context.Context, url string, size int64, path st
 
 	f, err := os.Create(path)
 	if err != nil {
-		return storageError(path, err)
+		return failure.Scratch("creating the download", path, err)
 	}
 	if size >= 0 {
 		err = j.chunked(ctx, f, size)
@@ -180,7 +181,7 @@ func (d *Downloader) ToFile(ctx context.Context, url string, size int64, path st
 		err = j.streamed(ctx, f)
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
-		err = storageError(path, cerr)
+		err = failure.Scratch("writing the download", path, cerr)
 	}
 	if err != nil {
 		os.Remove(path) //nolint:errcheck // best effort; the error that matters is err
@@ -224,10 +225,8 @@ type job struct {
 func (j *job) parseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return &youtube.Error{
-			Reason: v1alpha1.ReasonDownloadFailed, Permanent: true, Err: err,
-			Message: fmt.Sprintf("the stream URL %q is not an http(s) URL; this is a bug in ytx or a change in YouTube's answers", truncate(youtube.RedactURL(raw), 80)),
-		}
+		return failure.Permanent(v1alpha1.ReasonDownloadFailed, err,
+			"the stream URL %q is not an http(s) URL; this is a bug in ytx or a change in YouTube's answers", truncate(youtube.RedactURL(raw), 80))
 	}
 	// Keep the query as YouTube wrote it (re-encoding would reorder it);
 	// only a range parameter already present is dropped, since each chunk
@@ -293,19 +292,15 @@ func (j *job) tooLarge(size int64) error {
 	if j.opts.MaxBytes <= 0 || size <= j.opts.MaxBytes {
 		return nil
 	}
-	return &youtube.Error{
-		Reason: v1alpha1.ReasonArtifactTooLarge, Permanent: true,
-		Message: fmt.Sprintf("the stream is %d bytes (%s), more than this worker's limit of %d bytes (%s) set by --max-artifact-bytes; nothing was downloaded. Raise the limit, or ask for a smaller stream (a lower video.maxHeight)",
-			size, human(size), j.opts.MaxBytes, human(j.opts.MaxBytes)),
-	}
+	return failure.Permanent(v1alpha1.ReasonArtifactTooLarge, nil,
+		"the stream is %d bytes (%s), more than this worker's limit of %d bytes (%s) set by --max-artifact-bytes; nothing was downloaded. Raise the limit, or ask for a smaller stream (a lower video.maxHeight)",
+		size, human(size), j.opts.MaxBytes, human(j.opts.MaxBytes))
 }
 
 func (j *job) capPassed() error {
-	return &youtube.Error{
-		Reason: v1alpha1.ReasonArtifactTooLarge, Permanent: true,
-		Message: fmt.Sprintf("the stream passed this worker's limit of %d bytes (%s) set by --max-artifact-bytes (YouTube did not tell its size in advance); the download was stopped. Raise the limit, or ask for a smaller stream (a lower video.maxHeight)",
-			j.opts.MaxBytes, human(j.opts.MaxBytes)),
-	}
+	return failure.Permanent(v1alpha1.ReasonArtifactTooLarge, nil,
+		"the stream passed this worker's limit of %d bytes (%s) set by --max-artifact-bytes (YouTube did not tell its size in advance); the download was stopped. Raise the limit, or ask for a smaller stream (a lower video.maxHeight)",
+		j.opts.MaxBytes, human(j.opts.MaxBytes))
 }
 
 // chunked downloads a stream of a known size in parallel ranged requests.
@@ -345,14 +340,11 @@ func (j *job) chunked(ctx context.Context, f *os.File, size int64) error {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return storageError(f.Name(), err)
+		return failure.Scratch("checking the download", f.Name(), err)
 	}
 	if fi.Size() != size {
-		return &youtube.Error{
-			Reason: v1alpha1.ReasonDownloadFailed,
-			Message: fmt.Sprintf("the downloaded file has %d bytes where the stream has %d; ytx retries",
-				fi.Size(), size),
-		}
+		return failure.Retryable(v1alpha1.ReasonDownloadFailed, nil,
+			"the downloaded file has %d bytes where the stream has %d; ytx retries", fi.Size(), size)
 	}
 	return nil
 }
@@ -412,21 +404,16 @@ func (j *job) withRetries(ctx context.Context, f *os.File, buf []byte, start, en
 		what = fmt.Sprintf("bytes %d-%d of the stream", start, end)
 	}
 	if forbid {
-		return &youtube.Error{
-			Reason: v1alpha1.ReasonForbidden, Permanent: true, Err: last,
-			Message: fmt.Sprintf("googlevideo refused %s repeatedly (HTTP 403 on all %d attempts): the video is probably region-locked or YouTube blocks the worker's IP address; run the worker from another network or through a proxy (HTTPS_PROXY)",
-				what, attempts),
-		}
+		return failure.Permanent(v1alpha1.ReasonForbidden, last,
+			"googlevideo refused %s repeatedly (HTTP 403 on all %d attempts): the video is probably region-locked or YouTube blocks the worker's IP address; run the worker from another network or through a proxy (HTTPS_PROXY)",
+			what, attempts)
 	}
 	hint := "ytx retries"
 	var se *statusError
 	if errors.As(last, &se) && se.code == http.StatusTooManyRequests {
 		hint = "YouTube is rate-limiting this worker; ytx retries later. Lower the workers' concurrency if it keeps happening"
 	}
-	return &youtube.Error{
-		Reason: v1alpha1.ReasonDownloadFailed, Err: last,
-		Message: fmt.Sprintf("downloading %s failed %d times; %s", what, attempts, hint),
-	}
+	return failure.Retryable(v1alpha1.ReasonDownloadFailed, last, "downloading %s failed %d times; %s", what, attempts, hint)
 }
 
 // statusError is an unexpected HTTP status. It unwraps to kkdai's error
@@ -446,7 +433,7 @@ func (e *statusError) Error() string {
 func (e *statusError) Unwrap() error { return kkdai.ErrUnexpectedStatusCode(e.code) }
 
 // final marks an attempt's error that retries cannot mend; err is the
-// *youtube.Error to return.
+// *failure.Error to return.
 type final struct{ err error }
 
 func (e *final) Error() string { return e.err.Error() }
@@ -487,11 +474,8 @@ func (j *job) fetch(ctx context.Context, f *os.File, buf []byte, start, end int6
 	case code == http.StatusNotFound, code == http.StatusGone:
 		return &final{youtube.Classify(&statusError{code: code, start: start, end: end})}
 	case code == http.StatusRequestedRangeNotSatisfiable:
-		return &final{&youtube.Error{
-			Reason: v1alpha1.ReasonDownloadFailed, Err: &statusError{code: code, start: start, end: end},
-			Message: fmt.Sprintf("googlevideo has no bytes %d-%d: the stream is shorter than YouTube advertised; ytx retries with fresh stream URLs",
-				start, end),
-		}}
+		return &final{failure.Retryable(v1alpha1.ReasonDownloadFailed, &statusError{code: code, start: start, end: end},
+			"googlevideo has no bytes %d-%d: the stream is shorter than YouTube advertised; ytx retries with fresh stream URLs", start, end)}
 	case code == http.StatusForbidden, code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
 		return &statusError{code: code, start: start, end: end}
 	default:
@@ -520,7 +504,7 @@ func (j *job) fetch(ctx context.Context, f *os.File, buf []byte, start, end int6
 				return &final{j.capPassed()}
 			}
 			if _, werr := f.WriteAt(buf[:n], start+written); werr != nil {
-				return &final{storageError(f.Name(), werr)}
+				return &final{failure.Scratch("writing the download", f.Name(), werr)}
 			}
 			written += int64(n)
 			if written > *reported {
@@ -544,7 +528,7 @@ func (j *job) fetch(ctx context.Context, f *os.File, buf []byte, start, end int6
 		}
 		// A previous attempt may have written more.
 		if err := f.Truncate(written); err != nil {
-			return &final{storageError(f.Name(), err)}
+			return &final{failure.Scratch("writing the download", f.Name(), err)}
 		}
 	}
 	return nil
@@ -555,13 +539,6 @@ func rangeText(start, end int64) string {
 		return "the stream"
 	}
 	return fmt.Sprintf("range %d-%d", start, end)
-}
-
-func storageError(path string, err error) *youtube.Error {
-	return &youtube.Error{
-		Reason: v1alpha1.ReasonStorageFailed, Err: err,
-		Message: fmt.Sprintf("writing the download to %s failed: check the worker's free disk space and its scratch volume; ytx retries", path),
-	}
 }
 
 // human writes n bytes in binary units: "1.5 GiB".

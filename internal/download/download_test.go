@@ -25,6 +25,7 @@ import (
 
 	"ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/download"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
@@ -187,11 +188,11 @@ func checkDownloaded(t *testing.T, path string, media fake.Media, c *counter) {
 	}
 }
 
-func asError(t *testing.T, err error) *youtube.Error {
+func asError(t *testing.T, err error) *failure.Error {
 	t.Helper()
-	var ye *youtube.Error
+	var ye *failure.Error
 	if !errors.As(err, &ye) {
-		t.Fatalf("error %v (%T) is not a *youtube.Error", err, err)
+		t.Fatalf("error %v (%T) is not a *failure.Error", err, err)
 	}
 	return ye
 }
@@ -319,8 +320,8 @@ func TestForbiddenOnEveryAttemptIsPermanent(t *testing.T) {
 	d := download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: 1 << 20, Parallel: 2, Backoff: fastBackoff}}
 	err := d.ToFile(testContext(t), u, size, path, nil)
 	ye := asError(t, err)
-	if ye.Reason != v1alpha1.ReasonForbidden || !ye.Permanent {
-		t.Errorf("reason %s permanent %v, want Forbidden permanent: %v", ye.Reason, ye.Permanent, err)
+	if ye.Reason != v1alpha1.ReasonForbidden || ye.Retryable {
+		t.Errorf("reason %s permanent %v, want Forbidden permanent: %v", ye.Reason, !ye.Retryable, err)
 	}
 	for _, s := range []string{"refused", "repeatedly", "region", "IP"} {
 		if !strings.Contains(ye.Message, s) {
@@ -347,8 +348,8 @@ func TestNotFoundIsUnavailableWithoutRetries(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "out.m4a")
 			d := download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: 1 << 20, Parallel: 1, Backoff: fastBackoff}}
 			ye := asError(t, d.ToFile(testContext(t), u, size, path, nil))
-			if ye.Reason != v1alpha1.ReasonVideoUnavailable || !ye.Permanent {
-				t.Errorf("reason %s permanent %v, want VideoUnavailable permanent: %v", ye.Reason, ye.Permanent, ye)
+			if ye.Reason != v1alpha1.ReasonVideoUnavailable || ye.Retryable {
+				t.Errorf("reason %s permanent %v, want VideoUnavailable permanent: %v", ye.Reason, !ye.Retryable, ye)
 			}
 			if n := srv.Requests(fake.KindMedia); n != 1 {
 				t.Errorf("%d media requests, want 1 (no retries)", n)
@@ -366,8 +367,8 @@ func TestRetriesExhaustedIsTransient(t *testing.T) {
 	d := download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: 1 << 20, Parallel: 1, Backoff: fastBackoff}}
 	err := d.ToFile(testContext(t), u, size, path, nil)
 	ye := asError(t, err)
-	if ye.Reason != v1alpha1.ReasonDownloadFailed || ye.Permanent {
-		t.Errorf("reason %s permanent %v, want DownloadFailed transient: %v", ye.Reason, ye.Permanent, err)
+	if ye.Reason != v1alpha1.ReasonDownloadFailed || !ye.Retryable {
+		t.Errorf("reason %s permanent %v, want DownloadFailed transient: %v", ye.Reason, !ye.Retryable, err)
 	}
 	var code kkdai.ErrUnexpectedStatusCode
 	if !errors.As(err, &code) || code != http.StatusServiceUnavailable {
@@ -386,8 +387,8 @@ func TestCutOnEveryAttemptIsTransient(t *testing.T) {
 	srv.Inject(fake.Fault{Kind: fake.KindMedia, VideoID: videoID, CutAfter: 1000, Times: fake.Forever})
 	d := download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: 1 << 20, Parallel: 2, Backoff: fastBackoff}}
 	ye := asError(t, d.ToFile(testContext(t), u, size, filepath.Join(t.TempDir(), "out"), nil))
-	if ye.Reason != v1alpha1.ReasonDownloadFailed || ye.Permanent {
-		t.Errorf("reason %s permanent %v, want DownloadFailed transient: %v", ye.Reason, ye.Permanent, ye)
+	if ye.Reason != v1alpha1.ReasonDownloadFailed || !ye.Retryable {
+		t.Errorf("reason %s permanent %v, want DownloadFailed transient: %v", ye.Reason, !ye.Retryable, ye)
 	}
 }
 
@@ -398,8 +399,8 @@ func TestAdvertisedSizeLargerThanStream(t *testing.T) {
 	for _, extra := range []int64{100, 2 << 20} { // a short last chunk; a chunk past the end (416)
 		d := download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: 1 << 20, Backoff: fastBackoff}}
 		ye := asError(t, d.ToFile(testContext(t), u, size+extra, filepath.Join(t.TempDir(), "out"), nil))
-		if ye.Reason != v1alpha1.ReasonDownloadFailed || ye.Permanent {
-			t.Errorf("size+%d: reason %s permanent %v, want DownloadFailed transient: %v", extra, ye.Reason, ye.Permanent, ye)
+		if ye.Reason != v1alpha1.ReasonDownloadFailed || !ye.Retryable {
+			t.Errorf("size+%d: reason %s permanent %v, want DownloadFailed transient: %v", extra, ye.Reason, !ye.Retryable, ye)
 		}
 	}
 }
@@ -430,8 +431,8 @@ func TestMaxBytesWithKnownSizeFailsBeforeAnyRequest(t *testing.T) {
 func checkTooLarge(t *testing.T, err error, maxBytes int64) {
 	t.Helper()
 	ye := asError(t, err)
-	if ye.Reason != v1alpha1.ReasonArtifactTooLarge || !ye.Permanent {
-		t.Errorf("reason %s permanent %v, want ArtifactTooLarge permanent: %v", ye.Reason, ye.Permanent, err)
+	if ye.Reason != v1alpha1.ReasonArtifactTooLarge || ye.Retryable {
+		t.Errorf("reason %s permanent %v, want ArtifactTooLarge permanent: %v", ye.Reason, !ye.Retryable, err)
 	}
 	for _, s := range []string{strconv.FormatInt(maxBytes, 10) + " bytes", "MiB", "--max-artifact-bytes"} {
 		if !strings.Contains(ye.Message, s) {
@@ -593,7 +594,7 @@ func TestCancelMidDownloadReturnsPromptly(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
-	if ye := asError(t, err); ye.Permanent {
+	if ye := asError(t, err); !ye.Retryable {
 		t.Errorf("cancellation is permanent: %v", ye)
 	}
 	if took > time.Second {
@@ -644,18 +645,18 @@ func TestDeadlineIsTimeout(t *testing.T) {
 	defer cancel()
 	d := download.Downloader{HTTP: hc, Options: download.Options{Backoff: wait.Backoff{Duration: time.Hour, Steps: 3}}}
 	err := d.ToFile(ctx, u, size, filepath.Join(t.TempDir(), "out"), nil)
-	if ye := asError(t, err); ye.Reason != v1alpha1.ReasonTimeout || ye.Permanent || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("reason %s permanent %v: %v; want Timeout transient", ye.Reason, ye.Permanent, err)
+	if ye := asError(t, err); ye.Reason != v1alpha1.ReasonTimeout || !ye.Retryable || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("reason %s permanent %v: %v; want Timeout transient", ye.Reason, !ye.Retryable, err)
 	}
 }
 
-func TestUnwritablePathIsStorageFailed(t *testing.T) {
+func TestUnwritableScratchPathIsScratchFailed(t *testing.T) {
 	srv, hc := startFake(t)
 	u, size := streamURL(t, srv, hc, videoID, itagKnown)
 	d := download.Downloader{HTTP: hc}
 	err := d.ToFile(testContext(t), u, size, filepath.Join(t.TempDir(), "missing", "out"), nil)
-	if ye := asError(t, err); ye.Reason != v1alpha1.ReasonStorageFailed || ye.Permanent {
-		t.Errorf("reason %s permanent %v: %v; want StorageFailed transient", ye.Reason, ye.Permanent, err)
+	if ye := asError(t, err); ye.Reason != v1alpha1.ReasonScratchFailed || !ye.Retryable {
+		t.Errorf("reason %s permanent %v: %v; want ScratchFailed transient", ye.Reason, !ye.Retryable, err)
 	}
 	if n := srv.Requests(fake.KindMedia); n != 0 {
 		t.Errorf("%d media requests, want none", n)
@@ -710,7 +711,7 @@ func TestFailedDownloadDoesNotShowTheSignedURL(t *testing.T) {
 	d := download.Downloader{HTTP: hc, Options: download.Options{ChunkSize: 1 << 20, Parallel: 2, Backoff: fastBackoff}}
 	err := d.ToFile(testContext(t), u, size, filepath.Join(t.TempDir(), "out"), nil)
 	ye := asError(t, err)
-	if ye.Reason != v1alpha1.ReasonDownloadFailed || ye.Err == nil {
+	if ye.Reason != v1alpha1.ReasonDownloadFailed || ye.Cause == nil {
 		t.Fatalf("got %+v, want DownloadFailed with its cause", ye)
 	}
 	text := fmt.Sprintf("%v %+v %s", err, err, ye.Message)
@@ -747,7 +748,7 @@ func TestForeignStreamURLIsRefusedWithoutRetries(t *testing.T) {
 			start := time.Now()
 			err := d.ToFile(testContext(t), u, size, filepath.Join(t.TempDir(), "out"), nil)
 			ye := asError(t, err)
-			if ye.Reason != v1alpha1.ReasonDownloadFailed || !ye.Permanent || !errors.Is(err, youtube.ErrForeignHost) {
+			if ye.Reason != v1alpha1.ReasonDownloadFailed || ye.Retryable || !errors.Is(err, youtube.ErrForeignHost) {
 				t.Errorf("%s: %+v, want a permanent DownloadFailed wrapping ErrForeignHost", u, ye)
 			}
 			if strings.Contains(err.Error(), "S3CRET") {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
-	"ytx.dev/ytx/internal/youtube"
 )
 
 // TestCancelRemovesPartialOutput feeds ffmpeg through a FIFO that is never
@@ -67,11 +67,11 @@ func TestCancelRemovesPartialOutput(t *testing.T) {
 	}
 
 	cancel()
-	var ye *youtube.Error
+	var ye *failure.Error
 	select {
 	case err := <-done:
-		if !errors.As(err, &ye) || !errors.Is(err, context.Canceled) || ye.Permanent {
-			t.Errorf("error %v, want a transient *youtube.Error wrapping context.Canceled", err)
+		if !errors.As(err, &ye) || !errors.Is(err, context.Canceled) || !ye.Retryable {
+			t.Errorf("error %v, want a transient *failure.Error wrapping context.Canceled", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("ffmpeg was not stopped")

@@ -14,8 +14,8 @@ import (
 
 	kkdai "github.com/kkdai/youtube/v2"
 
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
-	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
@@ -94,7 +94,7 @@ func TestThroughTheFake(t *testing.T) {
 
 	// 144p: nothing that small.
 	_, err = media.VideoFor(kv.Formats, 144)
-	var ye *youtube.Error
+	var ye *failure.Error
 	if !errors.As(err, &ye) || ye.Message != "no video at or under 144p: the video has 360p, 720p; raise spec.video.maxHeight" {
 		t.Errorf("144p: %v", err)
 	}

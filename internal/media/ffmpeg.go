@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"ytx.dev/ytx/api/v1alpha1"
-	"ytx.dev/ytx/internal/youtube"
+	"ytx.dev/ytx/internal/failure"
 )
 
 // FFmpeg runs the ffmpeg binary. The zero value is ready to use.
@@ -105,8 +105,7 @@ func (f FFmpeg) Audio(ctx context.Context, in, out, format string, tags Tags, co
 		}
 		args = append(args, "-c:a", "libmp3lame", "-b:a", rate, "-id3v2_version", "3", "-write_id3v1", "0", "-f", "mp3")
 	default:
-		return &youtube.Error{Reason: v1alpha1.ReasonFormatUnavailable, Permanent: true,
-			Message: fmt.Sprintf("unknown audio format %q: spec.audio.format must be m4a, opus or mp3", format)}
+		return failure.Permanent(v1alpha1.ReasonFormatUnavailable, nil, "unknown audio format %q: spec.audio.format must be m4a, opus or mp3", format)
 	}
 	if cover != "" {
 		step += " with the album art " + filepath.Base(cover)
@@ -140,11 +139,11 @@ func (f FFmpeg) Mux(ctx context.Context, video, audio, out string, tags Tags) er
 func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error {
 	bin, err := exec.LookPath(f.path())
 	if err != nil {
-		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: ffmpegNotFound + " (" + f.path() + ")", Err: err}
+		return failure.Retryable(v1alpha1.ReasonMediaFailed, err, "%s (%s)", ffmpegNotFound, f.path())
 	}
 	tmp, err := partName(out)
 	if err != nil {
-		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: "cannot " + step + ": " + err.Error(), Err: err}
+		return failure.Scratch("making a temporary file for ffmpeg beside", out, err)
 	}
 	full := append([]string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y"}, args...)
 	full = append(full, local(tmp))
@@ -161,14 +160,13 @@ func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error 
 			if errors.Is(ctxErr, context.DeadlineExceeded) {
 				reason = v1alpha1.ReasonTimeout
 			}
-			return &youtube.Error{Reason: reason, Message: "ffmpeg was stopped before it could " + step + "; ytx retries", Err: ctxErr}
+			return failure.Retryable(reason, ctxErr, "ffmpeg was stopped before it could %s; ytx retries", step)
 		}
-		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed,
-			Message: fmt.Sprintf("ffmpeg could not %s: %s", step, stderr.lines()), Err: err}
+		return failure.Retryable(v1alpha1.ReasonMediaFailed, err, "ffmpeg could not %s: %s", step, stderr.lines())
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		os.Remove(tmp)
-		return &youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: "cannot " + step + ": " + err.Error(), Err: err}
+		return failure.Scratch("renaming ffmpeg's output to", out, err)
 	}
 	return nil
 }

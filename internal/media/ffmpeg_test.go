@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
-	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
@@ -244,12 +244,12 @@ func TestBrokenInput(t *testing.T) {
 	} {
 		out := filepath.Join(dir, name+".out")
 		err := run(out)
-		var ye *youtube.Error
+		var ye *failure.Error
 		if !errors.As(err, &ye) {
-			t.Fatalf("%s: error %v, want *youtube.Error", name, err)
+			t.Fatalf("%s: error %v, want *failure.Error", name, err)
 		}
-		if ye.Reason != v1alpha1.ReasonMediaFailed || ye.Permanent {
-			t.Errorf("%s: reason %s permanent %v", name, ye.Reason, ye.Permanent)
+		if ye.Reason != v1alpha1.ReasonMediaFailed || !ye.Retryable {
+			t.Errorf("%s: reason %s permanent %v", name, ye.Reason, !ye.Retryable)
 		}
 		// The step, then ffmpeg's own words from its stderr.
 		if !strings.HasPrefix(ye.Message, "ffmpeg could not ") || !strings.Contains(ye.Message, "Invalid data found when processing input") {
@@ -269,7 +269,7 @@ func TestBrokenCover(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := (media.FFmpeg{}).Audio(ctx(t), c.AudioM4A, filepath.Join(dir, "a.m4a"), "m4a", tags, cover)
-	var ye *youtube.Error
+	var ye *failure.Error
 	if !errors.As(err, &ye) || ye.Reason != v1alpha1.ReasonMediaFailed || !strings.Contains(ye.Message, "cover.jpg") {
 		t.Errorf("error %v", err)
 	}
@@ -280,7 +280,7 @@ func TestFFmpegNotFound(t *testing.T) {
 	dir := t.TempDir()
 	ff := media.FFmpeg{Path: filepath.Join(dir, "ffmpeg")}
 	err := ff.Mux(ctx(t), "v.mp4", "a.m4a", filepath.Join(dir, "out.mp4"), tags)
-	var ye *youtube.Error
+	var ye *failure.Error
 	if !errors.As(err, &ye) || ye.Reason != v1alpha1.ReasonMediaFailed ||
 		!strings.HasPrefix(ye.Message, "ffmpeg not found: install it (Debian: apt-get install ffmpeg) or set YTX_FFMPEG") {
 		t.Errorf("error %v", err)
@@ -296,8 +296,8 @@ func TestFFmpegNotFound(t *testing.T) {
 
 func TestAudioUnknownFormat(t *testing.T) {
 	err := (media.FFmpeg{}).Audio(ctx(t), "in", filepath.Join(t.TempDir(), "out"), "flac", tags, "")
-	var ye *youtube.Error
-	if !errors.As(err, &ye) || ye.Reason != v1alpha1.ReasonFormatUnavailable || !ye.Permanent {
+	var ye *failure.Error
+	if !errors.As(err, &ye) || ye.Reason != v1alpha1.ReasonFormatUnavailable || ye.Retryable {
 		t.Errorf("error %v", err)
 	}
 }
@@ -305,7 +305,7 @@ func TestAudioUnknownFormat(t *testing.T) {
 func TestProbeFileErrors(t *testing.T) {
 	t.Parallel()
 	_, err := media.ProbeFile(ctx(t), "", filepath.Join(t.TempDir(), "missing.mp4"))
-	var ye *youtube.Error
+	var ye *failure.Error
 	if !errors.As(err, &ye) || ye.Reason != v1alpha1.ReasonMediaFailed || !strings.Contains(ye.Message, "No such file") {
 		t.Errorf("error %v", err)
 	}
@@ -356,7 +356,7 @@ func TestPlaylistInputIsRefused(t *testing.T) {
 		} {
 			out := filepath.Join(dir, name+"."+kind+".out")
 			err := run(out)
-			var ye *youtube.Error
+			var ye *failure.Error
 			if !errors.As(err, &ye) || ye.Reason != v1alpha1.ReasonMediaFailed {
 				t.Errorf("%s, %s: %v, want MediaFailed", name, kind, err)
 			}

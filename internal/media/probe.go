@@ -3,14 +3,13 @@ package media
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 
 	"ytx.dev/ytx/api/v1alpha1"
-	"ytx.dev/ytx/internal/youtube"
+	"ytx.dev/ytx/internal/failure"
 )
 
 // Probe is what ffprobe says about a media file.
@@ -44,7 +43,7 @@ func (p *Probe) Codecs() []string {
 
 // ProbeFile runs ffprobe (ffprobePath; "" means $YTX_FFPROBE, or else
 // "ffprobe" on PATH) with -print_format json on path. Failures are
-// *youtube.Error with reason MediaFailed and ffprobe's last stderr lines.
+// *failure.Error with reason MediaFailed and ffprobe's last stderr lines.
 func ProbeFile(ctx context.Context, ffprobePath, path string) (*Probe, error) {
 	if ffprobePath == "" {
 		ffprobePath = os.Getenv("YTX_FFPROBE")
@@ -54,16 +53,14 @@ func ProbeFile(ctx context.Context, ffprobePath, path string) (*Probe, error) {
 	}
 	bin, err := exec.LookPath(ffprobePath)
 	if err != nil {
-		return nil, &youtube.Error{Reason: v1alpha1.ReasonMediaFailed,
-			Message: "ffprobe not found: install it (Debian: apt-get install ffmpeg) or set YTX_FFPROBE (" + ffprobePath + ")", Err: err}
+		return nil, failure.Retryable(v1alpha1.ReasonMediaFailed, err, "ffprobe not found: install it (Debian: apt-get install ffmpeg) or set YTX_FFPROBE (%s)", ffprobePath)
 	}
 	var stderr tail
 	cmd := exec.CommandContext(ctx, bin, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", local(path))
 	cmd.Stderr = &stderr
 	outb, err := cmd.Output()
 	if err != nil {
-		return nil, &youtube.Error{Reason: v1alpha1.ReasonMediaFailed,
-			Message: fmt.Sprintf("ffprobe could not read %s: %s", path, stderr.lines()), Err: err}
+		return nil, failure.Retryable(v1alpha1.ReasonMediaFailed, err, "ffprobe could not read %s: %s", path, stderr.lines())
 	}
 	var raw struct {
 		Streams []struct {
@@ -81,7 +78,7 @@ func ProbeFile(ctx context.Context, ffprobePath, path string) (*Probe, error) {
 		} `json:"format"`
 	}
 	if err := json.Unmarshal(outb, &raw); err != nil {
-		return nil, &youtube.Error{Reason: v1alpha1.ReasonMediaFailed, Message: "cannot read ffprobe's answer for " + path, Err: err}
+		return nil, failure.Retryable(v1alpha1.ReasonMediaFailed, err, "cannot read ffprobe's answer for %s", path)
 	}
 	p := &Probe{Tags: map[string]string{}}
 	p.Duration, _ = strconv.ParseFloat(raw.Format.Duration, 64)

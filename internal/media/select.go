@@ -13,7 +13,7 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	"ytx.dev/ytx/api/v1alpha1"
-	"ytx.dev/ytx/internal/youtube"
+	"ytx.dev/ytx/internal/failure"
 )
 
 // Audio formats of spec.audio.format.
@@ -122,7 +122,7 @@ func defaultTrack(f *kkdai.Format) bool {
 }
 
 func unavailable(format string, args ...any) error {
-	return &youtube.Error{Reason: v1alpha1.ReasonFormatUnavailable, Permanent: true, Message: fmt.Sprintf(format, args...)}
+	return failure.Permanent(v1alpha1.ReasonFormatUnavailable, nil, format, args...)
 }
 
 // AudioFor picks the stream for spec.audio.format:
@@ -135,7 +135,7 @@ func unavailable(format string, args ...any) error {
 // the first listed wins. Progressive formats are not considered: YouTube
 // always lists audio-only streams beside them.
 //
-// When nothing fits, the error is a permanent *youtube.Error with reason
+// When nothing fits, the error is a permanent *failure.Error with reason
 // FormatUnavailable whose message lists the audio the video has.
 func AudioFor(formats kkdai.FormatList, format string) (*kkdai.Format, error) {
 	want := accepts(format)
@@ -271,7 +271,7 @@ type Choice struct {
 // Height is the stream's pixel height, as spec.video.maxHeight says; for a
 // portrait video that is the long side.
 //
-// When no video fits, the error is a permanent *youtube.Error with reason
+// When no video fits, the error is a permanent *failure.Error with reason
 // FormatUnavailable whose message lists the heights the video has.
 func VideoFor(formats kkdai.FormatList, maxHeight int) (Choice, error) {
 	fits := func(f *kkdai.Format) bool {

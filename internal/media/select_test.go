@@ -9,8 +9,8 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
-	"ytx.dev/ytx/internal/youtube"
 )
 
 // Format lists as YouTube's player API gives them (ANDROID_VR client), with
@@ -167,12 +167,12 @@ func isVideo(f kkdai.Format) bool { return strings.HasPrefix(f.MimeType, "video/
 
 func wantUnavailable(t *testing.T, err error, msgHas ...string) {
 	t.Helper()
-	var ye *youtube.Error
+	var ye *failure.Error
 	if !errors.As(err, &ye) {
-		t.Fatalf("error %v (%T), want *youtube.Error", err, err)
+		t.Fatalf("error %v (%T), want *failure.Error", err, err)
 	}
-	if ye.Reason != v1alpha1.ReasonFormatUnavailable || !ye.Permanent {
-		t.Errorf("reason %s permanent %v, want FormatUnavailable, permanent", ye.Reason, ye.Permanent)
+	if ye.Reason != v1alpha1.ReasonFormatUnavailable || ye.Retryable {
+		t.Errorf("reason %s permanent %v, want FormatUnavailable, permanent", ye.Reason, !ye.Retryable)
 	}
 	for _, s := range msgHas {
 		if !strings.Contains(ye.Message, s) {
@@ -279,7 +279,7 @@ func TestVideoFor(t *testing.T) {
 			c, err := media.VideoFor(tc.formats, tc.maxHeight)
 			if tc.err != "" || tc.errHas != nil {
 				wantUnavailable(t, err, tc.errHas...)
-				var ye *youtube.Error
+				var ye *failure.Error
 				if errors.As(err, &ye) && tc.err != "" && ye.Message != tc.err {
 					t.Errorf("message\n%q, want\n%q", ye.Message, tc.err)
 				}

@@ -10,6 +10,7 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 )
 
 // Client reads videos with kkdai/youtube. It is safe for concurrent use.
@@ -40,18 +41,15 @@ var defaultHTTPClient = sync.OnceValue(func() *http.Client { return NewHTTPClien
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{11}$`)
 
-// Video reads a video's metadata and formats. Errors are *Error.
+// Video reads a video's metadata and formats. Errors are *failure.Error.
 //
 // ctx bounds the player API call and the watch page; kkdai fetches the home
 // page (for a visitor ID) without a context, so that one request is bounded
 // only by the transport's timeouts.
 func (c *Client) Video(ctx context.Context, videoID string) (*kkdai.Video, error) {
 	if !validID.MatchString(videoID) {
-		return nil, &Error{
-			Reason:    v1alpha1.ReasonInvalidURL,
-			Permanent: true,
-			Message:   "the video ID " + quoteShort(videoID) + " is not 11 characters of A-Z, a-z, 0-9, _ and -; use a link such as https://www.youtube.com/watch?v=VIDEO_ID",
-		}
+		return nil, failure.Permanent(v1alpha1.ReasonInvalidURL, nil,
+			"the video ID %s is not 11 characters of A-Z, a-z, 0-9, _ and -; use a link such as https://www.youtube.com/watch?v=VIDEO_ID", quoteShort(videoID))
 	}
 	v, err := c.kkdaiClient().GetVideoContext(ctx, videoID)
 	if err != nil {

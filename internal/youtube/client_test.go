@@ -21,6 +21,7 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
@@ -259,12 +260,12 @@ func TestPlayabilityErrorsAreClassified(t *testing.T) {
 			if v != nil {
 				t.Errorf("got a video with an error")
 			}
-			var e *youtube.Error
+			var e *failure.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("error %v (%T) is not a *youtube.Error", err, err)
+				t.Fatalf("error %v (%T) is not a *failure.Error", err, err)
 			}
-			if e.Reason != tc.reason || !e.Permanent || !strings.Contains(e.Message, tc.messageHas) || !strings.Contains(e.Message, tc.id) {
-				t.Errorf("got %s permanent=%v %q, want %s permanent, message with %q", e.Reason, e.Permanent, e.Message, tc.reason, tc.messageHas)
+			if e.Reason != tc.reason || e.Retryable || !strings.Contains(e.Message, tc.messageHas) || !strings.Contains(e.Message, tc.id) {
+				t.Errorf("got %s permanent=%v %q, want %s permanent, message with %q", e.Reason, !e.Retryable, e.Message, tc.reason, tc.messageHas)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("%v does not wrap %v", err, tc.is)
@@ -312,7 +313,7 @@ func TestHTTPErrorsFromPlayerAreClassified(t *testing.T) {
 		_, err := c.Video(testContext(t), fake.RickrollID)
 		e := youtube.Classify(err)
 		var code kkdai.ErrUnexpectedStatusCode
-		if e == nil || e.Reason != tc.reason || e.Permanent != tc.permanent || !errors.As(err, &code) || int(code) != tc.status {
+		if e == nil || e.Reason != tc.reason || e.Retryable == tc.permanent || !errors.As(err, &code) || int(code) != tc.status {
 			t.Errorf("HTTP %d: got %+v, want %s permanent=%v", tc.status, e, tc.reason, tc.permanent)
 		}
 	}
@@ -338,7 +339,7 @@ func TestMediaForbiddenSurfacesWhenReading(t *testing.T) {
 	}
 	defer body.Close()
 	_, err = io.Copy(io.Discard, body)
-	if e := youtube.Classify(err); e == nil || e.Reason != v1alpha1.ReasonForbidden || e.Permanent {
+	if e := youtube.Classify(err); e == nil || e.Reason != v1alpha1.ReasonForbidden || !e.Retryable {
 		t.Errorf("reading: %v classified as %+v, want transient Forbidden", err, e)
 	}
 }
@@ -351,8 +352,8 @@ func TestDeadlineWhilePlayerHeld(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := youtube.NewClient(hc).Video(ctx, fake.RickrollID)
-	var e *youtube.Error
-	if !errors.As(err, &e) || e.Reason != v1alpha1.ReasonTimeout || e.Permanent {
+	var e *failure.Error
+	if !errors.As(err, &e) || e.Reason != v1alpha1.ReasonTimeout || !e.Retryable {
 		t.Fatalf("got %v, want a transient Timeout", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -449,7 +450,7 @@ func TestInvalidIDIsRefusedWithoutRequests(t *testing.T) {
 	for _, id := range []string{"", "short", "dQw4w9WgXcQQ", "dQw4w9WgX&Q", "https://youtu.be/dQw4w9WgXcQ"} {
 		_, err := youtube.NewClient(hc).Video(testContext(t), id)
 		e := youtube.Classify(err)
-		if e == nil || e.Reason != v1alpha1.ReasonInvalidURL || !e.Permanent {
+		if e == nil || e.Reason != v1alpha1.ReasonInvalidURL || e.Retryable {
 			t.Errorf("Video(%q): %v, want permanent InvalidURL", id, err)
 		}
 	}

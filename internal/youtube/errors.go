@@ -12,36 +12,13 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 )
 
-// Error is a failure to read a video, classified for the resource's status.
-type Error struct {
-	// Reason is one of the v1alpha1 reason codes: VideoUnavailable,
-	// LoginRequired, Forbidden, DownloadFailed, InvalidURL or Timeout.
-	Reason string
-	// Permanent failures end the extraction; the others are retried while
-	// attempts remain.
-	Permanent bool
-	// Message says what happened and what a person can do about it, for the
-	// Failed condition.
-	Message string
-	// Err is the error that was classified.
-	Err error
-}
-
-func (e *Error) Error() string {
-	if e.Err == nil {
-		return e.Message
-	}
-	return e.Message + " (" + e.Err.Error() + ")"
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
 // Classify turns an error from kkdai/youtube, from net/http or from reading
-// a stream into an *Error; nil stays nil, and an *Error is returned as is.
-// URLs in err's chain are redacted first (RedactError): an *Error's text
-// never shows a signed query.
+// a stream into a *failure.Error; nil stays nil, and an error that carries a
+// *failure.Error already is returned as that. URLs in err's chain are
+// redacted first (RedactError): a failure's text never shows a signed query.
 //
 // The rules, and why:
 //   - private video (ErrVideoPrivate): LoginRequired, permanent. Only the
@@ -70,27 +47,26 @@ func (e *Error) Unwrap() error { return e.Err }
 //     transient.
 //   - deadlines and network timeouts: Timeout, transient.
 //   - an invalid video ID: InvalidURL, permanent.
-func Classify(err error) *Error {
+func Classify(err error) *failure.Error {
 	return classify("", err)
 }
 
 // classify is Classify with the video ID, for messages.
-func classify(videoID string, err error) *Error {
+func classify(videoID string, err error) *failure.Error {
 	if err == nil {
 		return nil
 	}
 	// net/http's errors carry the whole URL, and media URLs are signed.
 	RedactError(err)
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := failure.As(err); ok {
 		return e
 	}
 	subject := "the video"
 	if videoID != "" {
 		subject = "video " + videoID
 	}
-	fail := func(reason string, permanent bool, format string, args ...any) *Error {
-		return &Error{Reason: reason, Permanent: permanent, Message: fmt.Sprintf(format, args...), Err: err}
+	fail := func(reason string, permanent bool, format string, args ...any) *failure.Error {
+		return &failure.Error{Reason: reason, Retryable: !permanent, Message: fmt.Sprintf(format, args...), Cause: err}
 	}
 
 	var (
@@ -151,7 +127,7 @@ func classify(videoID string, err error) *Error {
 		"reading %s from YouTube failed; ytx retries. If it keeps failing, YouTube may have changed its answers", subject)
 }
 
-func playability(fail func(string, bool, string, ...any) *Error, subject, status, reason string) *Error {
+func playability(fail func(string, bool, string, ...any) *failure.Error, subject, status, reason string) *failure.Error {
 	if reason == "" {
 		reason = "no reason given"
 	}
@@ -163,7 +139,7 @@ func playability(fail func(string, bool, string, ...any) *Error, subject, status
 		"%s is unavailable: YouTube says %q (status %s). Check the link; the video may have been removed, or be blocked in the worker's region", subject, reason, status)
 }
 
-func httpStatus(fail func(string, bool, string, ...any) *Error, subject string, code int) *Error {
+func httpStatus(fail func(string, bool, string, ...any) *failure.Error, subject string, code int) *failure.Error {
 	text := fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
 	switch {
 	case code == http.StatusForbidden:

@@ -14,6 +14,7 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/youtube"
 )
 
@@ -24,7 +25,7 @@ func TestClassify(t *testing.T) {
 	if youtube.Classify(nil) != nil {
 		t.Error("Classify(nil) is not nil")
 	}
-	already := &youtube.Error{Reason: v1alpha1.ReasonForbidden, Message: "kept"}
+	already := &failure.Error{Reason: v1alpha1.ReasonForbidden, Message: "kept"}
 	if got := youtube.Classify(fmt.Errorf("wrapped: %w", already)); got != already {
 		t.Errorf("an *Error in the chain was not kept: %+v", got)
 	}
@@ -56,7 +57,7 @@ func TestClassify(t *testing.T) {
 		{"short chunk", errors.New("chunk at offset 0 has invalid size: expected=10 actual=5"), v1alpha1.ReasonDownloadFailed, false},
 	} {
 		e := youtube.Classify(tc.err)
-		if e == nil || e.Reason != tc.reason || e.Permanent != tc.permanent {
+		if e == nil || e.Reason != tc.reason || e.Retryable == tc.permanent {
 			t.Errorf("%s: %+v, want %s permanent=%v", tc.name, e, tc.reason, tc.permanent)
 			continue
 		}

@@ -82,7 +82,7 @@ func TestRedirectOffYouTubeIsRefused(t *testing.T) {
 			t.Errorf("redirect to %s: %v, want ErrForeignHost naming the redirect", to, err)
 		}
 		e := youtube.Classify(err)
-		if e.Reason != v1alpha1.ReasonDownloadFailed || !e.Permanent || !strings.Contains(e.Message, "a redirect from i.ytimg.com") {
+		if e.Reason != v1alpha1.ReasonDownloadFailed || e.Retryable || !strings.Contains(e.Message, "a redirect from i.ytimg.com") {
 			t.Errorf("redirect to %s: classified as %+v, want a permanent DownloadFailed that names the redirect", to, e)
 		}
 		if strings.Contains(e.Message, "meta-data") || strings.Contains(e.Message, "computeMetadata") {
@@ -147,7 +147,7 @@ func TestTricklingPagesTimeOut(t *testing.T) {
 			if !errors.Is(err, youtube.ErrSlowAnswer) {
 				t.Fatalf("got %v, want ErrSlowAnswer", err)
 			}
-			if e := youtube.Classify(err); e.Reason != v1alpha1.ReasonTimeout || e.Permanent {
+			if e := youtube.Classify(err); e.Reason != v1alpha1.ReasonTimeout || !e.Retryable {
 				t.Errorf("classified as %+v, want a transient Timeout", e)
 			}
 			if srv.Requests(kind) == 0 {
