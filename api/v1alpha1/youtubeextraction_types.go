@@ -96,13 +96,17 @@ const (
 // Metadata is always extracted; audio, video and thumbnail only when asked for.
 type YouTubeExtractionSpec struct {
 	// url is a link to one YouTube video: youtube.com/watch?v=ID, youtu.be/ID,
-	// youtube.com/shorts/ID, /embed/ID, /live/ID, on the www., m. or music.
-	// hosts, or youtube-nocookie.com/embed/ID. ID is the 11-character video ID.
-	// Playlist and channel links are refused.
+	// youtube.com/shorts/ID, /embed/ID, /live/ID or /v/ID, on the www., m. or
+	// music. hosts, or youtube-nocookie.com/embed/ID. ID is the 11-character
+	// video ID. A link without a scheme is read as https; the fragment and
+	// query parameters other than v (t, list, si, ...) are ignored. A link
+	// that names two videos (a v parameter that differs from the path's ID),
+	// or has a user, a port or escapes in its host, is refused, and so are
+	// playlist and channel links.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^(?i:https?://)?(?:(?i:(?:www[.]|m[.]|music[.])?youtube[.]com)/(?:watch[?](?:[^#]*&)?v=|(?:shorts|embed|live|v)/)|(?i:(?:www[.])?youtube-nocookie[.]com)/embed/|(?i:youtu[.]be)/)[A-Za-z0-9_-]{11}(?:[?&#/].*)?$')",message="spec.url must link to one YouTube video, such as https://www.youtube.com/watch?v=VIDEO_ID or https://youtu.be/VIDEO_ID, where VIDEO_ID is 11 characters; playlist and channel links are not supported"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[[:cntrl:][:space:]]') && [self.split('#', 2)[0]].all(f, [f.matches('^[A-Za-z][A-Za-z0-9+.-]*:') ? f : 'https://' + f].all(abs, isURL(abs) && [url(abs)].all(u, [u.getHostname().lowerAscii()].all(host, [u.getEscapedPath()].all(path, [u.getQuery()].all(q, [host == 'youtu.be' && path.matches('^/[A-Za-z0-9_-]{11}/?$') ? path.split('/')[1] : (host in ['youtube.com', 'www.youtube.com', 'm.youtube.com', 'music.youtube.com'] && path.matches('^/(?:shorts|embed|live|v)/[A-Za-z0-9_-]{11}/?$')) || (host in ['youtube-nocookie.com', 'www.youtube-nocookie.com'] && path.matches('^/embed/[A-Za-z0-9_-]{11}/?$')) ? path.split('/')[2] : host in ['youtube.com', 'www.youtube.com', 'm.youtube.com', 'music.youtube.com'] && path == '/watch' && 'v' in q ? q['v'][0] : ''].all(id, u.getScheme() in ['http', 'https'] && abs.lowerAscii().startsWith(u.getScheme() + '://' + host + '/') && id.matches('^[A-Za-z0-9_-]{11}$') && (!('v' in q) || (size(q['v']) == 1 && q['v'][0] == id)))))))))",message="spec.url must link to one YouTube video, such as https://www.youtube.com/watch?v=VIDEO_ID or https://youtu.be/VIDEO_ID, where VIDEO_ID is 11 characters; playlist and channel links are not supported"
 	URL string `json:"url"`
 
 	// audio, when present, extracts the audio track as a file.

@@ -38,7 +38,9 @@ func checkUntouched(t *testing.T, s *fake.Internal) {
 }
 
 // A manifest names a link; admission refuses every link that is not one
-// YouTube video, however it tries to name another host.
+// YouTube video, however it tries to name another host or a second video.
+// (config's tests run the same table through the CRD's rule in process,
+// and internal/youtube's through the worker's parser.)
 func TestAdmissionRefusesLinksAimedElsewhere(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, setup{})
@@ -47,6 +49,7 @@ func TestAdmissionRefusesLinksAimedElsewhere(t *testing.T) {
 		"http://" + internal.Addr + "/watch?v=dQw4w9WgXcQ",
 		"https://" + internal.Addr + "/embed/dQw4w9WgXcQ",
 	}, linktest.Hostile...)
+	links = append(links, linktest.Invalid...)
 	ctx := e.ctx(time.Minute)
 	for i, link := range links {
 		err := k8s.Create(ctx, manifest(e.ns, fmt.Sprintf("aimed-%d", i), map[string]any{"url": link}))

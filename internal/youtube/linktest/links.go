@@ -25,6 +25,38 @@ var Valid = map[string]string{
 	"https://www.youtube.com/v/dQw4w9WgXcQ":                                        "dQw4w9WgXcQ",
 	"HTTPS://WWW.YOUTUBE.COM/watch?v=dQw4w9WgXcQ":                                  "dQw4w9WgXcQ",
 	"https://YouTu.be/Ab_cD-3fGh1":                                                 "Ab_cD-3fGh1",
+	// No scheme: read as https.
+	"youtube.com/watch?v=dQw4w9WgXcQ":                 "dQw4w9WgXcQ",
+	"m.youtube.com/watch?v=dQw4w9WgXcQ&t=42":          "dQw4w9WgXcQ",
+	"youtu.be/dQw4w9WgXcQ?si=abc":                     "dQw4w9WgXcQ",
+	"music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDAM": "dQw4w9WgXcQ",
+	// A trailing slash after a path ID.
+	"https://youtu.be/dQw4w9WgXcQ/":                       "dQw4w9WgXcQ",
+	"https://www.youtube.com/shorts/aqz-KE-bpKQ/":         "aqz-KE-bpKQ",
+	"https://www.youtube-nocookie.com/embed/M7lc1UVf-VE/": "M7lc1UVf-VE",
+	// Other shapes with the parameters people share them with.
+	"https://youtube.com/embed/M7lc1UVf-VE?start=30&autoplay=1":            "M7lc1UVf-VE",
+	"https://youtube-nocookie.com/embed/M7lc1UVf-VE":                       "M7lc1UVf-VE",
+	"https://m.youtube.com/shorts/aqz-KE-bpKQ?si=xyz":                      "aqz-KE-bpKQ",
+	"https://music.youtube.com/watch?v=dQw4w9WgXcQ&feature=share&si=1":     "dQw4w9WgXcQ",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1m30s&list=PL1&index=2": "dQw4w9WgXcQ",
+	"https://www.youtube.com/watch?app=desktop&v=dQw4w9WgXcQ":              "dQw4w9WgXcQ",
+	// Escapes in the query mean what they mean to YouTube: %57 is W.
+	"https://www.youtube.com/watch?v=dQw4w9%57gXcQ": "dQw4w9WgXcQ",
+	// The path's ID repeated in v is one video.
+	"https://www.youtube.com/embed/M7lc1UVf-VE?v=M7lc1UVf-VE": "M7lc1UVf-VE",
+	// Another ID hidden elsewhere (another parameter, the fragment) does
+	// not change which video the link names: v does, or the path.
+	"https://www.youtube.com/watch?next=/embed/BBBBBBBBBBB&v=AAAAAAAAAAA":               "AAAAAAAAAAA",
+	"https://www.youtube.com/watch?v=AAAAAAAAAAA&next=/embed/BBBBBBBBBBB":               "AAAAAAAAAAA",
+	"https://www.youtube.com/watch?u=/shorts/BBBBBBBBBBB&v=AAAAAAAAAAA":                 "AAAAAAAAAAA",
+	"https://www.youtube.com/watch?vv=BBBBBBBBBBB&v=AAAAAAAAAAA&xv=CCCCCCCCCCC":         "AAAAAAAAAAA",
+	"https://www.youtube.com/watch?v=AAAAAAAAAAA#v=BBBBBBBBBBB":                         "AAAAAAAAAAA",
+	"https://www.youtube.com/watch?v=AAAAAAAAAAA#/embed/BBBBBBBBBBB":                    "AAAAAAAAAAA",
+	"https://youtu.be/AAAAAAAAAAA?list=BBBBBBBBBBB&index=CCCCCCCCCCC":                   "AAAAAAAAAAA",
+	"https://youtu.be/AAAAAAAAAAA#youtu.be/BBBBBBBBBBB":                                 "AAAAAAAAAAA",
+	"https://www.youtube.com/shorts/AAAAAAAAAAA?feature=/watch?v=BBBBBBBBBBB":           "AAAAAAAAAAA",
+	"https://www.youtube.com/watch?v=AAAAAAAAAAA&redirect=https://youtu.be/BBBBBBBBBBB": "AAAAAAAAAAA",
 }
 
 // Invalid are links that are not links to one YouTube video.
@@ -51,6 +83,45 @@ var Invalid = []string{
 	"https://www.youtube.com/results?search_query=rick",
 	"https://www.youtube.com/shorts/",
 	"javascript:alert(1)//youtu.be/dQw4w9WgXcQ",
+	// Two videos in one link: refused rather than guessed at.
+	"https://www.youtube.com/watch?v=AAAAAAAAAAA&v=BBBBBBBBBBB",
+	"https://www.youtube.com/watch?v=AAAAAAAAAAA&v=AAAAAAAAAAA",
+	"https://www.youtube.com/embed/AAAAAAAAAAA?v=BBBBBBBBBBB",
+	"https://www.youtube.com/shorts/AAAAAAAAAAA?v=BBBBBBBBBBB",
+	"https://youtu.be/AAAAAAAAAAA?v=BBBBBBBBBBB",
+	// An ID only in the fragment, or in a parameter other than v.
+	"https://www.youtube.com/watch#v=dQw4w9WgXcQ",
+	"https://www.youtube.com/watch?x=1#v=dQw4w9WgXcQ",
+	"https://www.youtube.com/watch?next=/embed/dQw4w9WgXcQ",
+	"https://www.youtube.com/watch?V=dQw4w9WgXcQ",
+	// Paths that are not one of the shapes.
+	"https://www.youtube.com/watch/?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/Watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/shorts/AAAAAAAAAAA/BBBBBBBBBBB",
+	"https://www.youtube.com/embed/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/x/embed/dQw4w9WgXcQ",
+	"https://youtu.be/watch?v=dQw4w9WgXcQ",
+	"https://youtu.be/embed/dQw4w9WgXcQ",
+	"https://www.youtube-nocookie.com/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube-nocookie.com/shorts/dQw4w9WgXcQ",
+	"https://www.youtube.com//watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/%77atch?v=dQw4w9WgXcQ",
+	"https://youtu.be/dQw4w9WgXcQ%2F",
+	// A v that is not an ID.
+	"https://www.youtube.com/watch?v=",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ%20",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ;x=1",
+	// Hosts that are not the video hosts.
+	"https://studio.youtube.com/video/dQw4w9WgXcQ",
+	"https://www.youtu.be/dQw4w9WgXcQ",
+	"https://img.youtube.com/vi/dQw4w9WgXcQ/0.jpg",
+	"https://youtube.com:8443/watch?v=dQw4w9WgXcQ",
+	"https:/www.youtube.com/watch?v=dQw4w9WgXcQ",
+	"https:www.youtube.com/watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com\\watch?v=dQw4w9WgXcQ",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ\t",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ\x00",
+	"https://www.youtube.com/watch?v=dQw4w9WgXcQ\u00a0",
 }
 
 // Hostile are links that try to aim the worker somewhere else than YouTube,
