@@ -81,9 +81,23 @@ check-fmt: ## Fail when a Go file is not gofmt clean.
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \
 	if [ -n "$$out" ]; then echo "not gofmt clean:"; echo "$$out"; exit 1; fi
 
+# What `make generate manifests` writes. check-generated regenerates it in a
+# copy of the source tree and compares, so that the work tree is never
+# rewritten by a check.
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac charts/ytx/crds
+
 .PHONY: check-generated
-check-generated: generate manifests ## Fail when generated files differ from what is committed.
-	@git diff --exit-code -- api config charts/ytx/crds || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+check-generated: $(CONTROLLER_GEN) ## Fail, naming each file, when a generated file differs from what `make generate manifests` would write.
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	tar --exclude=./bin --exclude=./.git -cf - . | tar -C "$$tmp" -xf -; \
+	$(MAKE) --no-print-directory -s -C "$$tmp" generate manifests CONTROLLER_GEN=$(CONTROLLER_GEN) >/dev/null; \
+	stale=0; \
+	for g in $(GENERATED); do \
+	  for f in $$( { (cd "$$tmp" && find $$g -type f 2>/dev/null); find $$g -type f 2>/dev/null; } | sort -u); do \
+	    if ! cmp -s "$$f" "$$tmp/$$f"; then echo "stale generated file: $$f"; stale=1; fi; \
+	  done; \
+	done; \
+	if [ $$stale = 1 ]; then echo "run 'make generate manifests' and commit the result"; exit 1; fi
 
 .PHONY: build
 build: $(YTX) ## Build bin/ytx.
@@ -92,7 +106,7 @@ $(YTX): $(GO_SOURCES)
 	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(YTX) ./cmd/ytx
 
 .PHONY: test
-test: tools generate manifests check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake, then each fuzz target briefly.
+test: tools check-generated check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake, then each fuzz target briefly.
 	go test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES)
 	@if [ -n "$(TEST_FUZZTIME)" ] && [ "$(TEST_FUZZTIME)" != 0 ]; then $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); fi
 	@if [ -n "$(TEST_FAULTS_SCALE)" ] && [ "$(TEST_FAULTS_SCALE)" != 0 ]; then $(MAKE) --no-print-directory test-faults FAULTS_SCALE=$(TEST_FAULTS_SCALE); fi
