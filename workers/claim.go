@@ -83,14 +83,14 @@ const fenceFresh = time.Second
 func (c *claim) fresh() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return time.Since(c.confirmed) < fenceFresh
+	return c.w.clock.Since(c.confirmed) < fenceFresh
 }
 
 // confirm records that the attempt was seen to be ours just now.
 func (c *claim) confirm() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.confirmed = time.Now()
+	c.confirmed = c.w.clock.Now()
 }
 
 // claim takes attempt m for this worker, or returns a reason to drop it. A
@@ -110,13 +110,13 @@ func (w *Worker) claim(ctx context.Context, m job.Message) (c *claim, drop strin
 		if drop = dropReason(&x, m); drop != "" {
 			return true, nil
 		}
-		status.Claimed(&x, w.opts.Name, metav1.Now())
+		status.Claimed(&x, w.opts.Name, metav1.NewTime(w.clock.Now()))
 		if err := w.client.Status().Update(ctx, &x); err != nil {
 			// A conflict re-reads and decides again; anything else waits.
 			w.log.V(1).Info("claiming", "job", m.String(), "error", err.Error())
 			return false, nil
 		}
-		c = &claim{w: w, msg: m, obj: &x, confirmed: time.Now()}
+		c = &claim{w: w, msg: m, obj: &x, confirmed: w.clock.Now()}
 		return true, nil
 	})
 	return c, drop, err
@@ -133,7 +133,7 @@ func (c *claim) update(ctx context.Context, mutate func(*v1alpha1.YouTubeExtract
 		mutate(x)
 		err := c.w.client.Status().Update(ctx, x)
 		if err == nil {
-			c.obj, c.confirmed = x, time.Now()
+			c.obj, c.confirmed = x, c.w.clock.Now()
 			return nil
 		}
 		if apierrors.IsNotFound(err) {

@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"errors"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,19 +19,19 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
-		tick := time.NewTicker(w.opts.StatusInterval)
+		tick := w.clock.NewTicker(w.opts.StatusInterval)
 		defer tick.Stop()
-		last, lastProgress := time.Now(), t.progress()
+		last, lastProgress := w.clock.Now(), t.progress()
 		for {
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-tick.C():
 			}
 			p := t.progress()
-			if p == lastProgress && time.Since(last) < w.opts.HeartbeatInterval {
+			if p == lastProgress && w.clock.Since(last) < w.opts.HeartbeatInterval {
 				// Nothing to write, but look: a resource deleted or
 				// superseded meanwhile must stop the job now, so that
 				// no file lands after the finalizer cleaned up.
@@ -43,7 +42,7 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 				return
 			}
 			err := t.claim.update(ctx, func(x *v1alpha1.YouTubeExtraction) {
-				now := metav1.Now()
+				now := metav1.NewTime(w.clock.Now())
 				x.Status.LastHeartbeatTime = &now
 				x.Status.Progress = &p
 			})
@@ -54,7 +53,7 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 			case err != nil:
 				w.log.Info("heartbeat failed; will try again", "job", t.claim.msg.String(), "error", err.Error())
 			default:
-				last, lastProgress = time.Now(), p
+				last, lastProgress = w.clock.Now(), p
 			}
 		}
 	}()

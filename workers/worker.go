@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -74,6 +75,8 @@ type Worker struct {
 	store    storage.Store
 	opts     Options
 	log      logr.Logger
+	// clock is time.Now and the heartbeat's ticker; tests set a fake one.
+	clock clock.WithTicker
 }
 
 // Deps are the peers a worker talks to.
@@ -113,6 +116,7 @@ func New(d Deps, opts Options) *Worker {
 		download: &download.Downloader{HTTP: media, Options: dl},
 		ffmpeg:   d.FFmpeg, store: d.Store,
 		opts: opts, log: d.Log,
+		clock: clock.RealClock{},
 	}
 }
 
@@ -138,7 +142,7 @@ func (w *Worker) Handle(ctx context.Context, m job.Message) error {
 	log.Info("claimed job")
 	w.event(c.object(), corev1.EventTypeNormal, "Running", "attempt %d claimed by worker %s", m.Attempt, w.opts.Name)
 
-	start := time.Now()
+	start := w.clock.Now()
 	t := newTask(c)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -153,7 +157,7 @@ func (w *Worker) Handle(ctx context.Context, m job.Message) error {
 	if ctx.Err() != nil && result.err != nil {
 		result = outcome{handBack: true}
 	}
-	return w.end(ctx, c, t, result, time.Since(start))
+	return w.end(ctx, c, t, result, w.clock.Since(start))
 }
 
 // outcome is how an attempt ended.
@@ -170,7 +174,7 @@ type outcome struct {
 func (w *Worker) end(ctx context.Context, c *claim, t *task, result outcome, took time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.FinishTimeout)
 	defer cancel()
-	now := metav1.Now()
+	now := metav1.NewTime(w.clock.Now())
 	var mutate func(*v1alpha1.YouTubeExtraction)
 	var typ, reason, note string
 	switch e := result.err; {
