@@ -10,8 +10,10 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel/model"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"k8s.io/apiserver/pkg/cel/environment"
 
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/linktest"
@@ -52,6 +54,37 @@ func newURLRule(t testing.TB) *urlRule {
 		t.Fatal("no validator for spec.url")
 	}
 	return &urlRule{schema: s, validator: v}
+}
+
+// staticEstimatedCostLimit is the API server's limit on one rule's
+// estimated cost (StaticEstimatedCostLimit of
+// k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation, whose
+// package would pull the whole API server into this test).
+const staticEstimatedCostLimit = 10_000_000
+
+// The API server refuses a CRD whose rules it estimates to cost more than
+// its limit (the rule's cost grows with the sizes of the strings it works
+// on); this fails in milliseconds where a CRD install would.
+func TestURLRuleFitsTheAPIServersCostLimit(t *testing.T) {
+	r := newURLRule(t)
+	res, err := cel.Compile(r.schema, model.SchemaDeclType(r.schema, false), celconfig.PerCallLimit,
+		environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()), cel.NewExpressionsEnvLoader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) == 0 {
+		t.Fatal("no rule compiled")
+	}
+	for _, c := range res {
+		if c.Error != nil {
+			t.Fatalf("the rule does not compile: %v", c.Error)
+		}
+		// spec.url is under no list: the rule runs once per object, so its
+		// own cost is what counts.
+		if cost := c.MaxCost; cost > staticEstimatedCostLimit {
+			t.Errorf("estimated cost %d passes the API server's limit of %d", cost, staticEstimatedCostLimit)
+		}
+	}
 }
 
 // admits reports whether admission accepts link as spec.url, and why not.

@@ -12,10 +12,9 @@ import (
 )
 
 // A video link is read by structure, in the same steps as the CRD's CEL rule
-// on spec.url (api/v1alpha1), which uses Kubernetes' url() library: that is
-// net/url's ParseRequestURI, the function VideoID uses. So admission and the
-// worker cannot disagree about which video a link names; the admission tests
-// run one table of links through both (internal/youtube/linktest).
+// on spec.url (api/v1alpha1), so that admission and the worker cannot
+// disagree about which video a link names; the tests run one table of links
+// (internal/youtube/linktest) and a fuzzer through both.
 //
 //  1. No whitespace or control characters anywhere.
 //  2. The fragment (from the first '#') is ignored: YouTube's player reads
@@ -23,32 +22,41 @@ import (
 //  3. A link without a scheme is read as https ("www.youtube.com/watch?v=…"
 //     is what people copy from an address bar). Only http and https are
 //     accepted.
-//  4. The authority is exactly the host name (no user info, no port, no
-//     percent-encoding) and the host is one of YouTube's video hosts.
-//  5. The path names the shape and, except for /watch, the ID.
-//  6. The query parameter v names the ID of /watch, and on any other shape
-//     must name the same ID or be absent: a link that names two videos is
-//     refused rather than guessed at.
+//  4. The part before the first '?' splits at '/' into scheme, "", the
+//     authority and the path's segments. The authority must be one of
+//     YouTube's video hosts, in any letter case, and nothing else: no user,
+//     no port, no escapes.
+//  5. The segments name the shape and, except for /watch, the ID: youtu.be
+//     /ID; /shorts/ID, /embed/ID, /live/ID and /v/ID on the youtube.com
+//     hosts; /embed/ID on the nocookie hosts (each with an optional
+//     trailing slash); /watch, whose ID is the one v parameter.
+//  6. The raw query holds at most one v parameter, and on any shape but
+//     /watch it names the same ID.
+//  7. Kubernetes' URL library (net/url's ParseRequestURI and Parse, which
+//     the CEL url() and isURL() functions run) must agree: the link parses,
+//     its host is the host read in step 4, and its decoded query's v, if
+//     any, is exactly the ID, so that an escaped key (%76) cannot hide a
+//     second video.
 //
 // Other query parameters (t, list, si, feature, …) are ignored.
+//
+// The steps work on substrings of the link rather than on net/url's
+// results because the API server bounds a CEL rule's cost by the sizes of
+// the strings it works on, and it cannot bound what url() returns.
 
 var (
 	// hasScheme matches a URL scheme (RFC 3986) and its colon.
 	hasScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 	// badChars are whitespace and control characters.
-	badChars = regexp.MustCompile(`[[:cntrl:][:space:]]`)
-	// The path of each shape; the ID is the last non-empty segment.
-	ytPath       = regexp.MustCompile(`^/(?:shorts|embed|live|v)/[A-Za-z0-9_-]{11}/?$`)
-	shortPath    = regexp.MustCompile(`^/[A-Za-z0-9_-]{11}/?$`)
-	noCookiePath = regexp.MustCompile(`^/embed/[A-Za-z0-9_-]{11}/?$`)
-	idPattern    = regexp.MustCompile(`^[A-Za-z0-9_-]{11}$`)
+	badChars  = regexp.MustCompile(`[[:cntrl:][:space:]]`)
+	idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{11}$`)
 )
 
 // The hosts of each family of link shapes.
 var (
 	youtubeHosts  = []string{"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
-	shortHosts    = []string{"youtu.be"}
 	noCookieHosts = []string{"youtube-nocookie.com", "www.youtube-nocookie.com"}
+	pathShapes    = []string{"shorts", "embed", "live", "v"}
 )
 
 // VideoID returns the 11-character video ID that a YouTube video link
@@ -64,6 +72,7 @@ func VideoID(link string) (string, error) {
 
 // videoID applies the rules above; why says which one a link breaks.
 func videoID(link string) (id, why string) {
+	// 1, 2, 3
 	if badChars.MatchString(link) {
 		return "", "it contains whitespace or control characters"
 	}
@@ -71,39 +80,60 @@ func videoID(link string) (id, why string) {
 	if !hasScheme.MatchString(abs) {
 		abs = "https://" + abs
 	}
-	// As Kubernetes' url(): ParseRequestURI checks, Parse reads.
+	// 4
+	pre, query, _ := strings.Cut(abs, "?")
+	p := strings.Split(pre, "/")
+	if len(p) < 4 || p[1] != "" {
+		return "", "it is not a link to a page of YouTube"
+	}
+	if scheme := strings.ToLower(p[0]); scheme != "http:" && scheme != "https:" {
+		return "", "the scheme must be https or http"
+	}
+	host := strings.ToLower(p[2])
+	var vs []string
+	for _, kv := range strings.Split(query, "&") {
+		if kv == "v" || strings.HasPrefix(kv, "v=") {
+			vs = append(vs, kv)
+		}
+	}
+	// 5
+	short, path := p[3], ""
+	if len(p) > 4 {
+		path = p[4]
+	}
+	switch {
+	case host == "youtu.be" && (len(p) == 4 || len(p) == 5 && path == ""):
+		id = short
+	case (slices.Contains(youtubeHosts, host) && slices.Contains(pathShapes, short) || slices.Contains(noCookieHosts, host) && short == "embed") &&
+		(len(p) == 5 || len(p) == 6 && p[5] == ""):
+		id = path
+	case slices.Contains(youtubeHosts, host) && len(p) == 4 && short == "watch" && len(vs) == 1 && strings.HasPrefix(vs[0], "v="):
+		id = vs[0][2:]
+	case host != "youtu.be" && !slices.Contains(youtubeHosts, host) && !slices.Contains(noCookieHosts, host):
+		return "", "the host must be one of YouTube's, alone: no user, port or escapes"
+	default:
+		return "", "the path names no video; playlist and channel links are not supported"
+	}
+	if !idPattern.MatchString(id) {
+		return "", "the video ID must be 11 characters of A-Z, a-z, 0-9, _ and -"
+	}
+	// 6
+	if len(vs) > 1 || len(vs) == 1 && vs[0] != "v="+id {
+		return "", "it names more than one video"
+	}
+	// 7
 	if _, err := url.ParseRequestURI(abs); err != nil {
+		return "", "it is not a valid URL"
+	}
+	lower, err := url.Parse(strings.ToLower(abs))
+	if err != nil || lower.Hostname() != host {
 		return "", "it is not a valid URL"
 	}
 	u, err := url.Parse(abs)
 	if err != nil {
 		return "", "it is not a valid URL"
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", "the scheme must be https or http"
-	}
-	host := strings.ToLower(u.Hostname())
-	if !strings.HasPrefix(strings.ToLower(abs), u.Scheme+"://"+host+"/") {
-		return "", "the host must be given alone, with no user, port or escapes"
-	}
-	path, q := u.EscapedPath(), u.Query()
-	segments := strings.Split(path, "/")
-	switch {
-	case slices.Contains(shortHosts, host) && shortPath.MatchString(path):
-		id = segments[1]
-	case slices.Contains(youtubeHosts, host) && ytPath.MatchString(path), slices.Contains(noCookieHosts, host) && noCookiePath.MatchString(path):
-		id = segments[2]
-	case slices.Contains(youtubeHosts, host) && path == "/watch" && q.Has("v"):
-		id = q["v"][0]
-	case slices.Contains(youtubeHosts, host) || slices.Contains(shortHosts, host) || slices.Contains(noCookieHosts, host):
-		return "", "the path names no video; playlist and channel links are not supported"
-	default:
-		return "", "the host is not YouTube's"
-	}
-	switch {
-	case !idPattern.MatchString(id):
-		return "", "the video ID must be 11 characters of A-Z, a-z, 0-9, _ and -"
-	case q.Has("v") && (len(q["v"]) != 1 || q["v"][0] != id):
+	if q := u.Query(); q.Has("v") && !slices.Equal(q["v"], []string{id}) {
 		return "", "it names more than one video"
 	}
 	return id, ""

@@ -41,8 +41,6 @@ var Valid = map[string]string{
 	"https://music.youtube.com/watch?v=dQw4w9WgXcQ&feature=share&si=1":     "dQw4w9WgXcQ",
 	"https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1m30s&list=PL1&index=2": "dQw4w9WgXcQ",
 	"https://www.youtube.com/watch?app=desktop&v=dQw4w9WgXcQ":              "dQw4w9WgXcQ",
-	// Escapes in the query mean what they mean to YouTube: %57 is W.
-	"https://www.youtube.com/watch?v=dQw4w9%57gXcQ": "dQw4w9WgXcQ",
 	// The path's ID repeated in v is one video.
 	"https://www.youtube.com/embed/M7lc1UVf-VE?v=M7lc1UVf-VE": "M7lc1UVf-VE",
 	// Another ID hidden elsewhere (another parameter, the fragment) does
@@ -107,7 +105,12 @@ var Invalid = []string{
 	"https://www.youtube.com//watch?v=dQw4w9WgXcQ",
 	"https://www.youtube.com/%77atch?v=dQw4w9WgXcQ",
 	"https://youtu.be/dQw4w9WgXcQ%2F",
-	// A v that is not an ID.
+	// A v that is not an ID, escaped included: links never escape it,
+	// and an escaped key could hide a second video (%76 is v).
+	"https://www.youtube.com/watch?v=dQw4w9%57gXcQ",
+	"https://www.youtube.com/embed/AAAAAAAAAAA?%76=BBBBBBBBBBB",
+	"https://youtu.be/AAAAAAAAAAA?%76=BBBBBBBBBBB",
+	"https://www.youtube.com/watch?v=AAAAAAAAAAA&%76=BBBBBBBBBBB",
 	"https://www.youtube.com/watch?v=",
 	"https://www.youtube.com/watch?v=dQw4w9WgXcQ%20",
 	"https://www.youtube.com/watch?v=dQw4w9WgXcQ;x=1",
