@@ -64,7 +64,18 @@ type Video struct {
 	// NoEmbed: the owner disabled embedding, so the embedded player answers
 	// UNPLAYABLE.
 	NoEmbed bool
-	Formats []Format
+	// BotChecks is how many player requests for the video are answered
+	// "Sign in to confirm you’re not a bot" (LOGIN_REQUIRED) before it
+	// plays, as YouTube does to an address it distrusts for a while.
+	BotChecks int
+	// Cookie, when set ("name=value"), is a cookie the player wants: a
+	// request without it is answered as for an age-restricted video, one
+	// with it as for a normal one (a signed-in adult's session).
+	Cookie string
+	// LoginReason, when set, is the LOGIN_REQUIRED reason the player
+	// answers every client: words YouTube may use that ytx does not know.
+	LoginReason string
+	Formats     []Format
 }
 
 // Format is one stream of a video, as listed in streamingData.
@@ -134,7 +145,26 @@ const (
 	// AgeRestrictedNoEmbedID is age-restricted with embedding disabled: the
 	// embedded player answers UNPLAYABLE.
 	AgeRestrictedNoEmbedID = "aG3n0eMb3d0"
+	// BotCheckID is a normal video whose first player requests a test can
+	// have answered with a bot check (Server.BotCheck).
+	BotCheckID = "b0tCh3ckV1d"
+	// AdultID is age-restricted unless the request carries SessionCookie.
+	AdultID = "c00k1eAdu1t"
+	// StrangeLoginID answers LOGIN_REQUIRED in words ytx does not know.
+	StrangeLoginID = "str4ng3L0g1"
 )
+
+// SessionCookie is the cookie of a signed-in adult that AdultID wants, in
+// the form of a Cookie header's pair.
+const (
+	SessionCookieName  = "__Secure-3PSID"
+	SessionCookieValue = "ytx-fake-adult-session"
+	SessionCookie      = SessionCookieName + "=" + SessionCookieValue
+)
+
+// BotCheckReason is YouTube's words for a bot check (with its curly
+// apostrophe).
+const BotCheckReason = "Sign in to confirm you’re not a bot"
 
 // DefaultVideos returns a small catalogue: two normal videos, one
 // unavailable, one private and two age-restricted ones. Media bodies are
@@ -227,6 +257,33 @@ func DefaultVideos() []Video {
 			Playability:   AgeRestricted,
 			NoEmbed:       true,
 			Formats:       []Format{{Itag: 140, MimeType: `audio/mp4; codecs="mp4a.40.2"`, Bitrate: 130000, AudioQuality: "AUDIO_QUALITY_MEDIUM", AudioSampleRate: 44100, AudioChannels: 2}},
+		},
+		small(BotCheckID, "A Video YouTube Guards"),
+		func() Video {
+			v := small(AdultID, "Late Night Comedy Special (Age-restricted)")
+			v.Playability, v.Cookie = AgeRestricted, SessionCookie
+			return v
+		}(),
+		func() Video {
+			v := small(StrangeLoginID, "A Video Behind New Words")
+			v.LoginReason = "Please sign in to continue watching on this device"
+			return v
+		}(),
+	}
+}
+
+// small is a short normal video with one audio format of each kind and one
+// progressive video, for videos that tests steer by their ID.
+func small(id, title string) Video {
+	m := func(name string, size int64) Media { return Synthetic(Seed(id+"/"+name), size) }
+	return Video{
+		ID: id, Title: title, Author: "Test Channel", ChannelID: "UCtestchanneltestchannel", ChannelHandle: "@testchannel",
+		Description: "A video of the fake YouTube.", LengthSeconds: 30, ViewCount: 1234,
+		PublishDate: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC), Thumbnails: standardThumbnails(false),
+		Formats: []Format{
+			{Itag: 18, MimeType: `video/mp4; codecs="avc1.42001E, mp4a.40.2"`, Progressive: true, Bitrate: 400000, Width: 640, Height: 360, FPS: 25, QualityLabel: "360p", AudioQuality: "AUDIO_QUALITY_LOW", AudioSampleRate: 44100, AudioChannels: 2, Media: m("18", 90_000)},
+			{Itag: 140, MimeType: `audio/mp4; codecs="mp4a.40.2"`, Bitrate: 130000, AudioQuality: "AUDIO_QUALITY_MEDIUM", AudioSampleRate: 44100, AudioChannels: 2, Media: m("140", 60_000)},
+			{Itag: 251, MimeType: `audio/webm; codecs="opus"`, Bitrate: 120000, AudioQuality: "AUDIO_QUALITY_MEDIUM", AudioSampleRate: 48000, AudioChannels: 2, Media: m("251", 55_000)},
 		},
 	}
 }

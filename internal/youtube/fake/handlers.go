@@ -47,6 +47,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveHome(w, r)
 	case path == "/youtubei/v1/player":
 		s.servePlayer(w, r)
+	case path == "/youtubei/v1/next":
+		s.serveNext(w, r)
 	case path == "/watch":
 		s.serveWatch(w, r)
 	case strings.HasPrefix(path, "/embed/"):
@@ -161,7 +163,11 @@ func (s *Server) servePlayer(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = json.Unmarshal(body, &req)
 	}
-	s.record(Request{Kind: KindPlayer, Method: r.Method, VideoID: req.VideoID, Client: req.Context.Client.ClientName})
+	ask := playerAsk{}
+	if v := s.video(req.VideoID); v != nil && v.Cookie != "" {
+		ask.cookie = hasCookie(r, v.Cookie)
+	}
+	s.record(Request{Kind: KindPlayer, Method: r.Method, VideoID: req.VideoID, Client: req.Context.Client.ClientName, Cookie: hasCookie(r, SessionCookie)})
 	if err != nil || req.VideoID == "" || req.Context.Client.ClientName == "" {
 		// What YouTube answers to a request without a client or video.
 		writeError(w, KindPlayer, http.StatusBadRequest)
@@ -175,8 +181,38 @@ func (s *Server) servePlayer(w http.ResponseWriter, r *http.Request) {
 	if s.apply(&w, r, KindPlayer, s.takeFault(KindPlayer, req.VideoID, 0)) {
 		return
 	}
-	pr := s.playerFor(req.VideoID, s.video(req.VideoID), req.Context.Client.ClientName, false)
+	ask.botCheck = s.takeBotCheck(req.VideoID)
+	pr := s.playerAs(req.VideoID, s.video(req.VideoID), req.Context.Client.ClientName, false, ask)
 	out, err := json.Marshal(pr)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeBody(w, r, "application/json; charset=UTF-8", out)
+}
+
+// hasCookie reports whether r carries the cookie "name=value".
+func hasCookie(r *http.Request, pair string) bool {
+	name, value, _ := strings.Cut(pair, "=")
+	c, err := r.Cookie(name)
+	return err == nil && c.Value == value
+}
+
+// serveNext answers /youtubei/v1/next with the watch page's initial data.
+func (s *Server) serveNext(w http.ResponseWriter, r *http.Request) {
+	var req playerRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if s.begin(&w, r, Request{Kind: KindNext, Method: r.Method, VideoID: req.VideoID, Client: req.Context.Client.ClientName}) {
+		return
+	}
+	if err != nil || req.VideoID == "" {
+		writeError(w, KindPlayer, http.StatusBadRequest)
+		return
+	}
+	out, err := json.Marshal(s.initialData(req.VideoID, s.video(req.VideoID)))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -190,10 +226,14 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	if s.begin(&w, r, Request{Kind: KindWatch, Method: r.Method, VideoID: id}) {
+	if s.begin(&w, r, Request{Kind: KindWatch, Method: r.Method, VideoID: id, Cookie: hasCookie(r, SessionCookie)}) {
 		return
 	}
-	body, err := s.watchPage(id, s.video(id))
+	v, ask := s.video(id), playerAsk{}
+	if v != nil && v.Cookie != "" {
+		ask.cookie = hasCookie(r, v.Cookie)
+	}
+	body, err := s.watchPage(id, v, ask)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -234,7 +274,10 @@ func writeBody(w http.ResponseWriter, r *http.Request, contentType string, body 
 // mediaURL is where a format's bytes are, signed like googlevideo.com's: sig
 // covers the video, itag and expiry, so edited or stale URLs get 403. There
 // is no `v` parameter: kkdai would try to decode it as the n-parameter.
-func (s *Server) mediaURL(v *Video, f *Format, expire int64) string {
+//
+// c names the client the URL was handed to, as googlevideo.com's does; it
+// is signed too, so that Refuse can refuse the media of some clients.
+func (s *Server) mediaURL(v *Video, f *Format, expire int64, client string) string {
 	// Built by hand to keep googlevideo.com's parameter order (url.Values
 	// would sort it).
 	params := [][2]string{
@@ -249,8 +292,9 @@ func (s *Server) mediaURL(v *Video, f *Format, expire int64) string {
 		{"clen", strconv.FormatInt(f.Media.Size(), 10)},
 		{"dur", fmt.Sprintf("%.3f", float64(f.durationMs(v))/1000)},
 		{"lmt", strconv.FormatInt(v.PublishDate.UnixMicro(), 10)},
-		{"sparams", "expire,ei,ip,id,itag,source,requiressl,mime,clen,dur,lmt"},
-		{"sig", s.sign(v.ID, f.Itag, expire)},
+		{"c", client},
+		{"sparams", "expire,ei,ip,id,itag,source,requiressl,mime,clen,dur,lmt,c"},
+		{"sig", s.sign(v.ID, f.Itag, expire, client)},
 	}
 	var b strings.Builder
 	b.WriteString("https://rr3---sn-fake.googlevideo.com/videoplayback?")
@@ -263,9 +307,9 @@ func (s *Server) mediaURL(v *Video, f *Format, expire int64) string {
 	return b.String()
 }
 
-func (s *Server) sign(id string, itag int, expire int64) string {
+func (s *Server) sign(id string, itag int, expire int64, client string) string {
 	m := hmac.New(sha256.New, s.secret)
-	fmt.Fprintf(m, "%s\x00%d\x00%d", id, itag, expire)
+	fmt.Fprintf(m, "%s\x00%d\x00%d\x00%s", id, itag, expire, client)
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -285,20 +329,21 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	itag, _ := strconv.Atoi(q.Get("itag"))
 	expire, _ := strconv.ParseInt(q.Get("expire"), 10, 64)
 	rangeParam := q.Get("range")
-	rec := Request{Kind: KindMedia, Method: r.Method, VideoID: id, Itag: itag, Range: rangeParam}
+	client := q.Get("c")
+	rec := Request{Kind: KindMedia, Method: r.Method, VideoID: id, Itag: itag, Range: rangeParam, Client: client}
 	if rec.Range == "" {
 		rec.Range = r.Header.Get("Range")
 	}
 	if s.begin(&w, r, rec) {
 		return
 	}
-	if !hmac.Equal([]byte(q.Get("sig")), []byte(s.sign(id, itag, expire))) || time.Now().Unix() > expire {
+	if !hmac.Equal([]byte(q.Get("sig")), []byte(s.sign(id, itag, expire, client))) || time.Now().Unix() > expire || s.refuses(client) {
 		writeError(w, KindMedia, http.StatusForbidden)
 		return
 	}
 	v := s.video(id)
 	var f *Format
-	if v != nil && v.Playability == OK {
+	if v != nil && (v.Playability == OK || v.Cookie != "") {
 		for i := range v.Formats {
 			if v.Formats[i].Itag == itag {
 				f = &v.Formats[i]

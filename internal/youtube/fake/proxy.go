@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"encoding/base64"
 	"io"
 	"log"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,10 +27,59 @@ func (s *Server) ProxyURL() *url.URL {
 	return &url.URL{Scheme: "http", Host: s.proxyLn.Addr().String()}
 }
 
+// Proxy is one of the fake's CONNECT proxies: the main one (ProxyURL),
+// or one added by AddProxy. It counts the tunnels it opened.
+type Proxy struct {
+	URL *url.URL // with the credentials it wants, if any
+	// auth is the Proxy-Authorization it wants, "" for none.
+	auth    string
+	tunnels atomic.Int64
+	refused atomic.Int64
+}
+
+// Tunnels is the number of CONNECT tunnels the proxy opened.
+func (p *Proxy) Tunnels() int64 { return p.tunnels.Load() }
+
+// Refused is the number of requests it refused for lack of credentials.
+func (p *Proxy) Refused() int64 { return p.refused.Load() }
+
+// MainProxy is the proxy at ProxyURL, for its counters.
+func (s *Server) MainProxy() *Proxy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mainProxy
+}
+
+// AddProxy starts another CONNECT proxy to the fake, on a port of its own,
+// with counters of its own: tests that spread jobs over proxies tell them
+// apart. With a user, it answers 407 to requests without that user and
+// password (its URL carries them).
+func (s *Server) AddProxy(user, password string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{URL: &url.URL{Scheme: "http", Host: ln.Addr().String()}}
+	if user != "" {
+		p.URL.User = url.UserPassword(user, password)
+		p.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.serveProxy(ln, p)
+	}()
+	go func() {
+		<-s.closed
+		ln.Close()
+	}()
+	return p, nil
+}
+
 // serveProxy runs until ln is closed.
-func (s *Server) serveProxy(ln net.Listener) {
+func (s *Server) serveProxy(ln net.Listener, p *Proxy) {
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(s.serveProxyRequest),
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveProxyRequest(w, r, p) }),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
@@ -39,7 +90,13 @@ func (s *Server) serveProxy(ln net.Listener) {
 	srv.Serve(ln) //nolint:errcheck // ends when the listener closes
 }
 
-func (s *Server) serveProxyRequest(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveProxyRequest(w http.ResponseWriter, r *http.Request, p *Proxy) {
+	if p.auth != "" && r.Header.Get("Proxy-Authorization") != p.auth {
+		p.refused.Add(1)
+		w.Header().Set("Proxy-Authenticate", `Basic realm="fake"`)
+		http.Error(w, "proxy credentials wanted", http.StatusProxyAuthRequired)
+		return
+	}
 	if r.Method != http.MethodConnect && r.URL.Host == "" {
 		http.Error(w, "this is a proxy: send CONNECT or an absolute URI", http.StatusBadRequest)
 		return
@@ -80,6 +137,7 @@ func (s *Server) serveProxyRequest(w http.ResponseWriter, r *http.Request) {
 		upstream.Close()
 		return
 	}
+	p.tunnels.Add(1)
 	if _, err := client.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		s.untrack(client, upstream)
 		return

@@ -167,6 +167,18 @@ const (
 // not know) as seen by the named client. withMicroformat is set for the watch
 // page: the Android clients that kkdai uses get no microformat.
 func (s *Server) playerFor(id string, v *Video, client string, withMicroformat bool) *playerResponse {
+	return s.playerAs(id, v, client, withMicroformat, playerAsk{})
+}
+
+// playerAsk is what a player request carried besides the video and client.
+type playerAsk struct {
+	cookie   bool // the session cookie a Video.Cookie wants
+	botCheck bool // answer with a bot check (Server.BotCheck)
+}
+
+// playerAs is playerFor for one request: a bot check, and a video that
+// wants a cookie, answer by what the request carried.
+func (s *Server) playerAs(id string, v *Video, client string, withMicroformat bool, ask playerAsk) *playerResponse {
 	pr := &playerResponse{
 		ResponseContext: responseContext{
 			VisitorData: s.visitorData,
@@ -191,18 +203,31 @@ func (s *Server) playerFor(id string, v *Video, client string, withMicroformat b
 		return pr
 	}
 
+	playability := v.Playability
+	if v.Cookie != "" && ask.cookie {
+		playability = OK
+	}
 	switch {
-	case v.Playability == Private:
+	case ask.botCheck:
+		ps.Status, ps.Reason = "LOGIN_REQUIRED", BotCheckReason
+		ps.Messages = []string{"This helps protect our community. Learn more"}
+		ps.ErrorScreen = newErrorScreen(BotCheckReason, "This helps protect our community. Learn more", "ERROR_OUTLINE")
+		return pr
+	case v.LoginReason != "" && playability == OK:
+		ps.Status, ps.Reason = "LOGIN_REQUIRED", v.LoginReason
+		ps.ErrorScreen = newErrorScreen(v.LoginReason, "", "ERROR_OUTLINE")
+		return pr
+	case playability == Private:
 		reason := orDefault(v.Reason, "This video is private")
 		ps.Status, ps.Reason = "LOGIN_REQUIRED", reason
 		ps.Messages = []string{"This is a private video. Please sign in to verify that you may see it."}
 		ps.ErrorScreen = newErrorScreen(reason, "", "PRIVACY_INFO")
 		return pr // YouTube tells nothing else about a private video
-	case v.Playability == AgeRestricted && client == clientEmbedded && v.NoEmbed:
+	case playability == AgeRestricted && client == clientEmbedded && v.NoEmbed:
 		reason := "Playback on other websites has been disabled by the video owner."
 		ps.Status, ps.Reason = "UNPLAYABLE", reason
 		ps.ErrorScreen = newErrorScreen(reason, "Watch on YouTube", "ERROR_OUTLINE")
-	case v.Playability == AgeRestricted:
+	case playability == AgeRestricted:
 		reason := orDefault(v.Reason, "Sign in to confirm your age")
 		ps.Status, ps.Reason = "LOGIN_REQUIRED", reason
 		ps.Messages = []string{"This video may be inappropriate for some users."}
@@ -215,7 +240,7 @@ func (s *Server) playerFor(id string, v *Video, client string, withMicroformat b
 	default:
 		ps.Status = "OK"
 		ps.PlayableInEmbed = !v.NoEmbed
-		pr.StreamingData = s.streamingDataFor(v)
+		pr.StreamingData = s.streamingDataFor(v, client)
 	}
 
 	pr.VideoDetails = &videoDetails{
@@ -256,14 +281,14 @@ func (s *Server) playerFor(id string, v *Video, client string, withMicroformat b
 	return pr
 }
 
-func (s *Server) streamingDataFor(v *Video) *streamingData {
+func (s *Server) streamingDataFor(v *Video, client string) *streamingData {
 	sd := &streamingData{ExpiresInSeconds: "21540", Formats: []formatJSON{}, AdaptiveFormats: []formatJSON{}}
 	expire := time.Now().Add(6 * time.Hour).Unix()
 	for i := range v.Formats {
 		f := &v.Formats[i]
 		fj := formatJSON{
 			Itag:             f.Itag,
-			URL:              orDefault(f.URL, s.mediaURL(v, f, expire)),
+			URL:              orDefault(f.URL, s.mediaURL(v, f, expire, client)),
 			MimeType:         f.MimeType,
 			Bitrate:          f.Bitrate,
 			Width:            f.Width,
@@ -353,10 +378,9 @@ func inlineJSON(v any) ([]byte, error) {
 	return bytes.ReplaceAll(b, []byte(";"), []byte(`\u003b`)), nil
 }
 
-// homePage is the start of www.youtube.com: kkdai reads the visitor data from
-// the JSON after "\nytcfg.set(".
-func (s *Server) homePage() ([]byte, error) {
-	cfg := map[string]any{
+// ytcfg is the configuration YouTube's pages set with ytcfg.set(...).
+func (s *Server) ytcfg() map[string]any {
+	return map[string]any{
 		"CLIENT_CANARY_STATE":      "none",
 		"HL":                       "en",
 		"GL":                       "US",
@@ -379,6 +403,12 @@ func (s *Server) homePage() ([]byte, error) {
 		},
 		"VISITOR_DATA": s.visitorDataEscaped,
 	}
+}
+
+// homePage is the start of www.youtube.com: kkdai reads the visitor data from
+// the JSON after "\nytcfg.set(".
+func (s *Server) homePage() ([]byte, error) {
+	cfg := s.ytcfg()
 	js, err := inlineJSON(cfg)
 	if err != nil {
 		return nil, err
@@ -396,8 +426,11 @@ func (s *Server) homePage() ([]byte, error) {
 
 // watchPage is https://www.youtube.com/watch?v=ID: the player response for
 // the web client, with microformat, in a script on one line.
-func (s *Server) watchPage(id string, v *Video) ([]byte, error) {
-	js, err := inlineJSON(s.playerFor(id, v, "WEB", true))
+//
+// It carries ytcfg too (the innertube context and API key), as YouTube's
+// does: yt-dlp reads it for an age-gated video's second try.
+func (s *Server) watchPage(id string, v *Video, ask playerAsk) ([]byte, error) {
+	js, err := inlineJSON(s.playerAs(id, v, "WEB", true, ask))
 	if err != nil {
 		return nil, err
 	}
@@ -409,16 +442,66 @@ func (s *Server) watchPage(id string, v *Video) ([]byte, error) {
 	b.WriteString(`<!DOCTYPE html><html style="font-size: 10px;font-family: Roboto, Arial, sans-serif;" lang="en"><head>`)
 	fmt.Fprintf(&b, `<title>%s</title><meta name="title" content="%s">`, html.EscapeString(title), html.EscapeString(strings.TrimSuffix(title, " - YouTube")))
 	fmt.Fprintf(&b, `<link rel="canonical" href="https://www.youtube.com/watch?v=%s"><meta property="og:url" content="https://www.youtube.com/watch?v=%s">`, id, id)
+	cfg, err := inlineJSON(s.ytcfg())
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(`<script nonce="` + s.nonce + `">ytcfg.set(`)
+	b.Write(cfg)
+	b.WriteString(`);</script>`)
 	b.WriteString(`</head><body dir="ltr"><div id="player">`)
 	b.WriteString(`<script nonce="` + s.nonce + `">var ytInitialPlayerResponse = `)
 	b.Write(js)
 	b.WriteString(`;var meta = document.createElement('meta'); meta.name = 'referrer'; meta.content = 'origin-when-cross-origin'; document.getElementsByTagName('head')[0].appendChild(meta);</script>`)
-	b.WriteString("</div>\n<ytd-app></ytd-app></body></html>\n")
+	b.WriteString("</div>\n")
+	data, err := inlineJSON(s.initialData(id, v))
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(`<script nonce="` + s.nonce + `">var ytInitialData = `)
+	b.Write(data)
+	b.WriteString(";</script>\n<ytd-app></ytd-app></body></html>\n")
 	return b.Bytes(), nil
 }
 
+// initialData is the watch page's ytInitialData, which /youtubei/v1/next
+// also answers: the primary and secondary info under
+// contents.twoColumnWatchNextResults. yt-dlp reads the owner's channel and
+// the date from it, and asks /next again until an answer has "contents".
+func (s *Server) initialData(id string, v *Video) map[string]any {
+	results := []any{}
+	if v != nil && v.Playability != Unavailable && v.Playability != Private {
+		owner := map[string]any{
+			"title": map[string]any{"runs": []any{map[string]any{
+				"text": v.Author,
+				"navigationEndpoint": map[string]any{"browseEndpoint": map[string]any{
+					"browseId": v.ChannelID, "canonicalBaseUrl": "/" + v.ChannelHandle,
+				}},
+			}}},
+		}
+		results = append(results,
+			map[string]any{"videoPrimaryInfoRenderer": map[string]any{
+				"title":     map[string]any{"runs": []any{map[string]any{"text": v.Title}}},
+				"viewCount": map[string]any{"videoViewCountRenderer": map[string]any{"viewCount": map[string]any{"simpleText": strconv.FormatInt(v.ViewCount, 10) + " views"}}},
+				"dateText":  map[string]any{"simpleText": v.PublishDate.In(pacific).Format("Jan 2, 2006")},
+			}},
+			map[string]any{"videoSecondaryInfoRenderer": map[string]any{
+				"owner": map[string]any{"videoOwnerRenderer": owner},
+			}},
+		)
+	}
+	return map[string]any{
+		"responseContext": map[string]any{"visitorData": s.visitorData},
+		"contents": map[string]any{"twoColumnWatchNextResults": map[string]any{
+			"results": map[string]any{"results": map[string]any{"contents": results}},
+		}},
+		"currentVideoEndpoint": map[string]any{"watchEndpoint": map[string]any{"videoId": id}},
+		"trackingParams":       "CAAQg2ciEwj" + id,
+	}
+}
+
 // playerHash names the fake player version in /s/player/<hash>/.
-const playerHash = "f4k3y7x0"
+const playerHash = "f4ce0b5e"
 
 // basePath is the player script the embed page names.
 const basePath = "/s/player/" + playerHash + "/player_ias.vflset/en_US/base.js"
@@ -426,7 +509,13 @@ const basePath = "/s/player/" + playerHash + "/player_ias.vflset/en_US/base.js"
 // embedPage is https://youtube.com/embed/ID: kkdai only looks for the path of
 // the player's base.js in it.
 func (s *Server) embedPage(id string) []byte {
-	cfg := `{"PLAYER_JS_URL":"` + basePath + `","WEB_PLAYER_CONTEXT_CONFIGS":{"WEB_PLAYER_CONTEXT_CONFIG_ID_EMBEDDED_PLAYER":{"jsUrl":"` + basePath + `","cssUrl":"/s/player/` + playerHash + `/www-player.css","videoId":"` + id + `"}}}`
+	c := s.ytcfg()
+	c["PLAYER_JS_URL"] = basePath
+	c["WEB_PLAYER_CONTEXT_CONFIGS"] = map[string]any{"WEB_PLAYER_CONTEXT_CONFIG_ID_EMBEDDED_PLAYER": map[string]any{
+		"jsUrl": basePath, "cssUrl": "/s/player/" + playerHash + "/www-player.css", "videoId": id,
+	}}
+	js, _ := inlineJSON(c) // a map of strings and maps: cannot fail
+	cfg := string(js)
 	return []byte(`<!DOCTYPE html><html lang="en" dir="ltr" data-cast-api-enabled="true"><head><meta name="viewport" content="width=device-width, initial-scale=1"><title>YouTube</title>` +
 		`<link rel="canonical" href="https://www.youtube.com/watch?v=` + id + `">` +
 		`<link rel="stylesheet" href="/s/player/` + playerHash + `/www-player.css" name="www-player" nonce="` + s.nonce + `">` +

@@ -34,6 +34,7 @@ type Kind string
 const (
 	KindHome      Kind = "home"      // GET https://www.youtube.com/
 	KindPlayer    Kind = "player"    // POST /youtubei/v1/player
+	KindNext      Kind = "next"      // POST /youtubei/v1/next
 	KindWatch     Kind = "watch"     // GET /watch?v=ID
 	KindEmbed     Kind = "embed"     // GET /embed/ID
 	KindBaseJS    Kind = "basejs"    // GET /s/player/<hash>/.../base.js
@@ -46,9 +47,13 @@ type Request struct {
 	Kind    Kind
 	Method  string
 	VideoID string
-	Itag    int    // media
-	Client  string // player: context.client.clientName ("ANDROID_VR", "WEB_EMBEDDED_PLAYER")
-	Range   string // media: the `range` query parameter or the Range header
+	Itag    int // media
+	// Client is, for the player, context.client.clientName ("ANDROID_VR",
+	// "VISIONOS"); for media, the client the URL was handed to.
+	Client string
+	Range  string // media: the `range` query parameter or the Range header
+	// Cookie: the request carried SessionCookie.
+	Cookie bool
 }
 
 // maxLog bounds the request log of a long-running demo server.
@@ -74,14 +79,17 @@ type Server struct {
 	holds    map[string]*gate
 	rates    map[string]int64  // media bytes per second by video ID
 	thumbs   map[string][]byte // generated JPEGs by "<ID>/<name>"
+	refused  map[string]bool   // clients whose media answer 403
+	bots     map[string]int    // bot checks left by video ID
 
-	httpSrv  *http.Server
-	tlsLn    net.Listener
-	proxyLn  net.Listener
-	tunnels  map[net.Conn]struct{}
-	closed   chan struct{}
-	closeOne sync.Once
-	wg       sync.WaitGroup
+	httpSrv   *http.Server
+	tlsLn     net.Listener
+	proxyLn   net.Listener
+	mainProxy *Proxy
+	tunnels   map[net.Conn]struct{}
+	closed    chan struct{}
+	closeOne  sync.Once
+	wg        sync.WaitGroup
 }
 
 // gate holds player requests for one video until every Hold on it is
@@ -109,6 +117,8 @@ func New(videos ...Video) (*Server, error) {
 		holds:    map[string]*gate{},
 		rates:    map[string]int64{},
 		thumbs:   map[string][]byte{},
+		refused:  map[string]bool{},
+		bots:     map[string]int{},
 		tunnels:  map[net.Conn]struct{}{},
 		closed:   make(chan struct{}),
 	}
@@ -159,6 +169,7 @@ func (s *Server) AddVideo(v Video) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.videos[nv.ID] = nv
+	s.bots[nv.ID] = nv.BotChecks
 	for k := range s.thumbs {
 		if len(k) > len(nv.ID) && k[:len(nv.ID)+1] == nv.ID+"/" {
 			delete(s.thumbs, k)
@@ -207,10 +218,11 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.httpSrv.ServeTLS(tlsLn, "", "") //nolint:errcheck // ends with ErrServerClosed
 	}()
-	go func() {
+	s.mainProxy = &Proxy{URL: &url.URL{Scheme: "http", Host: proxyLn.Addr().String()}}
+	go func(p *Proxy) {
 		defer s.wg.Done()
-		s.serveProxy(proxyLn)
-	}()
+		s.serveProxy(proxyLn, p)
+	}(s.mainProxy)
 	return nil
 }
 
@@ -365,6 +377,51 @@ func (s *Server) wait(ctx context.Context, videoID string) bool {
 	case <-s.closed:
 		return false
 	}
+}
+
+// KKDAIClients are the InnerTube clients kkdai/youtube v2.10.6 can send
+// (its exported ClientInfos, and the WEB_EMBEDDED_PLAYER it falls back to).
+var KKDAIClients = []string{"ANDROID_VR", "ANDROID", "IOS", "WEB", "WEB_EMBEDDED_PLAYER"}
+
+// Refuse makes media URLs handed to the named clients answer 403, as
+// googlevideo.com does to clients YouTube stopped serving.
+func (s *Server) Refuse(clients ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range clients {
+		s.refused[c] = true
+	}
+}
+
+// AsSinceAugust2026 makes the fake answer as YouTube has since 2026-08-17:
+// the media of every client kkdai v2.10.6 can send is refused (ANDROID_VR
+// is 403'd outright, the web clients need PO tokens kkdai does not have),
+// while yt-dlp's default clients (VISIONOS, TVHTML5) are served.
+func (s *Server) AsSinceAugust2026() { s.Refuse(KKDAIClients...) }
+
+func (s *Server) refuses(client string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused[client]
+}
+
+// BotCheck makes the next n player requests for videoID answer "Sign in to
+// confirm you’re not a bot".
+func (s *Server) BotCheck(videoID string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bots[videoID] = n
+}
+
+// takeBotCheck uses one of videoID's bot checks, if any are left.
+func (s *Server) takeBotCheck(videoID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bots[videoID] > 0 {
+		s.bots[videoID]--
+		return true
+	}
+	return false
 }
 
 // Forever as Fault.Times makes a fault permanent.
