@@ -42,6 +42,13 @@ type Options struct {
 	// RetryBackoff is the delay before the second attempt; it doubles for
 	// each later attempt, up to RetryBackoffMax.
 	RetryBackoff, RetryBackoffMax time.Duration
+	// RateLimitedBackoff is the delay after the first attempt that YouTube
+	// rate-limited (a bot check, HTTP 429); it doubles for each later one,
+	// up to RateLimitedBackoffMax. Such attempts do not spend
+	// spec.retry.maxAttempts; RateLimitedTimeout bounds them instead: an
+	// extraction still rate-limited that long after the first fails with
+	// reason RateLimited.
+	RateLimitedBackoff, RateLimitedBackoffMax, RateLimitedTimeout time.Duration
 	// PublishBackoff and PublishBackoffMax bound the per-resource backoff
 	// while the queue refuses messages.
 	PublishBackoff, PublishBackoffMax time.Duration
@@ -85,6 +92,9 @@ func (o *Options) defaults() {
 	def(&o.HeartbeatTimeout, 2*time.Minute)
 	def(&o.RetryBackoff, 10*time.Second)
 	def(&o.RetryBackoffMax, 5*time.Minute)
+	def(&o.RateLimitedBackoff, DefaultRateLimitedBackoff)
+	def(&o.RateLimitedBackoffMax, DefaultRateLimitedBackoffMax)
+	def(&o.RateLimitedTimeout, DefaultRateLimitedTimeout)
 	def(&o.PublishBackoff, time.Second)
 	def(&o.PublishBackoffMax, time.Minute)
 	def(&o.WaitRecheck, 30*time.Second)
@@ -96,6 +106,14 @@ func (o *Options) defaults() {
 	}
 	cleanupDefaults(o)
 }
+
+// Defaults of the rate-limited retries: YouTube's bot checks on an address
+// last from minutes to hours.
+const (
+	DefaultRateLimitedBackoff    = 5 * time.Minute
+	DefaultRateLimitedBackoffMax = time.Hour
+	DefaultRateLimitedTimeout    = 6 * time.Hour
+)
 
 // Reconciler drives each YouTubeExtraction through its attempts.
 type Reconciler struct {
@@ -323,15 +341,32 @@ func (r *Reconciler) publishFailed(ctx context.Context, x *v1alpha1.YouTubeExtra
 
 // retry queues the next attempt after backoff, or fails the resource when
 // its attempts are spent.
+//
+// An attempt that YouTube rate-limited spends no attempt: it waits its own,
+// longer backoff, and the extraction fails RateLimited only once
+// RateLimitedTimeout has passed since the first such attempt.
 func (r *Reconciler) retry(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
 	last := x.Status.LastFailure
-	if x.Status.Attempts >= x.MaxAttempts() {
-		msg := fmt.Sprintf("all %d attempts failed; the last with %s: %s", x.Status.Attempts, last.Reason, last.Message)
+	limited := last.Reason == v1alpha1.ReasonRateLimited
+	spent := status.SpentAttempts(x)
+	switch {
+	case limited && x.Status.RateLimitedSince != nil && r.now().Sub(x.Status.RateLimitedSince.Time) >= r.opts.RateLimitedTimeout:
+		msg := fmt.Sprintf("YouTube kept rate-limiting this video's attempts for %s (%d attempts; --rate-limited-timeout %s); the last said: %s",
+			r.now().Sub(x.Status.RateLimitedSince.Time).Round(time.Second), x.Status.RateLimitedAttempts, r.opts.RateLimitedTimeout, last.Message)
+		status.Failed(x, v1alpha1.ReasonRateLimited, msg, r.nowMeta())
+		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonRateLimited, "%s", msg)
+		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
+	case !limited && spent >= x.MaxAttempts():
+		msg := fmt.Sprintf("all %d attempts failed; the last with %s: %s", spent, last.Reason, last.Message)
 		status.Failed(x, v1alpha1.ReasonAttemptsExhausted, msg, r.nowMeta())
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonAttemptsExhausted, "%s", msg)
 		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
 	}
-	if wait := last.Time.Add(r.retryDelay(x.Status.Attempts)).Sub(r.now()); wait > 0 {
+	delay := r.retryDelay(spent)
+	if limited {
+		delay = backoff(r.opts.RateLimitedBackoff, r.opts.RateLimitedBackoffMax, x.Status.RateLimitedAttempts)
+	}
+	if wait := last.Time.Add(delay).Sub(r.now()); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	n := x.Status.Attempts + 1
@@ -351,7 +386,12 @@ func (r *Reconciler) queuedMessage(attempt int32) string {
 // retryDelay is the wait after failed attempt n: RetryBackoff doubled per
 // attempt, capped at RetryBackoffMax.
 func (r *Reconciler) retryDelay(n int32) time.Duration {
-	b := wait.Backoff{Duration: r.opts.RetryBackoff, Factor: 2, Steps: int(n), Cap: r.opts.RetryBackoffMax}
+	return backoff(r.opts.RetryBackoff, r.opts.RetryBackoffMax, n)
+}
+
+// backoff is first doubled n-1 times, capped at most.
+func backoff(first, most time.Duration, n int32) time.Duration {
+	b := wait.Backoff{Duration: first, Factor: 2, Steps: int(n), Cap: most}
 	var d time.Duration
 	for i := int32(0); i < n; i++ {
 		d = b.Step()

@@ -14,22 +14,46 @@ import (
 	kkdai "github.com/kkdai/youtube/v2"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/download"
 	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/resolver"
 	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
 )
 
-// run is one attempt's extraction in progress.
+// run is one resolver's turn at an attempt's extraction.
 type run struct {
 	w    *Worker
 	t    *task
-	v    *kkdai.Video
+	v    *resolver.Video
+	r    resolver.Resolver
+	req  resolver.Request
 	plan plan
 	dir  string // scratch, removed when the attempt ends
+	// refusalEndsIt: another resolver follows, so a download that YouTube
+	// refuses ends at once rather than after its retries.
+	refusalEndsIt bool
 	// cover is the downloaded thumbnail, "" until fetched or when there is
 	// none.
 	cover string
+}
+
+// steps plans the downloads and makes every file, in order.
+func (r *run) steps(ctx context.Context) error {
+	r.t.metadata = youtube.Metadata(r.v)
+	p, err := planFor(r.v, r.t.spec)
+	if err != nil {
+		return err
+	}
+	r.plan = p
+	r.t.bytesTotal.Store(p.size())
+	for _, step := range []func(context.Context) error{r.info, r.thumbnail, r.audio, r.video, r.prune} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxThumbnailBytes bounds a thumbnail download: YouTube's largest are a few
@@ -142,14 +166,19 @@ func (r *run) prune(ctx context.Context) error {
 	return nil
 }
 
-// download fetches format f into path with ranged requests, counting bytes
-// for progress.
-func (r *run) download(ctx context.Context, f *kkdai.Format, path string) error {
-	url, err := r.w.videos.StreamURL(ctx, r.v, f)
+// download fetches format f into path with ranged requests, through the
+// job's route, counting bytes for progress.
+func (r *run) download(ctx context.Context, f *resolver.Format, path string) error {
+	u, header, err := r.r.MediaURL(ctx, r.req, r.v, f)
 	if err != nil {
 		return err
 	}
-	return r.w.download.ToFile(ctx, url, f.ContentLength, path, func(n int64) { r.t.bytesDone.Add(n) })
+	if err := waitAvailable(ctx, f); err != nil {
+		return youtube.Classify(err)
+	}
+	d := download.Downloader{HTTP: r.req.Media, Options: r.w.download.Options}
+	s := download.Stream{URL: u, Header: header, Size: f.ContentLength, RefusalEndsIt: r.refusalEndsIt}
+	return d.Fetch(ctx, s, path, func(n int64) { r.t.bytesDone.Add(n) })
 }
 
 // fetchSmall GETs a small file (a thumbnail) into path.
@@ -158,7 +187,7 @@ func (r *run) fetchSmall(ctx context.Context, url, path string) error {
 	if err != nil {
 		return youtube.RedactError(err)
 	}
-	resp, err := r.w.http.Do(req)
+	resp, err := r.req.HTTP.Do(req)
 	if err != nil {
 		return youtube.RedactError(err)
 	}

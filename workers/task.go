@@ -13,6 +13,8 @@ type task struct {
 	videoID   string
 	metadata  v1alpha1.VideoMetadata
 	artifacts []v1alpha1.Artifact
+	// resolver read the video and served the files.
+	resolver string
 
 	// Byte counters, written by downloads and read by the heartbeat.
 	bytesDone, bytesTotal atomic.Int64
@@ -39,6 +41,17 @@ func (t *task) apply(x *v1alpha1.YouTubeExtraction) {
 		x.Status.Metadata = &md
 	}
 	x.Status.Artifacts = t.artifacts
+	x.Status.Resolver = t.resolver
 	p := t.progress()
 	x.Status.Progress = &p
+}
+
+// reset forgets what an earlier resolver's turn made: the next one makes
+// every file again (storing over them, under the same keys).
+func (t *task) reset(resolver string) {
+	t.artifacts = nil
+	t.metadata = v1alpha1.VideoMetadata{}
+	t.resolver = resolver
+	t.bytesDone.Store(0)
+	t.bytesTotal.Store(0)
 }

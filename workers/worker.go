@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -23,6 +22,7 @@ import (
 	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/resolver"
 	"ytx.dev/ytx/internal/status"
 	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
@@ -68,8 +68,10 @@ type Worker struct {
 	client   client.Client // writes
 	reader   client.Reader // uncached reads: a claim must see the latest state
 	events   recorder.EventRecorder
-	videos   *youtube.Client
-	http     *http.Client // the one videos uses, for thumbnails
+	chain    *resolver.Chain
+	clients  *youtube.Clients
+	pacer    *youtube.Pacer
+	cookies  *youtube.Cookies // nil: none
 	download *download.Downloader
 	ffmpeg   media.FFmpeg
 	store    storage.Store
@@ -86,11 +88,14 @@ type Deps struct {
 	Client client.Client
 	Reader client.Reader
 	Events recorder.EventRecorder
-	// HTTP reaches YouTube: the kkdai client and the thumbnails go
-	// through it; Media, if set, carries the media downloads instead
-	// (youtube.NewMediaClient: the same proxy and CAs, over HTTP/1.1).
-	HTTP     *http.Client
-	Media    *http.Client
+	// Chain reads videos (nil: kkdai alone). Clients hands out the HTTP
+	// clients of each route to YouTube (nil: youtube.NewClients with
+	// the defaults); Pacer picks a job's route and paces starts (nil: the
+	// worker's own route, unpaced); Cookies, when set, go to YouTube.
+	Chain    *resolver.Chain
+	Clients  *youtube.Clients
+	Pacer    *youtube.Pacer
+	Cookies  *youtube.Cookies
 	Download download.Options
 	FFmpeg   media.FFmpeg
 	Store    storage.Store
@@ -106,14 +111,19 @@ func New(d Deps, opts Options) *Worker {
 	opts.defaults()
 	dl := d.Download
 	dl.MaxBytes = opts.MaxArtifactBytes
-	media := d.Media
-	if media == nil {
-		media = d.HTTP
+	if d.Chain == nil {
+		d.Chain = resolver.NewChain(resolver.ChainOptions{}, youtube.KKDAI{})
+	}
+	if d.Clients == nil {
+		d.Clients = youtube.NewClients(youtube.HTTPOptions{})
+	}
+	if d.Pacer == nil {
+		d.Pacer = youtube.NewPacer(nil, 0, 0)
 	}
 	return &Worker{
 		client: d.Client, reader: d.Reader, events: d.Events,
-		videos: youtube.NewClient(d.HTTP), http: d.HTTP,
-		download: &download.Downloader{HTTP: media, Options: dl},
+		chain: d.Chain, clients: d.Clients, pacer: d.Pacer, cookies: d.Cookies,
+		download: &download.Downloader{Options: dl},
 		ffmpeg:   d.FFmpeg, store: d.Store,
 		opts: opts, log: d.Log,
 		clock: clock.RealClock{},

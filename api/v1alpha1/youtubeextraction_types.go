@@ -56,6 +56,12 @@ const (
 	// ReasonScratchFailed: the worker's own disk (--scratch-dir) failed:
 	// full, read-only, or gone. Retried, as another worker may have room.
 	ReasonScratchFailed = "ScratchFailed"
+	// ReasonRateLimited: YouTube asked the worker to prove it is not a bot
+	// ("Sign in to confirm you're not a bot"), or answered HTTP 429. It is
+	// retried after a longer backoff and does not spend
+	// spec.retry.maxAttempts; the manager's --rate-limited-timeout bounds
+	// it in time.
+	ReasonRateLimited = "RateLimited"
 
 	// Reasons for progress, not failure.
 	ReasonPublishFailed = "PublishFailed"
@@ -238,6 +244,10 @@ type YouTubeExtractionStatus struct {
 	// +optional
 	// +listType=atomic
 	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// resolver is what read the video and served the files: kkdai (in
+	// the worker) or yt-dlp.
+	// +optional
+	Resolver string `json:"resolver,omitempty"`
 	// +optional
 	Progress *Progress `json:"progress,omitempty"`
 	// attempts is the number of the current attempt, from 1.
@@ -246,6 +256,16 @@ type YouTubeExtractionStatus struct {
 	// lastFailure is how the last unsuccessful attempt ended.
 	// +optional
 	LastFailure *AttemptFailure `json:"lastFailure,omitempty"`
+	// rateLimitedAttempts counts the attempts of this generation that
+	// ended RateLimited. They do not count against spec.retry.maxAttempts:
+	// the manager's --rate-limited-timeout bounds them, from
+	// rateLimitedSince.
+	// +optional
+	RateLimitedAttempts int32 `json:"rateLimitedAttempts,omitempty"`
+	// rateLimitedSince is when the first attempt of this generation ended
+	// RateLimited.
+	// +optional
+	RateLimitedSince *metav1.Time `json:"rateLimitedSince,omitempty"`
 	// worker is the name of the worker running (or that ran) the current attempt.
 	// +optional
 	Worker string `json:"worker,omitempty"`
@@ -275,6 +295,7 @@ type YouTubeExtractionStatus struct {
 // +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress.percent`,description="Percent of bytes done"
 // +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1
 // +kubebuilder:printcolumn:name="Worker",type=string,JSONPath=`.status.worker`,priority=1
+// +kubebuilder:printcolumn:name="Resolver",type=string,JSONPath=`.status.resolver`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type YouTubeExtraction struct {

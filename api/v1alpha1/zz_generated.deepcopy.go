@@ -232,6 +232,10 @@ func (in *YouTubeExtractionStatus) DeepCopyInto(out *YouTubeExtractionStatus) {
 		*out = new(AttemptFailure)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.RateLimitedSince != nil {
+		in, out := &in.RateLimitedSince, &out.RateLimitedSince
+		*out = (*in).DeepCopy()
+	}
 	if in.StartTime != nil {
 		in, out := &in.StartTime, &out.StartTime
 		*out = (*in).DeepCopy()

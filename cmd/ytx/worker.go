@@ -47,8 +47,12 @@ func workerCommand() *cobra.Command {
 	fs.Var(bytesFlag{&c.Download.ChunkSize}, "download-chunk-size", "bytes per ranged request to YouTube")
 	fs.IntVar(&c.Download.Parallel, "download-parallel", 4, "ranged requests in flight per stream")
 	fs.DurationVar(&c.Download.IdleTimeout, "download-idle-timeout", 30*time.Second, "a ranged request that receives nothing for this long is retried")
+	rf := addResolveFlags(fs, &c.Resolve)
 	return withEnv(cmd, func(cmd *cobra.Command) error {
 		if _, err := log.logger(); err != nil {
+			return err
+		}
+		if err := rf.finish(cmd.Flags()); err != nil {
 			return err
 		}
 		if c.Worker.Name == "" {

@@ -45,6 +45,8 @@ type WorkerConfig struct {
 	// YouTube tunes the HTTP client that reaches YouTube; tests and the dev
 	// mode point it at the fake.
 	YouTube youtube.HTTPOptions
+	// Resolve is the resolver chain and how it reaches YouTube.
+	Resolve ResolverConfig
 
 	// Storage is the --storage URL where files go.
 	Storage  string
@@ -74,6 +76,9 @@ func (c *WorkerConfig) Validate() error {
 		return err
 	}
 	if err := checkFFmpeg(c.FFmpeg.Path); err != nil {
+		return err
+	}
+	if err := c.Resolve.Validate(); err != nil {
 		return err
 	}
 	if c.Transport == "" {
@@ -121,9 +126,22 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	}
 	log := ctrl.Log.WithName("worker").WithValues("worker", c.Worker.Name)
 	sweepScratch(log, c.Worker.ScratchDir)
+	res, err := NewResolvers(ctx, c.Resolve, c.YouTube)
+	if err != nil {
+		return nil, err
+	}
+	logResolvers(log, res)
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		return res.Close()
+	})); err != nil {
+		res.Close()
+		return nil, err
+	}
 	deps := workers.Deps{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("ytx-worker"),
-		HTTP: youtube.NewHTTPClient(c.YouTube), Media: youtube.NewMediaClient(c.YouTube), Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
+		Chain: res.Chain, Clients: res.Clients, Pacer: res.Pacer, Cookies: res.Cookies,
+		Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
 	}
 	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), cfg: c}
 	if w.source, err = c.newSource(ctx, w.worker, log); err != nil {

@@ -136,9 +136,12 @@ var defaultHTTPClient = sync.OnceValue(func() *http.Client { return youtube.NewM
 //   - 403 on every attempt of a chunk: Forbidden, permanent;
 //   - 404 or 410: VideoUnavailable, permanent;
 //   - larger than Options.MaxBytes: ArtifactTooLarge, permanent;
-//   - attempts exhausted on 5xx, 429, network errors and bad bodies, or
-//     416: DownloadFailed, transient;
-//   - writing the file: StorageFailed, transient;
+//   - 403 on the first attempt with Stream.RefusalEndsIt: Forbidden,
+//     retryable (another resolver may be tried at once);
+//   - attempts exhausted on 429: RateLimited, retryable;
+//   - attempts exhausted on 5xx, network errors and bad bodies, or 416:
+//     DownloadFailed, transient;
+//   - writing the file: ScratchFailed, transient;
 //   - ctx ending: youtube.Classify of ctx's error (DownloadFailed or
 //     Timeout, transient; errors.Is finds context.Canceled or
 //     context.DeadlineExceeded). Every request and goroutine has ended
@@ -147,10 +150,38 @@ var defaultHTTPClient = sync.OnceValue(func() *http.Client { return youtube.NewM
 // On error, the file at path is removed, unless ToFile failed before opening
 // it (a bad URL, or a size over MaxBytes), in which case it is left alone.
 func (d *Downloader) ToFile(ctx context.Context, url string, size int64, path string, progress func(int64)) error {
+	return d.Fetch(ctx, Stream{URL: url, Size: size}, path, progress)
+}
+
+// Stream is what Fetch downloads.
+type Stream struct {
+	// URL of the stream, as the resolver gave it.
+	URL string
+	// Header is sent with every request (yt-dlp says which a format
+	// needs); only the headers in sentHeaders are taken. Nil: what kkdai
+	// sends.
+	Header http.Header
+	// Size is the advertised content length; 0 or negative: unknown.
+	Size int64
+	// RefusalEndsIt: a 403 ends the download at its first refusal instead
+	// of after the chunk's retries. The worker sets it when another
+	// resolver can be tried, because YouTube refuses every request of a
+	// client it no longer serves, and a retry would only cost time.
+	RefusalEndsIt bool
+}
+
+// sentHeaders are the headers a resolver may ask to send with media
+// requests; others (Host, Range, Cookie, ...) are the transport's or not
+// wanted.
+var sentHeaders = []string{"User-Agent", "Accept", "Accept-Language", "Sec-Fetch-Mode", "Origin", "Referer"}
+
+// Fetch is ToFile for a Stream: with its headers, and its refusal rule.
+func (d *Downloader) Fetch(ctx context.Context, s Stream, path string, progress func(int64)) error {
+	url, size := s.URL, s.Size
 	if progress == nil {
 		progress = func(int64) {}
 	}
-	j := &job{opts: d.Options.withDefaults(), hc: d.HTTP, progress: progress}
+	j := &job{opts: d.Options.withDefaults(), hc: d.HTTP, progress: progress, header: s.Header, refusalEndsIt: s.RefusalEndsIt}
 	if j.hc == nil {
 		j.hc = defaultHTTPClient()
 	}
@@ -220,6 +251,9 @@ type job struct {
 	// query, to which "&range=A-B" is appended for each chunk.
 	base       *url.URL
 	rangeQuery string
+	// header is the stream's own headers (Stream.Header).
+	header        http.Header
+	refusalEndsIt bool
 }
 
 func (j *job) parseURL(raw string) error {
@@ -255,10 +289,17 @@ func (j *job) request(ctx context.Context, method string, start, end int64) (*ht
 	if err != nil {
 		return nil, err
 	}
-	// What kkdai sends for media: googlevideo may tie a URL to the client
-	// that asked for it, and kkdai asks as its DefaultClient.
-	req.Header.Set("User-Agent", kkdai.DefaultClient.UserAgent)
-	req.Header.Set("Origin", "https://youtube.com")
+	if j.header == nil {
+		// What kkdai sends for media: googlevideo may tie a URL to the
+		// client that asked for it, and kkdai asks as its DefaultClient.
+		req.Header.Set("User-Agent", kkdai.DefaultClient.UserAgent)
+		req.Header.Set("Origin", "https://youtube.com")
+	}
+	for _, k := range sentHeaders {
+		if v := j.header.Get(k); v != "" {
+			req.Header.Set(k, v)
+		}
+	}
 	// Byte counts must be those of the stream: no transparent gzip.
 	req.Header.Set("Accept-Encoding", "identity")
 	return req, nil
@@ -388,6 +429,9 @@ func (j *job) withRetries(ctx context.Context, f *os.File, buf []byte, start, en
 			stop = fe.err
 			return false, stop
 		}
+		if forbid && j.refusalEndsIt {
+			return false, err
+		}
 		return false, nil
 	})
 	switch {
@@ -397,6 +441,9 @@ func (j *job) withRetries(ctx context.Context, f *os.File, buf []byte, start, en
 		return ctx.Err()
 	case stop != nil:
 		return stop
+	case forbid && j.refusalEndsIt:
+		return failure.Retryable(v1alpha1.ReasonForbidden, last,
+			"googlevideo refused the stream (HTTP 403) that the resolver's client was given: YouTube no longer serves that client's media, or blocks the worker's address")
 	}
 
 	what := "the stream"
@@ -408,12 +455,12 @@ func (j *job) withRetries(ctx context.Context, f *os.File, buf []byte, start, en
 			"googlevideo refused %s repeatedly (HTTP 403 on all %d attempts): the video is probably region-locked or YouTube blocks the worker's IP address; run the worker from another network or through a proxy (HTTPS_PROXY)",
 			what, attempts)
 	}
-	hint := "ytx retries"
 	var se *statusError
 	if errors.As(last, &se) && se.code == http.StatusTooManyRequests {
-		hint = "YouTube is rate-limiting this worker; ytx retries later. Lower the workers' concurrency if it keeps happening"
+		return failure.Retryable(v1alpha1.ReasonRateLimited, last,
+			"googlevideo is rate-limiting this worker (HTTP 429 on %d attempts for %s); ytx waits and retries later. If it keeps happening, spread the workers over several addresses (--proxy) or slow them down (--youtube-min-interval)", attempts, what)
 	}
-	return failure.Retryable(v1alpha1.ReasonDownloadFailed, last, "downloading %s failed %d times; %s", what, attempts, hint)
+	return failure.Retryable(v1alpha1.ReasonDownloadFailed, last, "downloading %s failed %d times; ytx retries", what, attempts)
 }
 
 // statusError is an unexpected HTTP status. It unwraps to kkdai's error

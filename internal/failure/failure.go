@@ -28,6 +28,10 @@ type Error struct {
 	Message string
 	// Cause is the error that was classified, for logs and errors.Is.
 	Cause error
+	// Definitive marks YouTube's own answer about the video (private,
+	// removed, never existed): no other client or resolver would get a
+	// different one, so a resolver chain stops at it.
+	Definitive bool
 }
 
 func (e *Error) Error() string {
@@ -43,6 +47,14 @@ func (e *Error) Unwrap() error { return e.Cause }
 // private, the spec asks for what does not exist, a cap is passed.
 func Permanent(reason string, cause error, format string, args ...any) *Error {
 	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// Definitive is Permanent for YouTube's own answer about the video itself
+// (private, removed): no other resolver is tried.
+func Definitive(reason string, cause error, format string, args ...any) *Error {
+	e := Permanent(reason, cause, format, args...)
+	e.Definitive = true
+	return e
 }
 
 // Retryable is a failure that a later attempt may not meet: a network

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	kkdai "github.com/kkdai/youtube/v2"
-
 	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/resolver"
+	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
@@ -39,27 +39,32 @@ func TestThroughTheFake(t *testing.T) {
 	defer srv.Close()
 	tr := &http.Transport{DialContext: srv.DialContext, TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}
 	defer tr.CloseIdleConnections()
-	kc := &kkdai.Client{HTTPClient: &http.Client{Transport: tr}}
+	hc := &http.Client{Transport: tr}
+	req := resolver.Request{VideoID: id, HTTP: hc, Media: hc}
 	ctx := ctx(t)
-	kv, err := kc.GetVideoContext(ctx, id)
+	kv, err := youtube.KKDAI{}.Resolve(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	download := func(f *kkdai.Format, name string) string {
+	download := func(f *resolver.Format, name string) string {
 		t.Helper()
-		rc, _, err := kc.GetStreamContext(ctx, kv, f)
+		u, _, err := youtube.KKDAI{}.MediaURL(ctx, req, kv, f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rc.Close()
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
 		path := filepath.Join(dir, name)
 		w, err := os.Create(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer w.Close()
-		if _, err := io.Copy(w, rc); err != nil {
+		if _, err := io.Copy(w, resp.Body); err != nil {
 			t.Fatal(err)
 		}
 		return path
@@ -72,7 +77,7 @@ func TestThroughTheFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Progressive || ch.Video.ItagNo != 136 || ch.Audio == nil || ch.Audio.ItagNo != 140 {
+	if ch.Progressive || ch.Video.Itag != 136 || ch.Audio == nil || ch.Audio.Itag != 140 {
 		t.Fatalf("choice %+v", ch)
 	}
 	out := filepath.Join(dir, "video.mp4")
@@ -88,7 +93,7 @@ func TestThroughTheFake(t *testing.T) {
 	// 480p: the progressive 18 is as good as 134, and comes alone
 	// (TestMux remuxes it).
 	ch, err = media.VideoFor(kv.Formats, 480)
-	if err != nil || !ch.Progressive || ch.Video.ItagNo != 18 || ch.Audio != nil {
+	if err != nil || !ch.Progressive || ch.Video.Itag != 18 || ch.Audio != nil {
 		t.Fatalf("480p: %+v %v", ch, err)
 	}
 
@@ -104,7 +109,7 @@ func TestThroughTheFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := kc.HTTPClient.Get(kv.Thumbnails[len(kv.Thumbnails)-1].URL)
+	resp, err := hc.Get(kv.Thumbnails[len(kv.Thumbnails)-1].URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	kkdai "github.com/kkdai/youtube/v2"
-
 	"ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/failure"
+	"ytx.dev/ytx/internal/resolver"
 )
 
 // Audio formats of spec.audio.format.
@@ -72,7 +71,7 @@ func (s stream) has(prefix string) bool {
 func (s stream) audioOnly() bool { return s.kind == "audio" }
 
 // progressive: a video format that carries audio too (itag 18, 22).
-func progressive(f *kkdai.Format, s stream) bool {
+func progressive(f *resolver.Format, s stream) bool {
 	if s.kind != "video" {
 		return false
 	}
@@ -117,9 +116,7 @@ func (s stream) audioCodec() string {
 }
 
 // defaultTrack: the original language, where a video has dubbed tracks.
-func defaultTrack(f *kkdai.Format) bool {
-	return f.AudioTrack == nil || f.AudioTrack.AudioIsDefault
-}
+func defaultTrack(f *resolver.Format) bool { return f.AudioDefault }
 
 func unavailable(format string, args ...any) error {
 	return failure.Permanent(v1alpha1.ReasonFormatUnavailable, nil, format, args...)
@@ -137,7 +134,7 @@ func unavailable(format string, args ...any) error {
 //
 // When nothing fits, the error is a permanent *failure.Error with reason
 // FormatUnavailable whose message lists the audio the video has.
-func AudioFor(formats kkdai.FormatList, format string) (*kkdai.Format, error) {
+func AudioFor(formats []resolver.Format, format string) (*resolver.Format, error) {
 	want := accepts(format)
 	if want == nil {
 		return nil, unavailable("unknown audio format %q: spec.audio.format must be m4a, opus or mp3", format)
@@ -177,9 +174,9 @@ func accepts(format string) func(stream) bool {
 
 // pickAudio returns a copy of the best audio-only format that want accepts;
 // prefer, when set, ranks formats it accepts above the others before bitrate.
-func pickAudio(formats kkdai.FormatList, want, prefer func(stream) bool) *kkdai.Format {
+func pickAudio(formats []resolver.Format, want, prefer func(stream) bool) *resolver.Format {
 	var (
-		best  *kkdai.Format
+		best  *resolver.Format
 		bestS stream
 	)
 	for i := range formats {
@@ -199,7 +196,7 @@ func pickAudio(formats kkdai.FormatList, want, prefer func(stream) bool) *kkdai.
 	return &c
 }
 
-func betterAudio(a *kkdai.Format, as stream, b *kkdai.Format, bs stream, prefer func(stream) bool) bool {
+func betterAudio(a *resolver.Format, as stream, b *resolver.Format, bs stream, prefer func(stream) bool) bool {
 	if da, db := defaultTrack(a), defaultTrack(b); da != db {
 		return da
 	}
@@ -211,14 +208,12 @@ func betterAudio(a *kkdai.Format, as stream, b *kkdai.Format, bs stream, prefer 
 	if a.Bitrate != b.Bitrate {
 		return a.Bitrate > b.Bitrate
 	}
-	ra, _ := strconv.Atoi(a.AudioSampleRate)
-	rb, _ := strconv.Atoi(b.AudioSampleRate)
-	return ra > rb
+	return a.AudioSampleRate > b.AudioSampleRate
 }
 
 // audioSummary lists the audio-only streams for messages:
 // "opus (itags 251, 250, 249), aac in mp4 (itag 140)".
-func audioSummary(formats kkdai.FormatList) string {
+func audioSummary(formats []resolver.Format) string {
 	var order []string
 	itags := map[string][]string{}
 	for i := range formats {
@@ -230,7 +225,7 @@ func audioSummary(formats kkdai.FormatList) string {
 		if _, ok := itags[key]; !ok {
 			order = append(order, key)
 		}
-		itags[key] = append(itags[key], strconv.Itoa(formats[i].ItagNo))
+		itags[key] = append(itags[key], formats[i].ID)
 	}
 	parts := make([]string, 0, len(order))
 	for _, k := range order {
@@ -248,10 +243,10 @@ func audioSummary(formats kkdai.FormatList) string {
 type Choice struct {
 	// Video is the stream to download; for a progressive choice it has the
 	// audio too.
-	Video *kkdai.Format
+	Video *resolver.Format
 	// Audio goes with an adaptive Video; nil when Progressive, or when the
 	// video has no audio at all.
-	Audio *kkdai.Format
+	Audio *resolver.Format
 	// Progressive: Video is a muxed (audio and video) format such as itag 18.
 	Progressive bool
 }
@@ -273,12 +268,12 @@ type Choice struct {
 //
 // When no video fits, the error is a permanent *failure.Error with reason
 // FormatUnavailable whose message lists the heights the video has.
-func VideoFor(formats kkdai.FormatList, maxHeight int) (Choice, error) {
-	fits := func(f *kkdai.Format) bool {
+func VideoFor(formats []resolver.Format, maxHeight int) (Choice, error) {
+	fits := func(f *resolver.Format) bool {
 		return f.Height > 0 && (maxHeight <= 0 || f.Height <= maxHeight)
 	}
 	var (
-		adaptive, prog   *kkdai.Format
+		adaptive, prog   *resolver.Format
 		adaptiveS, progS stream
 		heights          = map[int]bool{}
 	)
@@ -328,7 +323,7 @@ func VideoFor(formats kkdai.FormatList, maxHeight int) (Choice, error) {
 		maxHeight, strings.Join(labels, ", "))
 }
 
-func betterVideo(a *kkdai.Format, as stream, b *kkdai.Format, bs stream) bool {
+func betterVideo(a *resolver.Format, as stream, b *resolver.Format, bs stream) bool {
 	if a.Height != b.Height {
 		return a.Height > b.Height
 	}

@@ -6,18 +6,17 @@ import (
 	"strings"
 	"testing"
 
-	kkdai "github.com/kkdai/youtube/v2"
-
 	"ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
+	"ytx.dev/ytx/internal/resolver"
 )
 
 // Format lists as YouTube's player API gives them (ANDROID_VR client), with
 // the itags, MIME types, sizes and bitrates of real videos.
 
-func video(itag int, mime string, w, h, fps, bitrate int) kkdai.Format {
-	return kkdai.Format{ItagNo: itag, MimeType: mime, Width: w, Height: h, FPS: fps, Bitrate: bitrate, QualityLabel: label(h, fps)}
+func video(itag int, mime string, w, h, fps, bitrate int) resolver.Format {
+	return resolver.Format{ID: strconv.Itoa(itag), Itag: itag, MimeType: mime, Width: w, Height: h, FPS: fps, Bitrate: bitrate, QualityLabel: label(h, fps), AudioDefault: true}
 }
 
 func label(h, fps int) string {
@@ -28,13 +27,14 @@ func label(h, fps int) string {
 	return s
 }
 
-func audio(itag int, mime string, bitrate int, rate string) kkdai.Format {
-	return kkdai.Format{ItagNo: itag, MimeType: mime, Bitrate: bitrate, AudioSampleRate: rate, AudioChannels: 2, AudioQuality: "AUDIO_QUALITY_MEDIUM"}
+func audio(itag int, mime string, bitrate int, rate string) resolver.Format {
+	hz, _ := strconv.Atoi(rate)
+	return resolver.Format{ID: strconv.Itoa(itag), Itag: itag, MimeType: mime, Bitrate: bitrate, AudioSampleRate: hz, AudioChannels: 2, AudioQuality: "AUDIO_QUALITY_MEDIUM", AudioDefault: true}
 }
 
-func prog(itag int, mime string, w, h, bitrate int) kkdai.Format {
+func prog(itag int, mime string, w, h, bitrate int) resolver.Format {
 	f := video(itag, mime, w, h, 25, bitrate)
-	f.AudioChannels, f.AudioSampleRate, f.AudioQuality = 2, "44100", "AUDIO_QUALITY_LOW"
+	f.AudioChannels, f.AudioSampleRate, f.AudioQuality = 2, 44100, "AUDIO_QUALITY_LOW"
 	return f
 }
 
@@ -53,8 +53,8 @@ func av1(c string) string { return `video/mp4; codecs="` + c + `"` }
 
 // standardAudio is a music video's audio: HE-AAC and AAC-LC in mp4, three
 // Opus streams, and the two low-bitrate ones YouTube added in 2023.
-func standardAudio() kkdai.FormatList {
-	return kkdai.FormatList{
+func standardAudio() []resolver.Format {
+	return []resolver.Format{
 		audio(139, heaac, 50425, "22050"),
 		audio(140, mp4a, 130685, "44100"),
 		audio(249, opus, 55404, "48000"),
@@ -67,8 +67,8 @@ func standardAudio() kkdai.FormatList {
 
 // modern is a 1080p25 upload as served today: one progressive format (18),
 // H.264, VP9 and AV1 at every height, and standardAudio, in YouTube's order.
-func modern() kkdai.FormatList {
-	l := kkdai.FormatList{
+func modern() []resolver.Format {
+	l := []resolver.Format{
 		prog(18, p18, 640, 360, 503665),
 		video(137, avc("avc1.640028"), 1920, 1080, 25, 4382569),
 		video(248, vp9, 1920, 1080, 25, 2646000),
@@ -94,8 +94,8 @@ func modern() kkdai.FormatList {
 
 // gaming is a 4K60 upload: 60 fps H.264 up to 1080p, VP9 and AV1 above,
 // 30 fps variants below, an HDR VP9 stream, and the old progressive 22.
-func gaming() kkdai.FormatList {
-	l := kkdai.FormatList{
+func gaming() []resolver.Format {
+	l := []resolver.Format{
 		prog(18, p18, 640, 360, 600000),
 		prog(22, p22, 1280, 720, 1800000),
 		video(401, av1("av01.0.13M.08"), 3840, 2160, 60, 17900000),
@@ -117,8 +117,8 @@ func gaming() kkdai.FormatList {
 }
 
 // clipFormats are the fake clips' formats: 18, 136, 134, 140, 251.
-func clipFormats() kkdai.FormatList {
-	return kkdai.FormatList{
+func clipFormats() []resolver.Format {
+	return []resolver.Format{
 		prog(18, p18, 640, 360, 290000),
 		video(136, avc("avc1.4d401f"), 1280, 720, 25, 410000),
 		video(134, avc("avc1.4d401e"), 640, 360, 25, 178000),
@@ -129,16 +129,13 @@ func clipFormats() kkdai.FormatList {
 
 // dubbed has the original English track and a Spanish dub, each as AAC and
 // Opus; the dub's streams have the higher bitrates.
-func dubbed() kkdai.FormatList {
-	track := func(f kkdai.Format, id, name string, def bool) kkdai.Format {
-		f.AudioTrack = &struct {
-			DisplayName    string `json:"displayName"`
-			ID             string `json:"id"`
-			AudioIsDefault bool   `json:"audioIsDefault"`
-		}{name, id, def}
+func dubbed() []resolver.Format {
+	track := func(f resolver.Format, id, _ string, def bool) resolver.Format {
+		f.Language, _, _ = strings.Cut(id, ".")
+		f.AudioDefault = def
 		return f
 	}
-	return kkdai.FormatList{
+	return []resolver.Format{
 		video(136, avc("avc1.4d401f"), 1280, 720, 30, 1500000),
 		track(audio(140, mp4a, 135000, "44100"), "es.3", "Spanish", false),
 		track(audio(140, mp4a, 129000, "44100"), "en.4", "English original", true),
@@ -147,11 +144,11 @@ func dubbed() kkdai.FormatList {
 	}
 }
 
-func only(l kkdai.FormatList, itags ...int) kkdai.FormatList {
-	var out kkdai.FormatList
+func only(l []resolver.Format, itags ...int) []resolver.Format {
+	var out []resolver.Format
 	for _, f := range l {
 		for _, i := range itags {
-			if f.ItagNo == i {
+			if f.Itag == i {
 				out = append(out, f)
 			}
 		}
@@ -159,11 +156,18 @@ func only(l kkdai.FormatList, itags ...int) kkdai.FormatList {
 	return out
 }
 
-func without(l kkdai.FormatList, keep func(kkdai.Format) bool) kkdai.FormatList {
-	return l.Select(keep)
+// without keeps the formats that keep accepts (kkdai's FormatList.Select).
+func without(l []resolver.Format, keep func(resolver.Format) bool) []resolver.Format {
+	var out []resolver.Format
+	for _, f := range l {
+		if keep(f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
-func isVideo(f kkdai.Format) bool { return strings.HasPrefix(f.MimeType, "video/") }
+func isVideo(f resolver.Format) bool { return strings.HasPrefix(f.MimeType, "video/") }
 
 func wantUnavailable(t *testing.T, err error, msgHas ...string) {
 	t.Helper()
@@ -184,7 +188,7 @@ func wantUnavailable(t *testing.T, err error, msgHas ...string) {
 func TestAudioFor(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		formats kkdai.FormatList
+		formats []resolver.Format
 		format  string
 		itag    int
 		track   string // AudioTrack.ID
@@ -217,11 +221,11 @@ func TestAudioFor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f.ItagNo != tc.itag {
-				t.Errorf("itag %d, want %d", f.ItagNo, tc.itag)
+			if f.Itag != tc.itag {
+				t.Errorf("itag %d, want %d", f.Itag, tc.itag)
 			}
-			if tc.track != "" && (f.AudioTrack == nil || f.AudioTrack.ID != tc.track) {
-				t.Errorf("track %+v, want %s", f.AudioTrack, tc.track)
+			if lang, _, _ := strings.Cut(tc.track, "."); tc.track != "" && f.Language != lang {
+				t.Errorf("track %q, want %s", f.Language, tc.track)
 			}
 		})
 	}
@@ -230,7 +234,7 @@ func TestAudioFor(t *testing.T) {
 func TestVideoFor(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		formats   kkdai.FormatList
+		formats   []resolver.Format
 		maxHeight int
 		video     int
 		audio     int // 0: none
@@ -268,7 +272,7 @@ func TestVideoFor(t *testing.T) {
 		{name: "clips 144", formats: clipFormats(), maxHeight: 144,
 			err: "no video at or under 144p: the video has 360p, 720p; raise spec.video.maxHeight"},
 		{name: "audio only", formats: standardAudio(), maxHeight: 720, errHas: []string{"no video stream"}},
-		{name: "portrait short: pixel height", formats: kkdai.FormatList{
+		{name: "portrait short: pixel height", formats: []resolver.Format{
 			video(137, avc("avc1.640028"), 1080, 1920, 30, 3000000),
 			video(136, avc("avc1.4d401f"), 720, 1280, 30, 1500000),
 			video(135, avc("avc1.4d401f"), 480, 854, 30, 700000),
@@ -288,16 +292,16 @@ func TestVideoFor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Video == nil || c.Video.ItagNo != tc.video || c.Progressive != tc.prog {
+			if c.Video == nil || c.Video.Itag != tc.video || c.Progressive != tc.prog {
 				t.Fatalf("video %+v progressive %v, want itag %d progressive %v", c.Video, c.Progressive, tc.video, tc.prog)
 			}
 			switch {
 			case tc.audio == 0 && c.Audio != nil:
-				t.Errorf("audio itag %d, want none", c.Audio.ItagNo)
-			case tc.audio != 0 && (c.Audio == nil || c.Audio.ItagNo != tc.audio):
+				t.Errorf("audio itag %d, want none", c.Audio.Itag)
+			case tc.audio != 0 && (c.Audio == nil || c.Audio.Itag != tc.audio):
 				t.Errorf("audio %+v, want itag %d", c.Audio, tc.audio)
-			case tc.audio != 0 && c.Audio.AudioTrack != nil && !c.Audio.AudioTrack.AudioIsDefault:
-				t.Errorf("audio track %+v, want the original", c.Audio.AudioTrack)
+			case tc.audio != 0 && !c.Audio.AudioDefault:
+				t.Errorf("audio track %q, want the original", c.Audio.Language)
 			}
 		})
 	}
@@ -316,7 +320,7 @@ func TestChoicesAreCopies(t *testing.T) {
 	a.URL = "changed"
 	for _, f := range l {
 		if f.URL != "" {
-			t.Fatalf("itag %d changed in the list", f.ItagNo)
+			t.Fatalf("itag %d changed in the list", f.Itag)
 		}
 	}
 }

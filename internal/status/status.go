@@ -124,11 +124,27 @@ func Failed(x *v1alpha1.YouTubeExtraction, reason, msg string, now metav1.Time) 
 // AttemptFailed ends the current attempt with a transient failure: the
 // resource goes back to Pending and the controller decides whether and when
 // to retry.
+//
+// An attempt that YouTube rate-limited (RateLimited) is counted apart, in
+// rateLimitedAttempts, from the first such one's time: it does not spend
+// spec.retry.maxAttempts, as nothing was wrong with the extraction.
 func AttemptFailed(x *v1alpha1.YouTubeExtraction, reason, msg string, now metav1.Time) {
 	x.Status.Phase = v1alpha1.PhasePending
 	x.Status.LastFailure = &v1alpha1.AttemptFailure{Attempt: x.Status.Attempts, Reason: reason, Message: msg, Time: now}
+	if reason == v1alpha1.ReasonRateLimited {
+		x.Status.RateLimitedAttempts++
+		if x.Status.RateLimitedSince == nil {
+			x.Status.RateLimitedSince = &now
+		}
+	}
 	set(x, v1alpha1.ConditionRunning, metav1.ConditionFalse, reason, msg)
 	set(x, v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonRetrying, fmt.Sprintf("attempt %d failed: %s", x.Status.Attempts, msg))
+}
+
+// SpentAttempts is the number of attempts that count against
+// spec.retry.maxAttempts: all but the rate-limited ones.
+func SpentAttempts(x *v1alpha1.YouTubeExtraction) int32 {
+	return x.Status.Attempts - x.Status.RateLimitedAttempts
 }
 
 // HandedBack returns the current attempt to the queue without counting it

@@ -51,8 +51,16 @@ func (c *Client) Video(ctx context.Context, videoID string) (*kkdai.Video, error
 		return nil, failure.Permanent(v1alpha1.ReasonInvalidURL, nil,
 			"the video ID %s is not 11 characters of A-Z, a-z, 0-9, _ and -; use a link such as https://www.youtube.com/watch?v=VIDEO_ID", quoteShort(videoID))
 	}
-	v, err := c.kkdaiClient().GetVideoContext(ctx, videoID)
+	kc := c.kkdaiClient()
+	watch := &playerWatch{next: kc.HTTPClient.Transport}
+	hc := *kc.HTTPClient
+	hc.Transport = watch
+	kc.HTTPClient = &hc
+	v, err := kc.GetVideoContext(ctx, videoID)
 	if err != nil {
+		if reason, ok := watch.loginReason(); ok {
+			err = &LoginError{Reason: reason, Err: err}
+		}
 		// kkdai returns a partly filled Video with some errors; callers
 		// must not mistake it for a result.
 		return nil, classify(videoID, err)

@@ -102,7 +102,7 @@ func TestVideoMetadataThroughKkdai(t *testing.T) {
 		}
 	}
 
-	m := youtube.Metadata(v)
+	m := youtube.Metadata(youtube.FromKKDAI(v))
 	if wantDay := want.PublishDate.UTC().Format("2006-01-02"); m.PublishDate != wantDay {
 		t.Errorf("metadata publishDate %q, want %q", m.PublishDate, wantDay)
 	}
@@ -305,7 +305,7 @@ func TestHTTPErrorsFromPlayerAreClassified(t *testing.T) {
 	}{
 		{503, v1alpha1.ReasonDownloadFailed, false},
 		{500, v1alpha1.ReasonDownloadFailed, false},
-		{429, v1alpha1.ReasonDownloadFailed, false},
+		{429, v1alpha1.ReasonRateLimited, false},
 		{403, v1alpha1.ReasonForbidden, false},
 		{404, v1alpha1.ReasonVideoUnavailable, true},
 	} {

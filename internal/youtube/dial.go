@@ -13,8 +13,8 @@ import (
 )
 
 // publicDialer dials only public addresses, except the proxies that the
-// environment names (HTTPS_PROXY, HTTP_PROXY), which are rightly inside
-// the network.
+// environment names (HTTPS_PROXY, HTTP_PROXY) and extra (the job's
+// --proxy), which are rightly inside the network.
 //
 // The host guard allows only YouTube's names, but a name is what DNS says
 // it is: a poisoned or hostile resolver could point www.youtube.com at a
@@ -22,10 +22,17 @@ import (
 // address it is about to connect to, after resolution (net.Dialer's
 // Control sees the IP, for every address the resolver returned). Through
 // a proxy, the proxy resolves and connects, and its own policy applies.
-func publicDialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func publicDialer(timeout time.Duration, extra ...*url.URL) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	plain := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	public := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: refuseInternal}
 	proxies := proxyAddrs(httpproxy.FromEnvironment())
+	for _, p := range extra {
+		if p != nil {
+			for a := range proxyAddrs(&httpproxy.Config{HTTPSProxy: p.String()}) {
+				proxies[a] = true
+			}
+		}
+	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if proxies[addr] {
 			return plain.DialContext(ctx, network, addr)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	kkdai "github.com/kkdai/youtube/v2"
 
@@ -23,10 +24,11 @@ import (
 // The rules, and why:
 //   - private video (ErrVideoPrivate): LoginRequired, permanent. Only the
 //     owner can change it.
-//   - age restriction (ErrLoginRequired, or ErrNotPlayableInEmbed, which
+//   - a sign-in demand (ErrLoginRequired, or ErrNotPlayableInEmbed, which
 //     kkdai returns wrapped in "can't bypass age restriction" when its
-//     embedded-player fallback is refused): LoginRequired, permanent. ytx
-//     does not sign in.
+//     embedded-player fallback is refused): by YouTube's words (see
+//     LoginRequired), when the player's answer was seen (a LoginError);
+//     age-restricted when it was not.
 //   - YouTube's playability status (*ErrPlayabiltyStatus, e.g. ERROR "This
 //     video is unavailable", UNPLAYABLE): VideoUnavailable, permanent, with
 //     YouTube's reason.
@@ -42,8 +44,9 @@ import (
 //     get the same answer, and the message says what to check.
 //   - an answer that did not arrive whole within the page timeout
 //     (ErrSlowAnswer): Timeout, transient.
-//   - HTTP 429 and 5xx, other statuses, network errors, unexpected answers
-//     from YouTube (ErrTooLongAnswer, too many redirects): DownloadFailed,
+//   - HTTP 429: RateLimited, retried after a longer backoff.
+//   - HTTP 5xx, other statuses, network errors, unexpected answers from
+//     YouTube (ErrTooLongAnswer, too many redirects): DownloadFailed,
 //     transient.
 //   - deadlines and network timeouts: Timeout, transient.
 //   - an invalid video ID: InvalidURL, permanent.
@@ -77,14 +80,15 @@ func classify(videoID string, err error) *failure.Error {
 		unknown  x509.UnknownAuthorityError
 		verifErr *tls.CertificateVerificationError
 		foreign  *foreignHostError
+		login    *LoginError
 	)
 	switch {
 	case errors.Is(err, kkdai.ErrVideoPrivate):
-		return fail(v1alpha1.ReasonLoginRequired, true,
-			"%s is private: YouTube requires the owner's permission; ytx cannot download private videos. Ask the owner to make it public or unlisted", subject)
+		return Private(subject, err)
+	case errors.As(err, &login):
+		return LoginRequired(subject, login.Reason, err)
 	case errors.Is(err, kkdai.ErrLoginRequired), errors.Is(err, kkdai.ErrNotPlayableInEmbed):
-		return fail(v1alpha1.ReasonLoginRequired, true,
-			"%s is age-restricted: YouTube requires a signed-in adult account, and ytx does not sign in, so it cannot download this video", subject)
+		return LoginRequired(subject, "Sign in to confirm your age", err)
 	case errors.As(err, &playPtr):
 		return playability(fail, subject, playPtr.Status, playPtr.Reason)
 	case errors.As(err, &playVal):
@@ -135,8 +139,60 @@ func playability(fail func(string, bool, string, ...any) *failure.Error, subject
 	// status too big to write.
 	reason = truncateRunes(reason, 300)
 	status = truncateRunes(status, 40)
-	return fail(v1alpha1.ReasonVideoUnavailable, true,
+	f := fail(v1alpha1.ReasonVideoUnavailable, true,
 		"%s is unavailable: YouTube says %q (status %s). Check the link; the video may have been removed, or be blocked in the worker's region", subject, reason, status)
+	// A region block is about the worker's address, not the video: a
+	// proxy elsewhere may read it.
+	f.Definitive = !strings.Contains(strings.ToLower(reason), "country")
+	return f
+}
+
+// LoginError is a player answer with status LOGIN_REQUIRED, as YouTube
+// worded it: kkdai keeps only that a sign-in was asked for, and the
+// words tell a bot check from an age restriction.
+type LoginError struct {
+	Reason string // playabilityStatus.reason
+	Err    error
+}
+
+func (e *LoginError) Error() string { return "LOGIN_REQUIRED: " + e.Reason + ": " + e.Err.Error() }
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// rateLimitAdvice is what a person can do about RateLimited.
+const rateLimitAdvice = "If it keeps happening, spread the workers over several addresses (--proxy), give them a signed-in account's cookies (--cookies-file), or slow them down (--youtube-min-interval)"
+
+// Private is the failure for a private video.
+func Private(subject string, cause error) *failure.Error {
+	return failure.Definitive(v1alpha1.ReasonLoginRequired, cause,
+		"%s is private: YouTube requires the owner's permission; ytx cannot download private videos. Ask the owner to make it public or unlisted", subject)
+}
+
+// LoginRequired classifies YouTube's demand to sign in by its words:
+//   - "Sign in to confirm you're not a bot": RateLimited. YouTube
+//     suspects the address or client; waiting, another address or a
+//     signed-in account's cookies mend it, so it is retried.
+//   - an age restriction ("Sign in to confirm your age", "inappropriate
+//     for some users"): LoginRequired, permanent; an adult account's
+//     cookies may read it.
+//   - private: LoginRequired, permanent, and no other client can help.
+//   - words ytx does not know: LoginRequired, but retried like a passing
+//     failure, as it may be a bot check in new words; YouTube's text is in
+//     the message.
+func LoginRequired(subject, reason string, cause error) *failure.Error {
+	words := strings.ToLower(reason)
+	quoted := truncateRunes(reason, 200)
+	switch {
+	case strings.Contains(words, "not a bot"):
+		return failure.Retryable(v1alpha1.ReasonRateLimited, cause,
+			"YouTube asked the worker to prove it is not a bot (%q) while reading %s; ytx waits and retries later. %s", quoted, subject, rateLimitAdvice)
+	case strings.Contains(words, "private"):
+		return Private(subject, cause)
+	case strings.Contains(words, "confirm your age"), strings.Contains(words, "inappropriate for some users"), strings.Contains(words, "age-restricted"), strings.Contains(words, "age restricted"):
+		return failure.Permanent(v1alpha1.ReasonLoginRequired, cause,
+			"%s is age-restricted (YouTube says %q): only a signed-in adult account may watch it. Give the workers the cookies of an adult account (--cookies-file; see the README's section on cookies) to extract it", subject, quoted)
+	}
+	return failure.Retryable(v1alpha1.ReasonLoginRequired, cause,
+		"YouTube wants a sign-in to read %s and says %q, words ytx does not know; ytx retries in case it is a passing check. If it persists, a signed-in account's cookies (--cookies-file) may help", subject, quoted)
 }
 
 func httpStatus(fail func(string, bool, string, ...any) *failure.Error, subject string, code int) *failure.Error {
@@ -149,8 +205,8 @@ func httpStatus(fail func(string, bool, string, ...any) *failure.Error, subject 
 		return fail(v1alpha1.ReasonVideoUnavailable, true,
 			"YouTube does not have %s (%s): check the link", subject, text)
 	case code == http.StatusTooManyRequests:
-		return fail(v1alpha1.ReasonDownloadFailed, false,
-			"YouTube is rate-limiting this worker (%s) while reading %s; ytx retries later. Lower the workers' concurrency if it keeps happening", text, subject)
+		return fail(v1alpha1.ReasonRateLimited, false,
+			"YouTube is rate-limiting this worker (%s) while reading %s; ytx waits and retries later. %s", text, subject, rateLimitAdvice)
 	case code >= 500:
 		return fail(v1alpha1.ReasonDownloadFailed, false,
 			"YouTube had a server error (%s) while reading %s; ytx retries", text, subject)

@@ -44,7 +44,7 @@ func TestClassify(t *testing.T) {
 		{"403", kkdai.ErrUnexpectedStatusCode(403), v1alpha1.ReasonForbidden, false},
 		{"404", kkdai.ErrUnexpectedStatusCode(404), v1alpha1.ReasonVideoUnavailable, true},
 		{"410", kkdai.ErrUnexpectedStatusCode(410), v1alpha1.ReasonVideoUnavailable, true},
-		{"429", kkdai.ErrUnexpectedStatusCode(429), v1alpha1.ReasonDownloadFailed, false},
+		{"429", kkdai.ErrUnexpectedStatusCode(429), v1alpha1.ReasonRateLimited, false},
 		{"502", kkdai.ErrUnexpectedStatusCode(502), v1alpha1.ReasonDownloadFailed, false},
 		{"400", kkdai.ErrUnexpectedStatusCode(400), v1alpha1.ReasonDownloadFailed, false},
 		{"short ID", fmt.Errorf("extractVideoID failed: %w", kkdai.ErrVideoIDMinLength), v1alpha1.ReasonInvalidURL, true},
@@ -82,3 +82,26 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// YouTube's sign-in demands are told apart by their words.
+func TestLoginRequiredByYouTubesWords(t *testing.T) {
+	for _, tc := range []struct {
+		reason     string
+		want       string
+		retryable  bool
+		definitive bool
+		says       string
+	}{
+		{"Sign in to confirm you’re not a bot", v1alpha1.ReasonRateLimited, true, false, "--proxy"},
+		{"Sign in to confirm you're not a bot. This helps protect our community.", v1alpha1.ReasonRateLimited, true, false, "not a bot"},
+		{"Sign in to confirm your age", v1alpha1.ReasonLoginRequired, false, false, "--cookies-file"},
+		{"This video may be inappropriate for some users.", v1alpha1.ReasonLoginRequired, false, false, "adult"},
+		{"This video is private", v1alpha1.ReasonLoginRequired, false, true, "private"},
+		{"Please sign in to continue watching on this device", v1alpha1.ReasonLoginRequired, true, false, "Please sign in to continue"},
+	} {
+		f := youtube.LoginRequired("video x", tc.reason, nil)
+		if f.Reason != tc.want || f.Retryable != tc.retryable || f.Definitive != tc.definitive || !strings.Contains(f.Message, tc.says) {
+			t.Errorf("%q: %s retryable=%v definitive=%v %q", tc.reason, f.Reason, f.Retryable, f.Definitive, f.Message)
+		}
+	}
+}

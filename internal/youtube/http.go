@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,6 +33,9 @@ type HTTPOptions struct {
 	// images) from the request to the last byte of its body; zero means
 	// DefaultPageTimeout.
 	PageTimeout time.Duration
+	// Proxy, when set, carries every request instead of the environment's
+	// (HTTPS_PROXY): http, https or socks5.
+	Proxy *url.URL
 }
 
 // DefaultPageTimeout is how long a page, API answer or image may take to
@@ -100,6 +104,9 @@ const mediaIdleConnsPerHost = 16
 
 func newClient(t *http.Transport, opts HTTPOptions) *http.Client {
 	dialTimeout := orDuration(opts.DialTimeout, 10*time.Second)
+	if opts.Proxy != nil {
+		t.Proxy = http.ProxyURL(opts.Proxy)
+	}
 	t.TLSHandshakeTimeout = orDuration(opts.TLSHandshakeTimeout, 10*time.Second)
 	t.ResponseHeaderTimeout = orDuration(opts.ResponseHeaderTimeout, 30*time.Second)
 	if opts.DialContext != nil {
@@ -110,7 +117,7 @@ func newClient(t *http.Transport, opts HTTPOptions) *http.Client {
 			return dial(ctx, network, addr)
 		}
 	} else {
-		t.DialContext = publicDialer(dialTimeout)
+		t.DialContext = publicDialer(dialTimeout, opts.Proxy)
 	}
 	if opts.RootCAs != nil {
 		if t.TLSClientConfig == nil {
@@ -120,6 +127,40 @@ func newClient(t *http.Transport, opts HTTPOptions) *http.Client {
 	}
 	guard := hostGuard{next: t, pageTimeout: orDuration(opts.PageTimeout, DefaultPageTimeout)}
 	return &http.Client{Transport: guard, CheckRedirect: checkRedirect}
+}
+
+// Clients hands out the HTTP clients of jobs, one pair (pages, media) per
+// proxy, so that jobs on the same proxy share connections. It is safe for
+// concurrent use.
+type Clients struct {
+	opts HTTPOptions
+	mu   sync.Mutex
+	by   map[string][2]*http.Client
+}
+
+// NewClients returns Clients built from opts (whose Proxy is ignored: each
+// call of For names its own).
+func NewClients(opts HTTPOptions) *Clients {
+	return &Clients{opts: opts, by: map[string][2]*http.Client{}}
+}
+
+// For returns the page and media clients for proxy (nil: the worker's own
+// route, HTTPS_PROXY or direct).
+func (c *Clients) For(proxy *url.URL) (page, media *http.Client) {
+	key := ""
+	if proxy != nil {
+		key = proxy.String()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if pair, ok := c.by[key]; ok {
+		return pair[0], pair[1]
+	}
+	opts := c.opts
+	opts.Proxy = proxy
+	pair := [2]*http.Client{NewHTTPClient(opts), NewMediaClient(opts)}
+	c.by[key] = pair
+	return pair[0], pair[1]
 }
 
 // AllowedHost reports whether the worker may send a request to host: only

@@ -2,11 +2,10 @@ package youtube
 
 import (
 	"mime"
-	"strconv"
 	"strings"
 	"time"
 
-	kkdai "github.com/kkdai/youtube/v2"
+	"ytx.dev/ytx/internal/resolver"
 )
 
 // Info is the full metadata of a video as stored in info.json. Its keys are
@@ -27,14 +26,37 @@ type Info struct {
 	Thumbnail   string          `json:"thumbnail,omitempty"`
 	Thumbnails  []InfoThumbnail `json:"thumbnails"`
 	Formats     []InfoFormat    `json:"formats"`
-	Extractor   string          `json:"extractor"`
+	// Chapters, subtitles and automatic captions, where the resolver
+	// read them (yt-dlp does; kkdai lists caption tracks only).
+	Chapters          []InfoChapter            `json:"chapters,omitempty"`
+	Subtitles         map[string][]InfoCaption `json:"subtitles,omitempty"`
+	AutomaticCaptions map[string][]InfoCaption `json:"automatic_captions,omitempty"`
+	Extractor         string                   `json:"extractor"`
+	// Resolver and ResolverVersion say what read the video and served the
+	// files (kkdai or yt-dlp); not yt-dlp keys.
+	Resolver        string `json:"resolver"`
+	ResolverVersion string `json:"resolver_version,omitempty"`
+}
+
+// InfoChapter is one chapter, in seconds.
+type InfoChapter struct {
+	Start float64 `json:"start_time"`
+	End   float64 `json:"end_time"`
+	Title string  `json:"title"`
+}
+
+// InfoCaption is one subtitle file of a language.
+type InfoCaption struct {
+	Ext  string `json:"ext"`
+	URL  string `json:"url"`
+	Name string `json:"name,omitempty"`
 }
 
 // InfoThumbnail is one thumbnail of Info.
 type InfoThumbnail struct {
 	URL    string `json:"url"`
-	Width  uint   `json:"width,omitempty"`
-	Height uint   `json:"height,omitempty"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
 }
 
 // InfoFormat is one stream YouTube offered, downloaded or not.
@@ -52,24 +74,28 @@ type InfoFormat struct {
 	AudioChannels int     `json:"audio_channels,omitempty"`
 	Filesize      int64   `json:"filesize,omitempty"`
 	FormatNote    string  `json:"format_note,omitempty"` // "720p", "AUDIO_QUALITY_MEDIUM"
+	Language      string  `json:"language,omitempty"`
+	URL           string  `json:"url,omitempty"` // signed; expires within hours
 }
 
-// NewInfo describes v.
-func NewInfo(v *kkdai.Video) Info {
+// NewInfo describes v, as read by its resolver.
+func NewInfo(v *resolver.Video) Info {
 	in := Info{
-		ID:          v.ID,
-		Title:       v.Title,
-		Description: v.Description,
-		Uploader:    v.Author,
-		ChannelID:   v.ChannelID,
-		Channel:     v.ChannelHandle,
-		Duration:    int64(v.Duration / time.Second),
-		ViewCount:   int64(v.Views),
-		WebpageURL:  "https://www.youtube.com/watch?v=" + v.ID,
-		Thumbnail:   largestThumbnail(v.Thumbnails),
-		Thumbnails:  []InfoThumbnail{},
-		Formats:     []InfoFormat{},
-		Extractor:   "ytx",
+		ID:              v.ID,
+		Title:           v.Title,
+		Description:     v.Description,
+		Uploader:        v.Author,
+		ChannelID:       v.ChannelID,
+		Channel:         v.ChannelHandle,
+		Duration:        int64(v.Duration / time.Second),
+		ViewCount:       v.Views,
+		WebpageURL:      "https://www.youtube.com/watch?v=" + v.ID,
+		Thumbnail:       v.LargestThumbnail(),
+		Thumbnails:      []InfoThumbnail{},
+		Formats:         []InfoFormat{},
+		Extractor:       "ytx",
+		Resolver:        v.Resolver,
+		ResolverVersion: v.ResolverVersion,
 	}
 	if v.ChannelID != "" {
 		in.ChannelURL = "https://www.youtube.com/channel/" + v.ChannelID
@@ -83,27 +109,42 @@ func NewInfo(v *kkdai.Video) Info {
 	for i := range v.Formats {
 		in.Formats = append(in.Formats, infoFormat(&v.Formats[i]))
 	}
+	for _, c := range v.Chapters {
+		in.Chapters = append(in.Chapters, InfoChapter{Start: c.Start, End: c.End, Title: c.Title})
+	}
+	for _, c := range v.Captions {
+		m := &in.Subtitles
+		if c.Automatic {
+			m = &in.AutomaticCaptions
+		}
+		if *m == nil {
+			*m = map[string][]InfoCaption{}
+		}
+		(*m)[c.Language] = append((*m)[c.Language], InfoCaption{Ext: c.Ext, URL: c.URL, Name: c.Name})
+	}
 	return in
 }
 
-func infoFormat(f *kkdai.Format) InfoFormat {
+func infoFormat(f *resolver.Format) InfoFormat {
 	out := InfoFormat{
-		FormatID:      strconv.Itoa(f.ItagNo),
+		FormatID:      f.ID,
 		MimeType:      f.MimeType,
 		Width:         f.Width,
 		Height:        f.Height,
 		FPS:           f.FPS,
 		TBR:           float64(f.Bitrate) / 1000,
+		ASR:           f.AudioSampleRate,
 		AudioChannels: f.AudioChannels,
 		Filesize:      f.ContentLength,
 		FormatNote:    f.QualityLabel,
+		Language:      f.Language,
+		URL:           f.URL,
 		VCodec:        "none",
 		ACodec:        "none",
 	}
 	if out.FormatNote == "" {
 		out.FormatNote = f.AudioQuality
 	}
-	out.ASR, _ = strconv.Atoi(f.AudioSampleRate)
 	typ, params, _ := mime.ParseMediaType(f.MimeType)
 	kind, sub, _ := strings.Cut(typ, "/")
 	out.Ext = sub

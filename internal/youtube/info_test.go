@@ -17,7 +17,7 @@ func TestInfoDescribesEveryFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := json.Marshal(youtube.NewInfo(v))
+	raw, err := json.Marshal(youtube.NewInfo(youtube.FromKKDAI(v)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	kkdai "github.com/kkdai/youtube/v2"
-
 	"ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/resolver"
 )
 
 // MaxDescriptionRunes bounds the description kept in status: a resource
@@ -30,41 +29,26 @@ const (
 //
 // publishDate is the UTC day (kkdai converts YouTube's Pacific-time stamp to
 // UTC), empty when YouTube gave none. thumbnailURL is the largest thumbnail
-// (ThumbnailURL), left out when longer than MaxThumbnailURLBytes. The
+// (Video.LargestThumbnail), left out when longer than MaxThumbnailURLBytes. The
 // description is cut to at most MaxDescriptionRunes runes, the last of them
 // "…" when something was cut; title and author to MaxTitleRunes, the
 // channel ID to MaxChannelIDRunes. Every text is valid UTF-8.
-func Metadata(v *kkdai.Video) v1alpha1.VideoMetadata {
+func Metadata(v *resolver.Video) v1alpha1.VideoMetadata {
 	m := v1alpha1.VideoMetadata{
 		Title:           truncateRunes(v.Title, MaxTitleRunes),
 		Author:          truncateRunes(v.Author, MaxTitleRunes),
 		ChannelID:       truncateRunes(v.ChannelID, MaxChannelIDRunes),
 		DurationSeconds: int64(v.Duration / time.Second),
-		ViewCount:       int64(v.Views),
+		ViewCount:       v.Views,
 		Description:     truncateRunes(v.Description, MaxDescriptionRunes),
 	}
-	if u := ThumbnailURL(v); len(u) <= MaxThumbnailURLBytes && utf8.ValidString(u) {
+	if u := v.LargestThumbnail(); len(u) <= MaxThumbnailURLBytes && utf8.ValidString(u) {
 		m.ThumbnailURL = u
 	}
 	if !v.PublishDate.IsZero() {
 		m.PublishDate = v.PublishDate.UTC().Format(time.DateOnly)
 	}
 	return m
-}
-
-// ThumbnailURL is the URL of v's largest thumbnail, "" when it has none.
-func ThumbnailURL(v *kkdai.Video) string { return largestThumbnail(v.Thumbnails) }
-
-// largestThumbnail picks by area; on a tie, or when YouTube gave no sizes, the
-// later one wins, because YouTube lists thumbnails from small to large.
-func largestThumbnail(ts kkdai.Thumbnails) string {
-	best, bestArea := "", uint64(0)
-	for _, t := range ts {
-		if area := uint64(t.Width) * uint64(t.Height); best == "" || area >= bestArea {
-			best, bestArea = t.URL, area
-		}
-	}
-	return best
 }
 
 // truncateRunes cuts s to at most n runes, ending in "…" when it cut, and

@@ -32,7 +32,7 @@ func FuzzMetadata(f *testing.F) {
 			Thumbnails: kkdai.Thumbnails{{URL: "https://i.ytimg.com/vi/x/default.jpg", Width: 120, Height: 90}, {URL: thumb, Width: uint(w), Height: uint(h)}},
 			Formats:    kkdai.FormatList{{ItagNo: 140, URL: thumb, MimeType: title}},
 		}
-		m := youtube.Metadata(v)
+		m := youtube.Metadata(youtube.FromKKDAI(v))
 		for _, field := range []struct {
 			name, in, out string
 			max           int
@@ -65,7 +65,7 @@ func FuzzMetadata(f *testing.F) {
 		if err != nil || len(raw) > maxMetadataJSON {
 			t.Errorf("metadata as JSON: %d bytes, %v", len(raw), err)
 		}
-		if _, err := json.Marshal(youtube.NewInfo(v)); err != nil {
+		if _, err := json.Marshal(youtube.NewInfo(youtube.FromKKDAI(v))); err != nil {
 			t.Errorf("info.json: %v", err)
 		}
 	})

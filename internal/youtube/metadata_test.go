@@ -27,7 +27,7 @@ func TestMetadataTruncatesDescriptionRuneSafely(t *testing.T) {
 		{"long mixed", long, true},
 		{"long mixed, shifted", "x" + long, true},
 	} {
-		got := youtube.Metadata(&kkdai.Video{Description: tc.in}).Description
+		got := youtube.Metadata(youtube.FromKKDAI(&kkdai.Video{Description: tc.in})).Description
 		if !utf8.ValidString(got) {
 			t.Errorf("%s: invalid UTF-8", tc.name)
 		}
@@ -43,7 +43,7 @@ func TestMetadataTruncatesDescriptionRuneSafely(t *testing.T) {
 		}
 	}
 
-	got := youtube.Metadata(&kkdai.Video{Description: "ok \xff\xfe bytes"}).Description
+	got := youtube.Metadata(youtube.FromKKDAI(&kkdai.Video{Description: "ok \xff\xfe bytes"})).Description
 	if !utf8.ValidString(got) || !strings.HasPrefix(got, "ok ") {
 		t.Errorf("invalid UTF-8 kept: %q", got)
 	}
@@ -61,7 +61,7 @@ func TestMetadataFields(t *testing.T) {
 			{URL: "https://i.ytimg.com/vi/x/default.jpg", Width: 120, Height: 90},
 		},
 	}
-	m := youtube.Metadata(v)
+	m := youtube.Metadata(youtube.FromKKDAI(v))
 	if m.ThumbnailURL != "https://i.ytimg.com/vi/x/maxresdefault.jpg" {
 		t.Errorf("thumbnail %q is not the largest", m.ThumbnailURL)
 	}
@@ -73,7 +73,7 @@ func TestMetadataFields(t *testing.T) {
 	}
 	// A time late in the day west of UTC is the next UTC day.
 	v.PublishDate = time.Date(2009, 10, 24, 23, 57, 33, 0, time.FixedZone("PDT", -7*3600))
-	if got := youtube.Metadata(v).PublishDate; got != "2009-10-25" {
+	if got := youtube.Metadata(youtube.FromKKDAI(v)).PublishDate; got != "2009-10-25" {
 		t.Errorf("publishDate %q, want the UTC day 2009-10-25", got)
 	}
 }

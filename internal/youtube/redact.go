@@ -2,6 +2,7 @@ package youtube
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -59,4 +60,14 @@ func redactChain(err error, depth int) {
 	case interface{ Unwrap() error }:
 		redactChain(u.Unwrap(), depth+1)
 	}
+}
+
+// urlInText finds URLs in free text (a program's error output).
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// RedactText applies RedactURL to every URL in s: yt-dlp's error lines
+// and Python tracebacks may quote a signed media URL or a proxy's
+// credentials.
+func RedactText(s string) string {
+	return urlInText.ReplaceAllStringFunc(s, RedactURL)
 }

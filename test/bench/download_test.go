@@ -87,7 +87,7 @@ func resolve(b *testing.B, hc *http.Client, s dlStream, dir string) resolved {
 	if err != nil {
 		b.Fatal(err)
 	}
-	info := youtube.NewInfo(v)
+	info := youtube.NewInfo(youtube.FromKKDAI(v))
 	raw, err := json.Marshal(info)
 	if err != nil {
 		b.Fatal(err)

@@ -49,14 +49,14 @@ func outcomeOf(b *testing.B, yt *fake.Server, id string) outcome {
 	if err != nil {
 		b.Fatal(err)
 	}
-	raw, err := json.MarshalIndent(youtube.NewInfo(v), "", "  ")
+	raw, err := json.MarshalIndent(youtube.NewInfo(youtube.FromKKDAI(v)), "", "  ")
 	if err != nil {
 		b.Fatal(err)
 	}
 	sum := sha256.Sum256(raw)
 	return outcome{
 		videoID:  id,
-		metadata: youtube.Metadata(v),
+		metadata: youtube.Metadata(youtube.FromKKDAI(v)),
 		info: v1alpha1.Artifact{Kind: v1alpha1.ArtifactInfo, MediaType: "application/json",
 			SizeBytes: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])},
 	}

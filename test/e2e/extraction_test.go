@@ -13,6 +13,8 @@ import (
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/controllers"
+	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/resolver"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
@@ -172,7 +174,9 @@ func TestUnplayableVideosFailWithReason(t *testing.T) {
 func TestTransientFailureIsRetried(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, setup{controller: controllers.Options{RetryBackoff: 100 * time.Millisecond}})
-	e.startWorker(workerSetup{})
+	// kkdai alone: with yt-dlp behind it the attempt would fall back
+	// rather than fail, and this is about the manager's retries.
+	e.startWorker(workerSetup{resolve: app.ResolverConfig{Resolvers: []string{resolver.KKDAI}}})
 	flaky := addVideo(t, "Flaky")
 	youTube.FailPlayer(flaky.ID, 503, 1)
 	down := addVideo(t, "Down")

@@ -163,6 +163,15 @@ type workerSetup struct {
 	youtube youtube.HTTPOptions
 	// jobsQueue is --jobs-queue, for the HTTP transport.
 	jobsQueue int
+	// resolve is the resolver chain: by default ytx's own default
+	// (kkdai, then yt-dlp), with yt-dlp trusting caFile.
+	resolve app.ResolverConfig
+	// caFile is the PEM file of the fake's CA for yt-dlp; default the
+	// shared fake's.
+	caFile string
+	// noDial leaves youtube.DialContext unset: the worker dials as in
+	// production (through its proxies).
+	noDial bool
 }
 
 // startWorker runs a worker in the test's consumer group until the test ends
@@ -190,17 +199,21 @@ func (e *env) startWorker(s workerSetup) (stop func()) {
 			}
 		})
 	}
-	if s.youtube.DialContext == nil {
+	if s.youtube.DialContext == nil && !s.noDial {
 		s.youtube.DialContext = youTube.DialContext
 	}
 	if s.youtube.RootCAs == nil {
 		s.youtube.RootCAs = youTube.CertPool()
 	}
+	if s.caFile == "" {
+		s.caFile = youTubeCA
+	}
+	s.resolve.YTDLP.Env = append(s.resolve.YTDLP.Env, "SSL_CERT_FILE="+s.caFile)
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := app.NewWorker(ctx, app.WorkerConfig{
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing, Kafka: e.kafka,
 		Concurrency: s.concurrency, ShutdownGrace: 2 * time.Second, Worker: s.options,
-		YouTube: s.youtube,
+		YouTube: s.youtube, Resolve: s.resolve,
 		Storage: e.storage, Download: s.download,
 		Transport: e.transport, JobsAddr: e.jobsAddr, JobsQueue: s.jobsQueue,
 	})

@@ -42,6 +42,9 @@ var (
 	catalogue []fake.Video
 	// s3 is a real S3 server process (versitygw).
 	s3 *s3test.Server
+	// youTubeCA is the fake's CA as a PEM file, for yt-dlp
+	// (SSL_CERT_FILE), which trusts what the system trusts.
+	youTubeCA string
 )
 
 func TestMain(m *testing.M) {
@@ -104,6 +107,11 @@ func run(m *testing.M) (code int) {
 		return 1
 	}
 	defer youTube.Close()
+	youTubeCA = filepath.Join(dir, "youtube-ca.pem")
+	if err := youTube.WriteCAFile(youTubeCA); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	if s3, err = s3test.Launch(); err == nil {
 		err = s3.SetEnv()
 	}
