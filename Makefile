@@ -129,7 +129,7 @@ fuzz: ## Run every Fuzz target for FUZZTIME (10s) each; a crasher lands in the p
 	done
 
 .PHONY: bench
-bench: $(KUBE_APISERVER) $(ETCD) ffmpeg yt-dlp build ## Measure orchestration, downloads (against yt-dlp and curl) and a 10,000-resource resync; print the table and write docs/benchmarks.md.
+bench: $(KUBE_APISERVER) $(ETCD) ffmpeg yt-dlp curl build ## Measure orchestration, downloads (against yt-dlp and curl) and a 10,000-resource resync; print the table and write docs/benchmarks.md.
 	go test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./test/bench/ -args -bench.report=$(BENCH_REPORT) $(BENCH_ARGS)
 
 .PHONY: bench-download
@@ -137,13 +137,13 @@ bench-download: $(VERSITYGW) ## Micro-benchmarks of the download path alone: MB/
 	go test -count=1 -run '^$$' -bench '$(DOWNLOAD_BENCH)' -benchtime 1x -timeout 30m ./internal/download/
 
 .PHONY: dev
-dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ffmpeg ## Run the API server, Kafka, controller and a worker on this machine.
+dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ffmpeg yt-dlp ## Run the API server, Kafka, controller and a worker on this machine.
 	$(YTX) dev --dir $(BIN)/dev $(DEV_FLAGS)
 
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) $(VERSITYGW) $(HELM) ffmpeg ## Build or install every tool the tests need.
+tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) $(VERSITYGW) $(HELM) ffmpeg yt-dlp ## Build or install every tool the tests need.
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
@@ -174,12 +174,22 @@ ffmpeg:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg; }
 
-# yt-dlp (the reference downloader of `make bench`) and curl come from
-# Debian too; installed only when missing.
+# yt-dlp, one of the worker's resolvers and the reference downloader of
+# `make bench`: the version ytx is tested with, from Debian's
+# trixie-backports (bookworm's own is from 2023 and cannot read today's
+# YouTube). The script checks the version, not only that a yt-dlp exists,
+# and is the one the Dockerfile's worker image runs.
+YTDLP_VERSION := 2026.11.23-1~bpo13+1
+
 .PHONY: yt-dlp
 yt-dlp:
-	@command -v yt-dlp >/dev/null && command -v curl >/dev/null || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends yt-dlp curl; }
+	@YTDLP_VERSION='$(YTDLP_VERSION)' hack/install-yt-dlp.sh
+
+# curl, the other reference downloader of `make bench`, from Debian.
+.PHONY: curl
+curl:
+	@command -v curl >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl; }
 
 .PHONY: clean
 clean: ## Remove bin/ (tools included).

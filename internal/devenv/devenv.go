@@ -128,6 +128,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	defer stop()
 
 	var yt youtube.HTTPOptions
+	var resolve app.ResolverConfig
 	source := "https://www.youtube.com"
 	if o.FakeYouTube {
 		srv, err := startFake(ctx, filepath.Join(o.Dir, "clips"))
@@ -135,8 +136,21 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			return fmt.Errorf("starting the fake YouTube: %w", err)
 		}
 		defer srv.Close()
+		// As YouTube answers since 2026-08-17: kkdai's media is refused,
+		// yt-dlp's is served, so the demo shows the chain at work.
+		srv.AsSinceAugust2026()
 		yt = youtube.HTTPOptions{DialContext: srv.DialContext, RootCAs: srv.CertPool()}
-		source = "the built-in fake (offline)"
+		ca, err := filepath.Abs(filepath.Join(o.Dir, "fake-youtube-ca.pem"))
+		if err == nil {
+			err = srv.WriteCAFile(ca)
+		}
+		if err != nil {
+			return err
+		}
+		// yt-dlp trusts what the system trusts (--compat-options
+		// no-certifi): the fake's CA, here.
+		resolve.YTDLP.Env = []string{"SSL_CERT_FILE=" + ca}
+		source = "the built-in fake (offline), answering as YouTube has since 2026-08-17"
 	}
 
 	if o.Storage == "" {
@@ -161,7 +175,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	w, err := app.NewWorker(ctx, app.WorkerConfig{
 		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg,
-		Concurrency: max(o.Concurrency, 1), ShutdownGrace: 5 * time.Second, YouTube: yt,
+		Concurrency: max(o.Concurrency, 1), ShutdownGrace: 5 * time.Second, YouTube: yt, Resolve: resolve,
 		Worker:  workers.Options{Name: "dev-worker", StatusInterval: time.Second, MaxArtifactBytes: 8 << 30},
 		Storage: o.Storage, Transport: o.Transport, JobsAddr: jobs,
 	})
