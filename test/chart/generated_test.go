@@ -174,7 +174,7 @@ func TestReadmeListsEveryValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Objects passed on as they are get one row.
-	opaque := map[string]bool{"controller.resources": true, "worker.resources": true, "kafka.strimzi.storage": true}
+	opaque := map[string]bool{"controller.resources": true, "worker.resources": true, "youtube.doctor.resources": true, "kafka.strimzi.storage": true}
 	var keys []string
 	var walk func(prefix string, m map[string]any)
 	walk = func(prefix string, m map[string]any) {

@@ -469,3 +469,67 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* How the workers (and ytx doctor) read YouTube: the resolver flags. */}}
+{{- define "ytx.youtubeArgs" -}}
+{{- $y := .Values.youtube -}}
+{{- with $y.resolvers }}
+- --resolvers={{ join "," . }}
+{{- end }}
+{{- with $y.kkdaiClient }}
+- --kkdai-client={{ . }}
+{{- end }}
+- --ytdlp-timeout={{ $y.ytdlp.timeout }}
+- --ytdlp-max-procs={{ $y.ytdlp.maxProcs }}
+{{- range $y.ytdlp.extractorArgs }}
+- --ytdlp-extractor-args={{ . }}
+{{- end }}
+{{- if $y.cookies.secretName }}
+- --cookies-file=/etc/ytx/youtube-cookies/cookies.txt
+{{- end }}
+{{- with $y.proxy.urls }}
+- --proxy={{ join "," . }}
+{{- end }}
+{{- if $y.proxy.secretName }}
+- --proxy-file=/etc/ytx/youtube-proxies/proxies
+{{- end }}
+- --youtube-cooldown={{ $y.cooldown }}
+- --youtube-min-interval={{ $y.minInterval }}
+{{- end }}
+
+{{/* The Secrets the resolver flags name, as volumes and mounts. */}}
+{{- define "ytx.youtubeVolumes" -}}
+{{- $y := .Values.youtube -}}
+{{- if $y.cookies.secretName }}
+- name: youtube-cookies
+  secret:
+    secretName: {{ $y.cookies.secretName }}
+    defaultMode: 0440
+    items:
+      - key: {{ $y.cookies.key }}
+        path: cookies.txt
+{{- end }}
+{{- if $y.proxy.secretName }}
+- name: youtube-proxies
+  secret:
+    secretName: {{ $y.proxy.secretName }}
+    defaultMode: 0440
+    items:
+      - key: {{ $y.proxy.key }}
+        path: proxies
+{{- end }}
+{{- end }}
+
+{{- define "ytx.youtubeVolumeMounts" -}}
+{{- $y := .Values.youtube -}}
+{{- if $y.cookies.secretName }}
+- name: youtube-cookies
+  mountPath: /etc/ytx/youtube-cookies
+  readOnly: true
+{{- end }}
+{{- if $y.proxy.secretName }}
+- name: youtube-proxies
+  mountPath: /etc/ytx/youtube-proxies
+  readOnly: true
+{{- end }}
+{{- end }}
