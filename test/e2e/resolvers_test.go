@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -337,4 +338,41 @@ func TestProxyCarriesEveryRequest(t *testing.T) {
 			t.Errorf("event %s shows the proxy's password", ev.Reason)
 		}
 	}
+}
+
+// A forged answer read by yt-dlp (a format URL on an internal address, a
+// redirect there) is refused as kkdai's are: nothing connects, the
+// extraction fails DownloadFailed without retries, and the message names
+// the target without the URL's query.
+func TestForgedAnswersThroughYTDLPReachNothingButYouTube(t *testing.T) {
+	t.Parallel()
+	y := startToday(t)
+	internal := startInternalService(t)
+	e := newEnv(t, setup{})
+	w := y.worker(resolver.YTDLP)
+	w.youtube.DialContext = y.ClusterDial(internal)
+	e.startWorker(w)
+	const secret = "S3CRETSIG"
+	forged, err := fake.ClipVideo("f0rgedYtdlp", "Forged for yt-dlp", clips)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range forged.Formats {
+		forged.Formats[i].URL = "https://" + internal.Addr + "/videoplayback?id=x&itag=" + fmt.Sprint(forged.Formats[i].Itag) + "&sig=" + secret
+	}
+	redirected := y.clip(t, "Redirected for yt-dlp")
+	if err := y.AddVideo(forged); err != nil {
+		t.Fatal(err)
+	}
+	y.Inject(fake.Fault{Kind: fake.KindMedia, VideoID: redirected.ID, RedirectTo: "http://" + internal.Addr + "/latest/meta-data/?sig=" + secret, Times: fake.Forever})
+	e.create("stream", watchURL(forged.ID), audioSpec(v1alpha1.AudioM4A))
+	e.create("redirect", watchURL(redirected.ID), audioSpec(v1alpha1.AudioM4A))
+	for _, name := range []string{"stream", "redirect"} {
+		x := e.waitPhase(name, v1alpha1.PhaseFailed, 90*time.Second)
+		f := x.Status.LastFailure
+		if f == nil || f.Reason != v1alpha1.ReasonDownloadFailed || x.Status.Attempts != 1 || !strings.Contains(f.Message, internal.Addr) || strings.Contains(f.Message, secret) {
+			t.Errorf("%s: want one attempt failed DownloadFailed naming %s without its query: %s", name, internal.Addr, describe(x))
+		}
+	}
+	checkUntouched(t, internal)
 }
