@@ -19,9 +19,10 @@ const (
 	secWrites        = "Writes per extraction"
 	secDownloads     = "Downloads"
 	secScale         = "Scale"
+	secResolvers     = "Resolvers"
 )
 
-var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secScale}
+var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secResolvers, secScale}
 
 // results is the report that the benchmarks fill and TestMain prints.
 var results report
