@@ -15,7 +15,6 @@ import (
 	"ytx.dev/ytx/internal/ytdlp"
 )
 
-
 var resolveColumns = []string{"resolver", "version", "cold", "warm (median)", "warm (slowest)", "peak RSS of a run", "requests to YouTube"}
 
 // resolveRuns is how many warm runs each resolver makes.
