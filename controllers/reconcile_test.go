@@ -358,6 +358,96 @@ func TestTimedOutLastAttemptFailsTheExtractionAsAttemptsExhausted(t *testing.T) 
 	h.wantEvents("Warning Timeout", "Warning AttemptsExhausted")
 }
 
+// The timeout's write carries the resourceVersion read: a heartbeat that
+// lands meanwhile wins, and the worker keeps its attempt.
+func TestHeartbeatThatLandsDuringTheTimeoutWinsAndTheWorkerKeepsItsAttempt(t *testing.T) {
+	h := newHarness(t, Options{HeartbeatTimeout: 2 * time.Minute}, resource("a", atAttempt(1), queued, claimed(0)))
+	h.at(2 * time.Minute)
+	h.before(func(ctx context.Context, c client.Client) {
+		var x v1alpha1.YouTubeExtraction
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a"}, &x); err != nil {
+			t.Error(err)
+			return
+		}
+		x.Status.LastHeartbeatTime = &metav1.Time{Time: base.Add(2 * time.Minute)}
+		if err := c.Status().Update(ctx, &x); err != nil {
+			t.Error(err)
+		}
+	})
+	_, err := h.reconcile("a")
+	if !apierrors.IsConflict(err) {
+		t.Errorf("reconcile: %v, want the conflict (the workqueue reads again)", err)
+	}
+	x := h.get("a")
+	if x.Status.Phase != v1alpha1.PhaseRunning || x.Status.LastFailure != nil || x.Status.Worker != "w-1" {
+		t.Errorf("phase %s lastFailure %+v worker %q, want still Running on w-1", x.Status.Phase, x.Status.LastFailure, x.Status.Worker)
+	}
+	h.wantEvents() // no Timeout: the attempt did not time out
+	h.wantSent()
+
+	// Read again, the attempt is alive until the heartbeat is as old.
+	if res := h.step("a"); res.RequeueAfter != 2*time.Minute {
+		t.Errorf("requeue after %s, want the whole timeout from the new heartbeat", res.RequeueAfter)
+	}
+}
+
+// A Warning says what happened: when the write that makes it true loses a
+// conflict (a heartbeat, a spec change got there first), nothing is
+// recorded, and the next reconcile decides again on what is there.
+func TestWarningIsRecordedOnlyWhenItsWriteWins(t *testing.T) {
+	heartbeat := func(x *v1alpha1.YouTubeExtraction) {
+		x.Status.LastHeartbeatTime = &metav1.Time{Time: base.Add(time.Hour)}
+	}
+	for _, tc := range []struct {
+		name  string
+		state []func(*v1alpha1.YouTubeExtraction)
+		// meanwhile is the other writer's change; status tells whether
+		// it goes to the status subresource.
+		meanwhile func(*v1alpha1.YouTubeExtraction)
+		status    bool
+	}{
+		{"Timeout, when a heartbeat lands", []func(*v1alpha1.YouTubeExtraction){atAttempt(1), queued, claimed(0)}, heartbeat, true},
+		{"AttemptsExhausted, when the spec changes", []func(*v1alpha1.YouTubeExtraction){
+			atAttempt(3), queued, claimed(0), attemptFailed(v1alpha1.ReasonDownloadFailed, 0),
+		}, func(x *v1alpha1.YouTubeExtraction) { x.Generation = 2 }, false},
+		{"RateLimited, when the spec changes", []func(*v1alpha1.YouTubeExtraction){
+			atAttempt(2), queued, claimed(0), attemptFailed(v1alpha1.ReasonRateLimited, 0),
+		}, func(x *v1alpha1.YouTubeExtraction) { x.Generation = 2 }, false},
+		{"InvalidURL, when the link is fixed", []func(*v1alpha1.YouTubeExtraction){func(x *v1alpha1.YouTubeExtraction) {
+			x.Spec.URL = "https://www.youtube.com/@RickAstleyYT"
+		}}, func(x *v1alpha1.YouTubeExtraction) { x.Spec.URL = videoURL; x.Generation = 2 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{RateLimitedTimeout: time.Hour}, resource("a", tc.state...))
+			h.at(time.Hour)
+			h.before(func(ctx context.Context, c client.Client) {
+				var x v1alpha1.YouTubeExtraction
+				if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a"}, &x); err != nil {
+					t.Error(err)
+					return
+				}
+				tc.meanwhile(&x)
+				write := c.Update
+				if tc.status {
+					write = func(ctx context.Context, o client.Object, _ ...client.UpdateOption) error {
+						return c.Status().Update(ctx, o)
+					}
+				}
+				if err := write(ctx, &x); err != nil {
+					t.Error(err)
+				}
+			})
+			if _, err := h.reconcile("a"); !apierrors.IsConflict(err) {
+				t.Errorf("reconcile: %v, want the conflict", err)
+			}
+			h.wantEvents()
+			if p := h.get("a").Status.Phase; p == v1alpha1.PhaseFailed {
+				t.Errorf("phase %s: the losing write landed", p)
+			}
+		})
+	}
+}
+
 // --- the queued timeout ---
 
 func TestQueuedAttemptNotClaimedWithinQueuedTimeoutIsSentAgainWithoutSpendingAnAttempt(t *testing.T) {

@@ -245,8 +245,11 @@ func (r *Reconciler) startGeneration(ctx context.Context, x *v1alpha1.YouTubeExt
 		// the CRD had its rule, or by a client that skipped validation.
 		x.Status.ObservedGeneration = x.Generation
 		status.Failed(x, v1alpha1.ReasonInvalidURL, "spec.url: "+err.Error(), r.nowMeta())
+		if err := r.client.Status().Update(ctx, x); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonInvalidURL, "spec.url: %v", err)
-		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
+		return ctrl.Result{}, nil
 	}
 	status.StartGeneration(x, id)
 	return r.queue(ctx, x)
@@ -354,13 +357,19 @@ func (r *Reconciler) retry(ctx context.Context, x *v1alpha1.YouTubeExtraction) (
 		msg := fmt.Sprintf("YouTube kept rate-limiting this video's attempts for %s (%d attempts; --rate-limited-timeout %s); the last said: %s",
 			r.now().Sub(x.Status.RateLimitedSince.Time).Round(time.Second), x.Status.RateLimitedAttempts, r.opts.RateLimitedTimeout, last.Message)
 		status.Failed(x, v1alpha1.ReasonRateLimited, msg, r.nowMeta())
+		if err := r.client.Status().Update(ctx, x); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonRateLimited, "%s", msg)
-		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
+		return ctrl.Result{}, nil
 	case !limited && spent >= x.MaxAttempts():
 		msg := fmt.Sprintf("all %d attempts failed; the last with %s: %s", spent, last.Reason, last.Message)
 		status.Failed(x, v1alpha1.ReasonAttemptsExhausted, msg, r.nowMeta())
+		if err := r.client.Status().Update(ctx, x); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonAttemptsExhausted, "%s", msg)
-		return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Update(ctx, x))
+		return ctrl.Result{}, nil
 	}
 	delay := r.retryDelay(spent)
 	if limited {
@@ -414,12 +423,13 @@ func (r *Reconciler) checkHeartbeat(ctx context.Context, x *v1alpha1.YouTubeExtr
 	}
 	msg := fmt.Sprintf("worker %s sent no heartbeat for %s", x.Status.Worker, r.opts.HeartbeatTimeout)
 	status.AttemptFailed(x, v1alpha1.ReasonTimeout, msg, r.nowMeta())
-	r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonTimeout, "attempt %d: %s", x.Status.Attempts, msg)
 	// Updating with the resourceVersion read makes this lose against a
-	// heartbeat that arrived meanwhile; the worker is then alive after all.
+	// heartbeat that arrived meanwhile; the worker is then alive after all,
+	// and no Timeout is recorded.
 	if err := r.client.Status().Update(ctx, x); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonTimeout, "attempt %d: %s", x.Status.Attempts, msg)
 	return r.retry(ctx, x)
 }
 
