@@ -22,8 +22,32 @@ var errLostClaim = errors.New("the attempt is no longer this worker's")
 
 // apiBackoff paces retries of API calls that failed for reasons that pass
 // (server restarting, timeouts, throttling). It never gives up on its own;
-// the context bounds it.
+// the context bounds it (see retryAPI).
 var apiBackoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Cap: 15 * time.Second, Steps: 1 << 30}
+
+// retryAPI calls f until it reports done or fails, waiting apiBackoff
+// between calls, until ctx ends. wait.ExponentialBackoffWithContext would
+// give up with ErrWaitTimeout as soon as the backoff reaches its cap
+// (Backoff.Step sets Steps to zero there), after about 25 s; here the
+// wait stays at the cap instead.
+func retryAPI(ctx context.Context, f func(context.Context) (bool, error)) error {
+	b := apiBackoff
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if done, err := f(ctx); err != nil || done {
+			return err
+		}
+		t := time.NewTimer(b.Step())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
 
 // dropReason says why message m does not lead to work on x, or "" when it
 // does. Every reason is a normal event of at-least-once delivery, not an
@@ -97,7 +121,7 @@ func (c *claim) confirm() {
 // duplicate message loses here: either its read already shows Running, or its
 // update conflicts and the re-read does.
 func (w *Worker) claim(ctx context.Context, m job.Message) (c *claim, drop string, err error) {
-	err = wait.ExponentialBackoffWithContext(ctx, apiBackoff, func(ctx context.Context) (bool, error) {
+	err = retryAPI(ctx, func(ctx context.Context) (bool, error) {
 		var x v1alpha1.YouTubeExtraction
 		if err := w.reader.Get(ctx, m.NamespacedName(), &x); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -159,7 +183,7 @@ func (c *claim) update(ctx context.Context, mutate func(*v1alpha1.YouTubeExtract
 // finish writes the end of the attempt, retrying API errors until ctx ends.
 func (c *claim) finish(ctx context.Context, mutate func(*v1alpha1.YouTubeExtraction)) error {
 	var last error
-	err := wait.ExponentialBackoffWithContext(ctx, apiBackoff, func(ctx context.Context) (bool, error) {
+	err := retryAPI(ctx, func(ctx context.Context) (bool, error) {
 		last = c.update(ctx, mutate)
 		if errors.Is(last, errLostClaim) {
 			return false, last

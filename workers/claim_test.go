@@ -148,6 +148,22 @@ func TestClaimLosesToAConcurrentClaim(t *testing.T) {
 	}
 }
 
+// API errors other than a conflict are retried with backoff, without a
+// limit of its own, until the worker can read and write: the API server
+// may take a while to come back.
+func TestClaimRetriesAPIErrorsWithoutALimitOfItsOwn(t *testing.T) {
+	h := newHarness(t, Options{}, resource(atAttempt(1), queued))
+	h.failNextReads(10)
+	h.failNextStatusWrites(10)
+	h.claimed()
+	if w := h.get().Status.Worker; w != me {
+		t.Errorf("worker %q, want %s", w, me)
+	}
+	if r, w := h.reads.Load(), h.statusWrites.Load(); r != 21 || w != 11 {
+		t.Errorf("%d reads and %d writes, want 21 and 11: each failure tried again", r, w)
+	}
+}
+
 // A worker stopped before it claimed leaves the message to its transport:
 // Kafka keeps it uncommitted, HTTP hands it back.
 func TestWorkerStoppedBeforeItClaimsHandsTheMessageBack(t *testing.T) {
@@ -370,6 +386,22 @@ func TestEndIsWrittenAfterTheJobsContextIsCancelled(t *testing.T) {
 	}
 }
 
+func TestEndRetriesAPIErrorsUntilTheWriteLandsOrTheFinishTimeoutEnds(t *testing.T) {
+	h := newHarness(t, Options{}, resource(atAttempt(1), queued))
+	c := h.claimed()
+	h.failNextStatusWrites(10)
+	if err := h.w.end(context.Background(), c, newTask(c), outcome{}, 0); err != nil {
+		t.Fatalf("end: %v", err)
+	}
+	if p := h.get().Status.Phase; p != v1alpha1.PhaseSucceeded {
+		t.Errorf("phase %s, want Succeeded", p)
+	}
+	if n := h.statusWrites.Load(); n != 1+11 {
+		t.Errorf("%d status writes, want the claim and 11 tries", n)
+	}
+	h.wantEvents("Normal Succeeded")
+}
+
 // After FinishTimeout the worker gives up; the manager's heartbeat timeout
 // takes over.
 func TestEndGivesUpAfterTheFinishTimeout(t *testing.T) {
@@ -480,6 +512,17 @@ func TestReleaseHandsBackAQueuedAttemptThatDidNotStart(t *testing.T) {
 	if x.Status.Phase != v1alpha1.PhasePending || cond(x, v1alpha1.ConditionQueued) != "False HandedBack" || x.Status.Attempts != 1 || x.Status.LastFailure != nil {
 		t.Errorf("phase %s Queued %q attempts %d lastFailure %+v, want Pending, False HandedBack, attempt 1, no failure",
 			x.Status.Phase, cond(x, v1alpha1.ConditionQueued), x.Status.Attempts, x.Status.LastFailure)
+	}
+	h.wantEvents("Normal HandedBack")
+}
+
+func TestReleaseRetriesAPIErrorsUntilItsContextEnds(t *testing.T) {
+	h := newHarness(t, Options{}, resource(atAttempt(1), queued))
+	h.failNextReads(10)
+	h.failNextStatusWrites(10)
+	h.w.Release(context.Background(), msg(1))
+	if p := h.get().Status.Phase; p != v1alpha1.PhasePending {
+		t.Errorf("phase %s, want Pending (handed back)", p)
 	}
 	h.wantEvents("Normal HandedBack")
 }

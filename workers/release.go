@@ -5,7 +5,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/job"
@@ -20,7 +19,7 @@ import (
 // controller's queued timeout then sends the job again.
 func (w *Worker) Release(ctx context.Context, m job.Message) {
 	log := w.log.WithValues("job", m.String())
-	err := wait.ExponentialBackoffWithContext(ctx, apiBackoff, func(ctx context.Context) (bool, error) {
+	err := retryAPI(ctx, func(ctx context.Context) (bool, error) {
 		var x v1alpha1.YouTubeExtraction
 		if err := w.reader.Get(ctx, m.NamespacedName(), &x); err != nil {
 			return apierrors.IsNotFound(err), nil
