@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 	// apiBackoff paces retries against a real API server (200 ms doubling);
 	// against the fake one a millisecond keeps the retry tests fast. Only
 	// the pace changes, not what is retried.
-	apiBackoff = wait.Backoff{Duration: time.Millisecond, Factor: 2, Cap: 10 * time.Millisecond, Steps: 1 << 30}
+	apiBackoff = wait.Backoff{Duration: time.Millisecond, Factor: 2, Cap: 2 * time.Millisecond, Steps: 1 << 30}
 	os.Exit(m.Run())
 }
 
