@@ -284,12 +284,25 @@ func TestUpdateOfALostAttemptWritesNothing(t *testing.T) {
 
 // Other API errors are the caller's to retry; the claim is not lost.
 func TestUpdateReturnsOtherAPIErrors(t *testing.T) {
-	h := newHarness(t, Options{}, resource(atAttempt(1), queued))
-	c := h.claimed()
-	h.failNextStatusWrites(1)
-	err := c.update(context.Background(), func(*v1alpha1.YouTubeExtraction) {})
-	if err == nil || errors.Is(err, errLostClaim) {
-		t.Errorf("update: %v, want the API error", err)
+	for _, tc := range []struct {
+		name string
+		fail func(h *harness)
+	}{
+		{"the write fails", func(h *harness) { h.failNextStatusWrites(1) }},
+		{"the read after a conflict fails", func(h *harness) {
+			h.before(func(x *v1alpha1.YouTubeExtraction) { x.Status.Progress = &v1alpha1.Progress{BytesDone: 1} })
+			h.failNextReads(1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{}, resource(atAttempt(1), queued))
+			c := h.claimed()
+			tc.fail(h)
+			err := c.update(context.Background(), func(*v1alpha1.YouTubeExtraction) {})
+			if err == nil || errors.Is(err, errLostClaim) {
+				t.Errorf("update: %v, want the API error", err)
+			}
+		})
 	}
 }
 
