@@ -20,9 +20,11 @@ type beating struct {
 	stop func()
 }
 
-// beat claims attempt 1 and starts its heartbeat, as Handle does, with the
-// default intervals: a status tick every 5 s, a heartbeat at least every
-// 30 s.
+// beat claims attempt 1 at base and starts its heartbeat, as Handle does,
+// with the default intervals: a status tick every 5 s, a heartbeat at least
+// every 30 s. It returns after the first tick (5 s, idle: a read), so that
+// the loop has taken its starting point and a test's progress counts as
+// progress.
 func (h *harness) beat() *beating {
 	h.t.Helper()
 	c := h.claimed()
@@ -34,6 +36,9 @@ func (h *harness) beat() *beating {
 	b.stop = func() { once.Do(stop) }
 	h.t.Cleanup(func() { b.stop(); cancel(nil) })
 	eventually(h.t, "the heartbeat's ticker", h.clock.HasWaiters)
+	reads := h.reads.Load()
+	h.tick()
+	eventually(h.t, "the first tick's read", func() bool { return h.reads.Load() > reads })
 	return b
 }
 
@@ -53,7 +58,7 @@ func TestHeartbeatWritesProgressWhenItMoves(t *testing.T) {
 	b.task.bytesTotal.Store(200)
 	b.task.bytesDone.Store(50)
 	h.tick()
-	eventually(t, "the heartbeat at 5s", h.heartbeatAt(5*time.Second))
+	eventually(t, "the heartbeat at 10s", h.heartbeatAt(10*time.Second))
 	if p := h.get().Status.Progress; p == nil || *p != (v1alpha1.Progress{BytesDone: 50, BytesTotal: 200, Percent: 25}) {
 		t.Errorf("progress %+v, want 50 of 200 bytes, 25%%", p)
 	}
@@ -65,7 +70,7 @@ func TestIdleJobReadsEachTickAndWritesOncePerHeartbeatInterval(t *testing.T) {
 	h := newHarness(t, Options{}, resource(atAttempt(1), queued))
 	h.beat()
 	rv := h.get().ResourceVersion
-	for i := 1; i < 6; i++ {
+	for i := 2; i < 6; i++ { // 10 s to 25 s
 		reads := h.reads.Load()
 		h.tick()
 		eventually(t, "the tick's read", func() bool { return h.reads.Load() > reads })
@@ -84,18 +89,18 @@ func TestHeartbeatIntervalCountsFromTheLastWrite(t *testing.T) {
 	h := newHarness(t, Options{}, resource(atAttempt(1), queued))
 	b := h.beat()
 	b.task.bytesDone.Store(1)
-	h.tick() // 5 s: progress moved, written
-	eventually(t, "the heartbeat at 5s", h.heartbeatAt(5*time.Second))
-	for i := 2; i < 7; i++ { // 10 s to 30 s: idle, read only
+	h.tick() // 10 s: progress moved, written
+	eventually(t, "the heartbeat at 10s", h.heartbeatAt(10*time.Second))
+	for i := 3; i < 8; i++ { // 15 s to 35 s: idle, read only
 		reads := h.reads.Load()
 		h.tick()
 		eventually(t, "the tick's read", func() bool { return h.reads.Load() > reads })
 	}
 	if n := h.statusWrites.Load(); n != 2 {
-		t.Errorf("%d status writes by 30s, want the claim and the progress at 5s", n)
+		t.Errorf("%d status writes by 35s, want the claim and the progress at 10s", n)
 	}
-	h.tick() // 35 s: 30 s after the last write
-	eventually(t, "the heartbeat at 35s", h.heartbeatAt(35*time.Second))
+	h.tick() // 40 s: 30 s after the last write
+	eventually(t, "the heartbeat at 40s", h.heartbeatAt(40*time.Second))
 }
 
 // A resource deleted or superseded meanwhile stops the job within one
@@ -158,7 +163,7 @@ func TestFailedHeartbeatWriteIsTriedAgainAtTheNextTick(t *testing.T) {
 	h.tick()
 	eventually(t, "the failed write", func() bool { return h.statusWrites.Load() == 2 })
 	h.tick()
-	eventually(t, "the heartbeat at 10s", h.heartbeatAt(10*time.Second))
+	eventually(t, "the heartbeat at 15s", h.heartbeatAt(15*time.Second))
 	if p := h.get().Status.Progress; p == nil || p.BytesDone != 10 {
 		t.Errorf("progress %+v, want 10 bytes done", p)
 	}
