@@ -811,3 +811,144 @@ func TestGoneOrDeletedResourceIsForgotten(t *testing.T) {
 		})
 	}
 }
+
+// --- rate-limited attempts ---
+
+// failedAttempts: attempts 1 to len(reasons) of generation 1, each ended
+// retryably with its reason, the last at base+last and the earlier ones a
+// minute apart before it.
+func failedAttempts(last time.Duration, reasons ...string) func(*v1alpha1.YouTubeExtraction) {
+	return func(x *v1alpha1.YouTubeExtraction) {
+		status.StartGeneration(x, videoID)
+		for i, r := range reasons {
+			if i > 0 {
+				status.NextAttempt(x, int32(i+1))
+			}
+			at := metav1.NewTime(base.Add(last - time.Duration(len(reasons)-1-i)*time.Minute))
+			status.Queued(x, "queued")
+			status.Claimed(x, "w-1", at)
+			msg := "503 from googlevideo"
+			if r == v1alpha1.ReasonRateLimited {
+				msg = "Sign in to confirm you're not a bot"
+			}
+			status.AttemptFailed(x, r, msg, at)
+		}
+	}
+}
+
+const (
+	rl = v1alpha1.ReasonRateLimited
+	df = v1alpha1.ReasonDownloadFailed
+)
+
+// An attempt that YouTube rate-limited spends no attempt of
+// spec.retry.maxAttempts: nothing was wrong with the extraction.
+func TestRateLimitedAttemptsSpendNoAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		max       int32
+		reasons   []string
+		exhausted bool
+	}{
+		{"maxAttempts 1: a rate-limited first attempt is retried", 1, []string{rl}, false},
+		{"maxAttempts 1: so is a second one", 1, []string{rl, rl}, false},
+		{"maxAttempts 2: two rate-limited and one real failure leave one attempt", 2, []string{rl, rl, df}, false},
+		{"maxAttempts 2: two real failures exhaust them, rate-limited ones apart", 2, []string{rl, df, rl, df}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{}, resource("a", maxAttempts(tc.max), failedAttempts(0, tc.reasons...)))
+			h.at(time.Hour) // every backoff passed; within the rate-limited timeout
+			h.step("a")
+			x := h.get("a")
+			n := int32(len(tc.reasons))
+			if tc.exhausted {
+				if x.Status.Phase != v1alpha1.PhaseFailed || cond(x, v1alpha1.ConditionFailed) != "True AttemptsExhausted" {
+					t.Errorf("phase %s Failed %q, want Failed, True AttemptsExhausted", x.Status.Phase, cond(x, v1alpha1.ConditionFailed))
+				}
+				if c := findCondition(x, v1alpha1.ConditionFailed); !strings.Contains(c.Message, "all 2 attempts failed") {
+					t.Errorf("Failed condition %q, want the 2 spent attempts counted", c.Message)
+				}
+				h.wantSent()
+				return
+			}
+			wantQueued(t, x, 1, n+1)
+			h.wantSent(msg("a", 1, n+1))
+		})
+	}
+}
+
+func TestRateLimitedRetryWaitsItsOwnBackoffDoubledPerRateLimitedAttemptCappedAtMax(t *testing.T) {
+	opts := Options{RetryBackoff: 10 * time.Second, RetryBackoffMax: time.Minute,
+		RateLimitedBackoff: 5 * time.Minute, RateLimitedBackoffMax: time.Hour, RateLimitedTimeout: 24 * time.Hour}
+	for _, tc := range []struct {
+		name    string
+		reasons []string
+		wait    time.Duration
+	}{
+		{"the first rate-limited attempt waits the rate-limited backoff", []string{rl}, 5 * time.Minute},
+		{"the second twice as long", []string{rl, rl}, 10 * time.Minute},
+		{"the fourth eight times as long", []string{rl, rl, rl, rl}, 40 * time.Minute},
+		{"then the cap", []string{rl, rl, rl, rl, rl, rl, rl}, time.Hour},
+		{"counted over rate-limited attempts only", []string{df, df, rl}, 5 * time.Minute},
+		{"a real failure waits the retry backoff of the spent attempts", []string{rl, rl, df}, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			last := time.Minute * 10
+			h := newHarness(t, opts, resource("a", maxAttempts(10), failedAttempts(last, tc.reasons...)))
+			h.at(last + tc.wait - time.Second)
+			if res := h.step("a"); res.RequeueAfter != time.Second {
+				t.Errorf("a second before the backoff ends: requeue after %s, want 1s", res.RequeueAfter)
+			}
+			h.wantSent()
+			h.at(last + tc.wait)
+			h.step("a")
+			n := int32(len(tc.reasons))
+			wantQueued(t, h.get("a"), 1, n+1)
+			h.wantSent(msg("a", 1, n+1))
+		})
+	}
+}
+
+// A rate-limited extraction is bounded by time, not by attempts: it fails
+// RateLimited once --rate-limited-timeout has passed since the first
+// rate-limited attempt.
+func TestRateLimitedExtractionFailsRateLimitedOnceTheRateLimitedTimeoutPasses(t *testing.T) {
+	opts := Options{RateLimitedBackoff: 5 * time.Minute, RateLimitedBackoffMax: time.Hour, RateLimitedTimeout: 6 * time.Hour}
+	last := 5 * time.Hour
+	since := last - 2*time.Minute // the first of three
+	for _, tc := range []struct {
+		name    string
+		reasons []string
+		at      time.Duration
+		fails   bool
+	}{
+		{"a second before the timeout it is retried", []string{rl, rl, rl}, since + 6*time.Hour - time.Second, false},
+		{"at the timeout it fails", []string{rl, rl, rl}, since + 6*time.Hour, true},
+		{"a real failure is not ended by the rate-limited timeout", []string{rl, rl, df}, since + 7*time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, opts, resource("a", maxAttempts(3), failedAttempts(last, tc.reasons...)))
+			h.at(tc.at)
+			h.step("a")
+			x := h.get("a")
+			if !tc.fails {
+				wantQueued(t, x, 1, 4)
+				h.wantSent(msg("a", 1, 4))
+				return
+			}
+			s := x.Status
+			if s.Phase != v1alpha1.PhaseFailed || cond(x, v1alpha1.ConditionFailed) != "True RateLimited" ||
+				s.CompletionTime == nil || !s.CompletionTime.Time.Equal(base.Add(tc.at)) {
+				t.Errorf("phase %s Failed %q completion %v, want Failed, True RateLimited, now", s.Phase, cond(x, v1alpha1.ConditionFailed), s.CompletionTime)
+			}
+			if f := s.LastFailure; f == nil || f.Reason != rl || f.Attempt != 3 {
+				t.Errorf("lastFailure %+v, want attempt 3's RateLimited", f)
+			}
+			if c := findCondition(x, v1alpha1.ConditionFailed); !strings.Contains(c.Message, "not a bot") || !strings.Contains(c.Message, "3 attempts") {
+				t.Errorf("Failed condition %q does not say how many attempts and what YouTube said", c.Message)
+			}
+			h.wantSent()
+			h.wantEvents("Warning RateLimited")
+		})
+	}
+}

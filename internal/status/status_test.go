@@ -30,18 +30,20 @@ const before = "Before"
 func lived() *v1alpha1.YouTubeExtraction {
 	x := &v1alpha1.YouTubeExtraction{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "x", Generation: 2}}
 	x.Status = v1alpha1.YouTubeExtractionStatus{
-		Phase:              v1alpha1.PhaseRunning,
-		ObservedGeneration: 2,
-		VideoID:            "dQw4w9WgXcQ",
-		Metadata:           &v1alpha1.VideoMetadata{Title: "t"},
-		Artifacts:          []v1alpha1.Artifact{{Kind: v1alpha1.ArtifactInfo, URI: "file:///a/ns/x/info.json"}},
-		Progress:           &v1alpha1.Progress{BytesDone: 5, BytesTotal: 10, Percent: 50},
-		Attempts:           2,
-		LastFailure:        &v1alpha1.AttemptFailure{Attempt: 1, Reason: v1alpha1.ReasonDownloadFailed, Message: "503", Time: t0},
-		Worker:             "w-1",
-		StartTime:          &t0,
-		LastHeartbeatTime:  &t0,
-		CompletionTime:     &t0,
+		Phase:               v1alpha1.PhaseRunning,
+		ObservedGeneration:  2,
+		VideoID:             "dQw4w9WgXcQ",
+		Metadata:            &v1alpha1.VideoMetadata{Title: "t"},
+		Artifacts:           []v1alpha1.Artifact{{Kind: v1alpha1.ArtifactInfo, URI: "file:///a/ns/x/info.json"}},
+		Progress:            &v1alpha1.Progress{BytesDone: 5, BytesTotal: 10, Percent: 50},
+		Attempts:            2,
+		LastFailure:         &v1alpha1.AttemptFailure{Attempt: 1, Reason: v1alpha1.ReasonDownloadFailed, Message: "503", Time: t0},
+		Worker:              "w-1",
+		StartTime:           &t0,
+		LastHeartbeatTime:   &t0,
+		CompletionTime:      &t0,
+		RateLimitedSince:    &t0,
+		RateLimitedAttempts: 1,
 	}
 	for _, typ := range []string{v1alpha1.ConditionQueued, v1alpha1.ConditionRunning, v1alpha1.ConditionComplete, v1alpha1.ConditionFailed} {
 		x.Status.Conditions = append(x.Status.Conditions, metav1.Condition{
@@ -97,6 +99,9 @@ func TestEachTransitionSetsItsPhaseAndConditions(t *testing.T) {
 				}
 				if s.LastFailure == nil || s.LastFailure.Attempt != 1 {
 					t.Errorf("lastFailure %+v, want the earlier attempt's kept for the user to read", s.LastFailure)
+				}
+				if s.RateLimitedAttempts != 1 || s.RateLimitedSince == nil {
+					t.Errorf("rateLimitedAttempts %d since %v, want the generation's count kept", s.RateLimitedAttempts, s.RateLimitedSince)
 				}
 			},
 		},
@@ -338,5 +343,39 @@ func TestAttemptEndedIsPendingWithALastFailureOfTheCurrentAttempt(t *testing.T) 
 		if got := AttemptEnded(x); got != tc.want {
 			t.Errorf("%s: AttemptEnded = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// Rate-limited attempts do not spend spec.retry.maxAttempts: they are
+// counted apart, from the first one's time, for the whole generation.
+func TestRateLimitedAttemptsAreCountedApartFromTheFirstOnesTime(t *testing.T) {
+	x := &v1alpha1.YouTubeExtraction{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
+	StartGeneration(x, "dQw4w9WgXcQ")
+	steps := []struct {
+		reason       string
+		at           metav1.Time
+		limited, all int32
+	}{
+		{v1alpha1.ReasonRateLimited, t0, 1, 1},
+		{v1alpha1.ReasonDownloadFailed, now, 1, 2},
+		{v1alpha1.ReasonRateLimited, now, 2, 3},
+		{v1alpha1.ReasonTimeout, now, 2, 4},
+	}
+	for i, st := range steps {
+		if i > 0 {
+			NextAttempt(x, int32(i+1))
+		}
+		AttemptFailed(x, st.reason, "m", st.at)
+		s := x.Status
+		if s.RateLimitedAttempts != st.limited || SpentAttempts(x) != st.all-st.limited {
+			t.Errorf("attempt %d (%s): rateLimitedAttempts %d, spent %d; want %d and %d", i+1, st.reason, s.RateLimitedAttempts, SpentAttempts(x), st.limited, st.all-st.limited)
+		}
+		if s.RateLimitedSince == nil || !s.RateLimitedSince.Equal(&t0) {
+			t.Errorf("attempt %d: rateLimitedSince %v, want the first rate-limited attempt's time", i+1, s.RateLimitedSince)
+		}
+	}
+	StartGeneration(x, "dQw4w9WgXcQ")
+	if x.Status.RateLimitedAttempts != 0 || x.Status.RateLimitedSince != nil {
+		t.Errorf("a new generation keeps rateLimitedAttempts %d since %v", x.Status.RateLimitedAttempts, x.Status.RateLimitedSince)
 	}
 }
