@@ -323,8 +323,9 @@ func TestEndWritesEachOutcome(t *testing.T) {
 					s.Phase, cond(x, v1alpha1.ConditionComplete), cond(x, v1alpha1.ConditionRunning))
 			}
 			if s.Metadata == nil || s.Metadata.Title != "Never Gonna Give You Up" || len(s.Artifacts) != 1 || s.Progress.Percent != 100 ||
-				s.CompletionTime == nil || !s.CompletionTime.Time.Equal(base.Add(time.Minute)) {
-				t.Errorf("metadata %v artifacts %v progress %+v completion %v, want the result, 100%%, now", s.Metadata, s.Artifacts, s.Progress, s.CompletionTime)
+				s.CompletionTime == nil || !s.CompletionTime.Time.Equal(base.Add(time.Minute)) || s.Resolver != "yt-dlp" {
+				t.Errorf("metadata %v artifacts %v progress %+v completion %v resolver %q, want the result, 100%%, now, yt-dlp",
+					s.Metadata, s.Artifacts, s.Progress, s.CompletionTime, s.Resolver)
 			}
 		}, "Normal Succeeded"},
 		{"a permanent failure: Failed, with what was made so far", outcome{err: permanentFormat}, func(t *testing.T, x *v1alpha1.YouTubeExtraction) {
@@ -367,6 +368,7 @@ func TestEndWritesEachOutcome(t *testing.T) {
 			task := newTask(c)
 			task.metadata = v1alpha1.VideoMetadata{Title: "Never Gonna Give You Up"}
 			task.artifacts = []v1alpha1.Artifact{info}
+			task.resolver = "yt-dlp"
 			task.bytesDone.Store(10)
 			task.bytesTotal.Store(10)
 			h.clock.SetTime(base.Add(time.Minute))
