@@ -161,11 +161,6 @@ func TestLinkThatNamesNoVideoFailsWithInvalidURL(t *testing.T) {
 // The status of a generation describes that generation only, also when
 // its link names no video.
 func TestLinkThatNamesNoVideoInALaterGenerationKeepsNothingOfTheEarlierOne(t *testing.T) {
-	t.Skip("BUG: startGeneration's InvalidURL branch writes Failed over the earlier generation's status: " +
-		"videoID, metadata, artifacts, attempts and worker of generation 1 stay under observedGeneration 2. " +
-		"Fixing needs a decision: reset with status.StartGeneration first (attempts becomes 1 and lastFailure records InvalidURL, " +
-		"also for generation 1), or clear the status keeping attempts 0; and, as artifacts are then unlisted, tidy removes " +
-		"generation 1's files from a Failed resource (as it does for any later generation that fails)")
 	x := resource("a", atAttempt(2), claimed(0), succeeded(time.Minute))
 	x.Status.Metadata = &v1alpha1.VideoMetadata{Title: "the first video"}
 	x.Status.Artifacts = []v1alpha1.Artifact{{Kind: v1alpha1.ArtifactInfo, URI: "file:///x/music/a/info.json"}}
@@ -180,6 +175,9 @@ func TestLinkThatNamesNoVideoInALaterGenerationKeepsNothingOfTheEarlierOne(t *te
 	if s.VideoID != "" || s.Metadata != nil || s.Artifacts != nil || s.Worker != "" || s.StartTime != nil {
 		t.Errorf("videoID %q metadata %v artifacts %v worker %q start %v: generation 1's result shown for generation 2",
 			s.VideoID, s.Metadata, s.Artifacts, s.Worker, s.StartTime)
+	}
+	if s.Attempts != 1 || s.LastFailure == nil || s.LastFailure.Reason != v1alpha1.ReasonInvalidURL {
+		t.Errorf("attempts %d lastFailure %+v, want attempt 1 failed InvalidURL", s.Attempts, s.LastFailure)
 	}
 }
 

@@ -243,7 +243,10 @@ func (r *Reconciler) startGeneration(ctx context.Context, x *v1alpha1.YouTubeExt
 	if err != nil {
 		// Admission refuses such links; this guards objects created before
 		// the CRD had its rule, or by a client that skipped validation.
-		x.Status.ObservedGeneration = x.Generation
+		// The status starts over as for any generation, so that nothing
+		// of an earlier one (its video, files, worker) is shown for this
+		// one; attempt 1 is the one that failed.
+		status.StartGeneration(x, "")
 		status.Failed(x, v1alpha1.ReasonInvalidURL, "spec.url: "+err.Error(), r.nowMeta())
 		if err := r.client.Status().Update(ctx, x); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
