@@ -77,8 +77,8 @@ func TestDeleteRemovesTheFilesAndReleasesTheFinalizer(t *testing.T) {
 		t.Error("the resource is still there")
 	}
 	wantFiles(t, s, "music/a-2/info.json")
-	if e := h.wantEvents("Normal ArtifactsDeleted"); len(e) == 1 && !strings.Contains(e[0].note, s.URI(storage.Prefix(ns, "a"))) {
-		t.Errorf("event %q does not name the location", e[0].note)
+	if e := h.wantEvents("Normal ArtifactsDeleted"); len(e) == 1 && !strings.Contains(e[0].Note, s.URI(storage.Prefix(ns, "a"))) {
+		t.Errorf("event %q does not name the location", e[0].Note)
 	}
 }
 
@@ -92,8 +92,8 @@ func TestRetainKeepsFilesAndReleasesTheFinalizer(t *testing.T) {
 		t.Error("the resource is still there")
 	}
 	wantFiles(t, s, "music/a/audio.m4a", "music/a/info.json")
-	if e := h.wantEvents("Normal ArtifactsRetained"); len(e) == 1 && !strings.Contains(e[0].note, s.URI(storage.Prefix(ns, "a"))) {
-		t.Errorf("event %q does not name the location", e[0].note)
+	if e := h.wantEvents("Normal ArtifactsRetained"); len(e) == 1 && !strings.Contains(e[0].Note, s.URI(storage.Prefix(ns, "a"))) {
+		t.Errorf("event %q does not name the location", e[0].Note)
 	}
 }
 
@@ -146,8 +146,8 @@ func TestStorageThatStaysDownReleasesTheFinalizerAfterTheCleanupTimeout(t *testi
 		t.Error("the resource is still there after the cleanup timeout")
 	}
 	wantFiles(t, s, "music/a/info.json")
-	if e := h.wantEvents("Warning ArtifactsNotDeleted"); len(e) == 1 && !strings.Contains(e[0].note, s.URI(storage.Prefix(ns, "a"))) {
-		t.Errorf("event %q does not say where the files are", e[0].note)
+	if e := h.wantEvents("Warning ArtifactsNotDeleted"); len(e) == 1 && !strings.Contains(e[0].Note, s.URI(storage.Prefix(ns, "a"))) {
+		t.Errorf("event %q does not say where the files are", e[0].Note)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/eventtest"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/storage"
 )
@@ -45,7 +46,7 @@ type harness struct {
 	client client.Client
 	clock  *clocktesting.FakeClock
 	pub    *publisher
-	events *eventLog
+	events *eventtest.Log
 	r      *Reconciler
 
 	// beforeStatusWrite, when set, runs once just before the next status
@@ -59,7 +60,7 @@ type harness struct {
 // objs, with the clock at base.
 func newHarness(t *testing.T, opts Options, objs ...client.Object) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: clocktesting.NewFakeClock(base), pub: &publisher{}, events: &eventLog{}}
+	h := &harness{t: t, clock: clocktesting.NewFakeClock(base), pub: &publisher{}, events: &eventtest.Log{}}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -176,17 +177,9 @@ func (h *harness) wantSent(msgs ...job.Message) {
 
 // wantEvents checks that exactly these events ("Type Reason") were recorded
 // since the last check, and returns them.
-func (h *harness) wantEvents(want ...string) []recorded {
+func (h *harness) wantEvents(want ...string) []eventtest.Event {
 	h.t.Helper()
-	got := h.events.take()
-	var names []string
-	for _, e := range got {
-		names = append(names, e.typ+" "+e.reason)
-	}
-	if !slices.Equal(names, want) {
-		h.t.Errorf("events %q, want %q", names, want)
-	}
-	return got
+	return h.events.Want(h.t, want...)
 }
 
 func msg(name string, generation int64, attempt int32) job.Message {
@@ -257,34 +250,6 @@ func (p *publisher) take() []job.Message {
 	return s
 }
 
-// recorded is one recorded Event.
-type recorded struct {
-	object, typ, reason, note string
-}
-
-// eventLog is a recorder.EventRecorder that keeps what it is told.
-type eventLog struct {
-	mu   sync.Mutex
-	list []recorded
-}
-
-func (l *eventLog) Eventf(regarding, _ runtime.Object, typ, reason, _, note string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.list = append(l.list, recorded{object: regarding.(client.Object).GetName(), typ: typ, reason: reason, note: fmt.Sprintf(note, args...)})
-}
-
-func (l *eventLog) AnnotatedEventf(regarding, related runtime.Object, _ map[string]string, typ, reason, action, note string, args ...any) {
-	l.Eventf(regarding, related, typ, reason, action, note, args...)
-}
-
-func (l *eventLog) take() []recorded {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.list
-	l.list = nil
-	return e
-}
 
 // store is a directory store in a temporary directory that can be made to
 // fail.

@@ -89,8 +89,8 @@ func TestNewGenerationStartsAttemptOneAndQueuesIt(t *testing.T) {
 		}
 	}
 	h.wantSent(msg("a", 1, 1))
-	if e := h.wantEvents("Normal Queued"); len(e) == 1 && !strings.Contains(e[0].note, "ytx-jobs") {
-		t.Errorf("Queued event %q does not name the queue", e[0].note)
+	if e := h.wantEvents("Normal Queued"); len(e) == 1 && !strings.Contains(e[0].Note, "ytx-jobs") {
+		t.Errorf("Queued event %q does not name the queue", e[0].Note)
 	}
 }
 
@@ -237,8 +237,8 @@ func TestRetryMakesTheNextAttemptCurrentAndKeepsTheFailureToRead(t *testing.T) {
 		t.Errorf("lastFailure %+v, want attempt 1's DownloadFailed", f)
 	}
 	ev := h.wantEvents("Normal Retrying", "Normal Queued")
-	if len(ev) == 2 && !strings.Contains(ev[0].note, "attempt 2 after DownloadFailed") {
-		t.Errorf("Retrying event %q does not say which attempt follows which failure", ev[0].note)
+	if len(ev) == 2 && !strings.Contains(ev[0].Note, "attempt 2 after DownloadFailed") {
+		t.Errorf("Retrying event %q does not say which attempt follows which failure", ev[0].Note)
 	}
 }
 

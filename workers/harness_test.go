@@ -3,10 +3,8 @@ package workers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/eventtest"
 	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/resolver"
@@ -62,7 +61,7 @@ type harness struct {
 	// api is the fake API server itself, for the test and other writers.
 	client, api client.Client
 	clock       *clocktesting.FakeClock
-	events      *eventLog
+	events      *eventtest.Log
 	w           *Worker
 
 	reads, statusWrites atomic.Int32 // the worker's calls that reached the fake API server or were failed
@@ -78,7 +77,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts Options, objs ...client.Object) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: clocktesting.NewFakeClock(base), events: &eventLog{}}
+	h := &harness{t: t, clock: clocktesting.NewFakeClock(base), events: &eventtest.Log{}}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -246,17 +245,9 @@ func (h *harness) claimed() *claim {
 	return c
 }
 
-func (h *harness) wantEvents(want ...string) []recorded {
+func (h *harness) wantEvents(want ...string) []eventtest.Event {
 	h.t.Helper()
-	got := h.events.take()
-	var names []string
-	for _, e := range got {
-		names = append(names, e.typ+" "+e.reason)
-	}
-	if !slices.Equal(names, want) {
-		h.t.Errorf("events %q, want %q", names, want)
-	}
-	return got
+	return h.events.Want(h.t, want...)
 }
 
 // eventually waits, in real time but briefly, for what a goroutine of the
@@ -317,31 +308,3 @@ func cond(x *v1alpha1.YouTubeExtraction, typ string) string {
 	return string(c.Status) + " " + c.Reason
 }
 
-// recorded is one recorded Event.
-type recorded struct {
-	object, typ, reason, note string
-}
-
-// eventLog is a recorder.EventRecorder that keeps what it is told.
-type eventLog struct {
-	mu   sync.Mutex
-	list []recorded
-}
-
-func (l *eventLog) Eventf(regarding, _ runtime.Object, typ, reason, _, note string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.list = append(l.list, recorded{object: regarding.(client.Object).GetName(), typ: typ, reason: reason, note: fmt.Sprintf(note, args...)})
-}
-
-func (l *eventLog) AnnotatedEventf(regarding, related runtime.Object, _ map[string]string, typ, reason, action, note string, args ...any) {
-	l.Eventf(regarding, related, typ, reason, action, note, args...)
-}
-
-func (l *eventLog) take() []recorded {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.list
-	l.list = nil
-	return e
-}

@@ -34,11 +34,17 @@ import (
 // addClipVideo adds a video whose formats are real media (the clips).
 func addClipVideo(t *testing.T, title string) fake.Video {
 	t.Helper()
+	return addClipVideoTo(t, youTube, title)
+}
+
+// addClipVideoTo adds such a video to the fake srv.
+func addClipVideoTo(t *testing.T, srv *fake.Server, title string) fake.Video {
+	t.Helper()
 	v, err := fake.ClipVideo(rand.String(11), title, clips)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := youTube.AddVideo(v); err != nil {
+	if err := srv.AddVideo(v); err != nil {
 		t.Fatal(err)
 	}
 	return v

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/controllers"
@@ -53,14 +52,7 @@ func startToday(t *testing.T) *today {
 // clip adds a clip video (real media) to the fake.
 func (y *today) clip(t *testing.T, title string) fake.Video {
 	t.Helper()
-	v, err := fake.ClipVideo(rand.String(11), title, clips)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := y.AddVideo(v); err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return addClipVideoTo(t, y.Server, title)
 }
 
 // worker is a worker setup that reaches this fake.
