@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
