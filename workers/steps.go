@@ -230,7 +230,7 @@ func (r *run) store(ctx context.Context, kind v1alpha1.ArtifactKind, name string
 	}
 	x := r.t.claim.msg
 	key := storage.Key(x.Namespace, x.Name, name)
-	obj, err := r.w.store.Put(ctx, key, body, storage.PutOptions{Size: size, MaxBytes: r.w.opts.MaxArtifactBytes, MediaType: mediaTypes[name]})
+	obj, err := r.w.store.Put(ctx, key, body, storage.PutOptions{Size: size, MaxBytes: r.w.opts.MaxArtifactBytes, MediaType: mediaTypes[name], Writer: r.t.claim.writer()})
 	if err != nil {
 		return r.storageError("storing", key, err)
 	}
