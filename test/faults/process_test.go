@@ -21,6 +21,7 @@ import (
 	"ytx.dev/ytx/config"
 	"ytx.dev/ytx/test/internal/freeport"
 	"ytx.dev/ytx/test/internal/tail"
+	"ytx.dev/ytx/workers"
 )
 
 // controlPlane is kube-apiserver and etcd as envtest runs them, with a
@@ -323,6 +324,19 @@ next:
 		out = append(out, l)
 	}
 	return out
+}
+
+// endedBy reports whether process p logged the end of the job it claimed
+// in line claim (LogEnded, LogAbandoned or LogAbandonedAtEnd, after it).
+func (b *logBook) endedBy(p *process, claim logLine) bool {
+	for _, msg := range []string{workers.LogEnded, workers.LogAbandoned, workers.LogAbandonedAtEnd} {
+		for _, l := range b.from(p, msg) {
+			if l.str(workers.KeyJob) == claim.str(workers.KeyJob) && !l.ts.Before(claim.ts) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // from returns the lines with message msg that process p logged (not
