@@ -209,9 +209,17 @@ func finalClaim(x *v1alpha1.YouTubeExtraction) string {
 	return job.Message{Namespace: x.Namespace, Name: x.Name, UID: x.UID, Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}.String()
 }
 
+// finalWriter is what the attempt that x's status names, run by
+// status.worker, records with every file it stores.
+func finalWriter(x *v1alpha1.YouTubeExtraction) string {
+	return workers.Writer(x.UID, x.Status.ObservedGeneration, x.Status.Attempts, x.Status.Worker)
+}
+
 // storageProblems compares what is stored under the extraction's prefix
-// with status.artifacts: the same files, the same sha256, and nothing an
-// interrupted upload left.
+// with status.artifacts: the same files, the same sha256, each written by
+// the attempt and worker that status names (the writer recorded with the
+// object: bytes alone cannot tell two attempts apart, the fake's media is
+// the same for both), and nothing an interrupted upload left.
 func (s *system) storageProblems(x *v1alpha1.YouTubeExtraction) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -235,6 +243,14 @@ func (s *system) storageProblems(x *v1alpha1.YouTubeExtraction) []string {
 		}
 		if got, err := s.sha256(ctx, k); err != nil || got != sum {
 			problems = append(problems, fmt.Sprintf("%s: sha256 %s, status says %s (%v)", k, got, sum, err))
+		}
+		switch w, err := storage.Writer(ctx, s.store, k); {
+		case err != nil:
+			problems = append(problems, err.Error())
+		case w == "":
+			problems = append(problems, fmt.Sprintf("%s: stored with no writer recorded; status names %q", k, finalWriter(x)))
+		case w != finalWriter(x):
+			problems = append(problems, fmt.Sprintf("%s: written by %q; status names %q", k, w, finalWriter(x)))
 		}
 	}
 	for uri := range listed {
