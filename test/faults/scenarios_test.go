@@ -464,6 +464,11 @@ func TestAPIServerRestart(t *testing.T) {
 
 // 6. The S3 server dies mid-transfer and comes back. The attempts that hit
 // the outage end as transient StorageFailed, are retried, and complete.
+//
+// An outage that hits no upload proves nothing, and when one hits is a
+// matter of timing (the S3 client retries for some seconds before it gives
+// up), so the server stays down until an attempt has failed StorageFailed
+// (at most a minute), then comes back.
 func TestS3Down(t *testing.T) {
 	n := 6 * *scale
 	s := newSystem(t, systemOptions{s3: true})
@@ -487,12 +492,28 @@ func TestS3Down(t *testing.T) {
 		t.Fatal("nothing started downloading")
 	}
 	s3.Kill()
-	time.Sleep(3 * time.Second)
+	down := time.Now()
+	hit := waitUntil(time.Minute, func() bool {
+		for _, x := range s.list() {
+			if f := x.Status.LastFailure; f != nil && f.Reason == v1alpha1.ReasonStorageFailed {
+				return true
+			}
+		}
+		return false
+	})
 	if err := s3.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	away := time.Since(down)
+	if !hit {
+		t.Errorf("S3 was down %s and no attempt failed StorageFailed: the outage hit no upload", away.Round(time.Second))
+	}
 	retried := 0
-	r := s.settle("S3 down 3 s", xs, 1, within(2*time.Minute))
+	note := fmt.Sprintf("down %s, until an upload failed", away.Round(100*time.Millisecond))
+	if !hit {
+		note = fmt.Sprintf("down %s; no upload failed", away.Round(100*time.Millisecond))
+	}
+	r := s.settle("S3 down", xs, 1, within(2*time.Minute), note)
 	defer func() { table.note(r.scenario, fmt.Sprintf("%d retried after StorageFailed", retried)) }()
 	for _, x := range s.list() {
 		if f := x.Status.LastFailure; f != nil {
@@ -501,6 +522,10 @@ func TestS3Down(t *testing.T) {
 				t.Errorf("%s: attempt %d failed with %s, want StorageFailed: %s", x.Name, f.Attempt, f.Reason, f.Message)
 			}
 		}
+	}
+	if retried == 0 {
+		t.Error("no extraction ended with a StorageFailed attempt behind it: the outage was not seen to cost anything")
+		r.unexpected++
 	}
 }
 
