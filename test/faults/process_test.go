@@ -252,19 +252,27 @@ func (p *process) terminate(limit time.Duration) (time.Duration, error) {
 }
 
 // peakRSS is the most resident memory the process has used (VmHWM), in
-// bytes; 0 when it cannot be read.
-func (p *process) peakRSS() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// bytes, read while it runs. Not knowing is an error, never 0: a limit
+// held against 0 always passes.
+func (p *process) peakRSS() (int64, error) {
+	if !p.alive() {
+		return 0, fmt.Errorf("%s has exited (%v): its peak RSS is gone with it", p.name, p.err)
+	}
+	status := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+	data, err := os.ReadFile(status)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil || kb <= 0 {
+				return 0, fmt.Errorf("%s: cannot read %q as kB (%v)", status, line, err)
+			}
+			return kb << 10, nil
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("%s has no VmHWM line", status)
 }
 
 // logLine is one JSON log line of a ytx process (zap's encoding).
