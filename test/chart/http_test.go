@@ -11,14 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// httpTransportFlags are the flags of the HTTP job transport
-// (`--transport=http`), a contract the chart is built against. While `ytx
-// <command> --help` lists no --transport (a binary from before that
-// transport), checkCommon does not check these against it.
-var httpTransportFlags = map[string]bool{
-	"transport": true, "worker-url": true, "queued-timeout": true, "jobs-bind-address": true, "jobs-queue": true,
-}
-
 // The workers' job endpoint with transport http.
 const (
 	jobsPort     = 8090

@@ -382,20 +382,10 @@ func checkCommon(t *testing.T, r *rendered) {
 			t.Fatalf("%s: args %q do not start with %q", d.Name, c.Args, command)
 		}
 		f := flags(t, c)
-		if known := knownFlags(command); known != nil {
-			var pending []string
-			for name := range f {
-				if !known[name] {
-					if httpTransportFlags[name] && !known["transport"] {
-						pending = append(pending, "--"+name)
-						continue
-					}
-					t.Errorf("%s: `ytx %s` has no flag --%s", d.Name, command, name)
-				}
-			}
-			if len(pending) > 0 {
-				sort.Strings(pending)
-				t.Logf("%s: %v not checked against `ytx %s --help`: this bin/ytx has no --transport yet", d.Name, pending, command)
+		known := knownFlags(t, command)
+		for name := range f {
+			if !known[name] {
+				t.Errorf("%s: `ytx %s` has no flag --%s", d.Name, command, name)
 			}
 		}
 		wantFlag(t, f, "metrics-bind-address", ":8080")
