@@ -754,8 +754,14 @@ func TestYouTubeMisbehaves(t *testing.T) {
 	for i, f := range faults {
 		got := youTube.RequestsFor(f.kind, vids[xs[i].name])
 		counts = append(counts, fmt.Sprintf("%s: %d %s", f.name, got, f.kind))
-		if got > f.bound {
+		switch {
+		case got > f.bound:
 			t.Errorf("%s: %d %s requests, want at most %d (a retry loop?)", f.name, got, f.kind, f.bound)
+			r.unexpected++
+		case got == 0:
+			// Every extraction asks at least once: a count of 0 is a
+			// counter that saw nothing, and a bound it cannot break.
+			t.Errorf("%s: no %s request counted for video %s", f.name, f.kind, vids[xs[i].name])
 			r.unexpected++
 		}
 	}
