@@ -50,6 +50,9 @@ func startControlPlane(assets, dir string) (*controlPlane, error) {
 	env.ControlPlane.GetAPIServer().CertDir = certs
 	cfg, err := env.Start()
 	if err != nil {
+		// envtest leaves the API server and etcd running when what fails
+		// comes after them (installing the CRDs).
+		env.Stop() //nolint:errcheck // best effort: the error to report is Start's
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	p := &controlPlane{env: env, config: cfg, kubeconfig: filepath.Join(dir, "kubeconfig")}
