@@ -128,7 +128,7 @@ func (w *Worker) claim(ctx context.Context, m job.Message) (c *claim, drop strin
 				drop = "the resource was deleted"
 				return true, nil
 			}
-			w.log.V(1).Info("reading the resource to claim it", "job", m.String(), "error", err.Error())
+			w.log.V(1).Info("reading the resource to claim it", KeyJob, m.String(), "error", err.Error())
 			return false, nil
 		}
 		if drop = dropReason(&x, m); drop != "" {
@@ -137,7 +137,7 @@ func (w *Worker) claim(ctx context.Context, m job.Message) (c *claim, drop strin
 		status.Claimed(&x, w.opts.Name, metav1.NewTime(w.clock.Now()))
 		if err := w.client.Status().Update(ctx, &x); err != nil {
 			// A conflict re-reads and decides again; anything else waits.
-			w.log.V(1).Info("claiming", "job", m.String(), "error", err.Error())
+			w.log.V(1).Info("claiming", KeyJob, m.String(), "error", err.Error())
 			return false, nil
 		}
 		c = &claim{w: w, msg: m, obj: &x, confirmed: w.clock.Now()}

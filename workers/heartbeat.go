@@ -51,7 +51,7 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 				cancel(errLostClaim)
 				return
 			case err != nil:
-				w.log.Info("heartbeat failed; will try again", "job", t.claim.msg.String(), "error", err.Error())
+				w.log.Info("heartbeat failed; will try again", KeyJob, t.claim.msg.String(), "error", err.Error())
 			default:
 				last, lastProgress = w.clock.Now(), p
 			}

@@ -18,7 +18,7 @@ import (
 // superseded, deleted) is left alone. Release gives up when ctx ends; the
 // controller's queued timeout then sends the job again.
 func (w *Worker) Release(ctx context.Context, m job.Message) {
-	log := w.log.WithValues("job", m.String())
+	log := w.log.WithValues(KeyJob, m.String())
 	err := retryAPI(ctx, func(ctx context.Context) (bool, error) {
 		var x v1alpha1.YouTubeExtraction
 		if err := w.reader.Get(ctx, m.NamespacedName(), &x); err != nil {

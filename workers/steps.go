@@ -80,7 +80,7 @@ func (r *run) thumbnail(ctx context.Context) error {
 	if err := r.fetchSmall(ctx, r.plan.thumbnail, path); err != nil {
 		if !want {
 			// Album art is a nicety: audio without it beats no audio.
-			r.w.log.Info("no album art: fetching the thumbnail failed", "job", r.t.claim.msg.String(), "error", err.Error())
+			r.w.log.Info("no album art: fetching the thumbnail failed", KeyJob, r.t.claim.msg.String(), "error", err.Error())
 			return nil
 		}
 		return err
@@ -230,11 +230,11 @@ func (r *run) store(ctx context.Context, kind v1alpha1.ArtifactKind, name string
 	}
 	x := r.t.claim.msg
 	key := storage.Key(x.Namespace, x.Name, name)
-	obj, err := r.w.store.Put(ctx, key, body, storage.PutOptions{Size: size, MaxBytes: r.w.opts.MaxArtifactBytes, MediaType: mediaTypes[name]})
+	obj, err := r.w.store.Put(ctx, key, body, storage.PutOptions{Size: size, MaxBytes: r.w.opts.MaxArtifactBytes, MediaType: mediaTypes[name], Writer: r.t.claim.writer()})
 	if err != nil {
 		return r.storageError("storing", key, err)
 	}
-	r.w.log.Info("stored file", "job", x.String(), "key", key, "bytes", obj.Size, "sha256", obj.SHA256)
+	r.w.log.Info(LogStored, KeyJob, x.String(), KeyKey, key, KeyBytes, obj.Size, KeySHA256, obj.SHA256)
 	r.t.artifacts = append(r.t.artifacts, v1alpha1.Artifact{Kind: kind, URI: obj.URI, MediaType: mediaTypes[name], SizeBytes: obj.Size, SHA256: obj.SHA256})
 	return nil
 }

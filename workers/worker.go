@@ -140,16 +140,16 @@ var ErrHandBack = errors.New("worker stopped before claiming the job")
 // or handed back on the resource. Cancelling ctx stops the job; a claimed job
 // is then handed back to the controller.
 func (w *Worker) Handle(ctx context.Context, m job.Message) error {
-	log := w.log.WithValues("job", m.String())
+	log := w.log.WithValues(KeyJob, m.String())
 	c, drop, err := w.claim(ctx, m)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrHandBack, err)
 	}
 	if drop != "" {
-		log.V(1).Info("dropping job", "why", drop)
+		log.V(1).Info(LogDropped, KeyWhy, drop)
 		return nil
 	}
-	log.Info("claimed job")
+	log.Info(LogClaimed)
 	w.event(c.object(), corev1.EventTypeNormal, "Running", "attempt %d claimed by worker %s", m.Attempt, w.opts.Name)
 
 	start := w.clock.Now()
@@ -161,7 +161,7 @@ func (w *Worker) Handle(ctx context.Context, m job.Message) error {
 	stopBeat()
 
 	if result.lost || errors.Is(context.Cause(runCtx), errLostClaim) {
-		log.Info("abandoning job", "why", errLostClaim.Error())
+		log.Info(LogAbandoned, KeyWhy, errLostClaim.Error())
 		return nil
 	}
 	if ctx.Err() != nil && result.err != nil {
@@ -210,13 +210,13 @@ func (w *Worker) end(ctx context.Context, c *claim, t *task, result outcome, too
 	}
 	if err := c.finish(ctx, mutate); err != nil {
 		if errors.Is(err, errLostClaim) {
-			w.log.Info("abandoning job at the end", "job", c.msg.String(), "why", err.Error())
+			w.log.Info(LogAbandonedAtEnd, KeyJob, c.msg.String(), KeyWhy, err.Error())
 			return nil
 		}
 		// The controller's heartbeat timeout retries the attempt.
 		return fmt.Errorf("writing the end of %s: %w", c.msg, err)
 	}
-	w.log.Info("job ended", "job", c.msg.String(), "reason", reason, "took", took.String())
+	w.log.Info(LogEnded, KeyJob, c.msg.String(), KeyReason, reason, "took", took.String())
 	w.event(c.object(), typ, reason, "%s", note)
 	return nil
 }

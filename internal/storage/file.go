@@ -75,6 +75,13 @@ func (s *fileStore) put(ctx context.Context, key string, r io.Reader, opts PutOp
 	if err = m.finish(); err != nil {
 		return Object{}, err
 	}
+	// The writer goes on the temporary file, so that the file appears
+	// with it.
+	if opts.Writer != "" {
+		if err = setXattr(f, writerXattr, writerValue(opts.Writer)); err != nil {
+			return Object{}, err
+		}
+	}
 	// The file must be on disk before the rename publishes it, and the
 	// rename must be on disk before we report success.
 	if err = f.Chmod(0o644); err != nil {
@@ -267,6 +274,18 @@ func (s *fileStore) Open(ctx context.Context, key string) (io.ReadCloser, error)
 		return nil, fmt.Errorf("opening %s in %s: %w", key, s.loc, err)
 	}
 	return f, nil
+}
+
+func (s *fileStore) writer(ctx context.Context, key string) (string, error) {
+	p := s.path(key)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("reading the writer of %s in %s: %w", key, s.loc, err)
+	}
+	w, err := getXattr(p, writerXattr)
+	if err != nil {
+		return "", fmt.Errorf("reading the writer of %s in %s: %w", key, s.loc, err)
+	}
+	return w, nil
 }
 
 func (s *fileStore) Check(ctx context.Context) error {

@@ -100,10 +100,15 @@ func (s *s3Store) put(ctx context.Context, key string, r io.Reader, opts PutOpti
 	}
 	// A known size up to partSize goes in one streamed PUT; anything else
 	// as a multipart upload that minio-go aborts when the reader fails.
+	var meta map[string]string
+	if opts.Writer != "" {
+		meta = map[string]string{writerMetadata: writerValue(opts.Writer)}
+	}
 	info, err := s.client.PutObject(ctx, s.cfg.bucket, s.object(key), m, size, minio.PutObjectOptions{
-		ContentType: opts.MediaType,
-		PartSize:    partSize,
-		NumThreads:  1,
+		ContentType:  opts.MediaType,
+		UserMetadata: meta,
+		PartSize:     partSize,
+		NumThreads:   1,
 	})
 	if err != nil {
 		// The meter's own verdict (too large, size mismatch, the source's
@@ -240,6 +245,21 @@ func (s *s3Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("opening %s in %s: %w", key, s.loc, describe(err))
 	}
 	return o, nil
+}
+
+func (s *s3Store) writer(ctx context.Context, key string) (string, error) {
+	info, err := s.client.StatObject(ctx, s.cfg.bucket, s.object(key), minio.StatObjectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("reading the writer of %s in %s: %w", key, s.loc, describe(err))
+	}
+	// minio-go gives user metadata without its x-amz-meta- prefix, with the
+	// key in canonical header form.
+	for k, v := range info.UserMetadata {
+		if strings.EqualFold(k, writerMetadata) {
+			return v, nil
+		}
+	}
+	return "", nil
 }
 
 func (s *s3Store) Check(ctx context.Context) error {

@@ -66,6 +66,60 @@ type PutOptions struct {
 	Size      int64  // expected size, -1 when unknown
 	MaxBytes  int64  // 0: no cap
 	MediaType string // Content-Type for S3, e.g. "audio/mp4"
+	// Writer says who stores the object (a worker names its attempt and
+	// itself). It is kept with the object, not in it: as S3 user metadata
+	// (x-amz-meta-ytx-writer), and as the extended attribute
+	// user.ytx.writer of the file, set before the file appears. Writer
+	// reads it back. Bytes outside printable ASCII are escaped (%XX), and
+	// it is cut to MaxWriterLen. Empty: nothing is recorded.
+	Writer string
+}
+
+// MaxWriterLen bounds PutOptions.Writer as stored: S3 allows 2 KB of user
+// metadata in all.
+const MaxWriterLen = 512
+
+const (
+	writerMetadata = "ytx-writer"      // S3 user metadata key
+	writerXattr    = "user.ytx.writer" // extended attribute of a file
+)
+
+// writerValue is w as stored: printable ASCII, the rest escaped as %XX (and
+// '%' itself), at most MaxWriterLen bytes.
+func writerValue(w string) string {
+	var b strings.Builder
+	for i := 0; i < len(w) && b.Len() < MaxWriterLen; i++ {
+		c := w[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			if b.Len()+3 > MaxWriterLen {
+				break
+			}
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// writerOf is implemented by both backends.
+type writerOf interface {
+	writer(ctx context.Context, key string) (string, error)
+}
+
+// Writer returns what PutOptions.Writer recorded with the object at key
+// (escaped as stored), or "" when the object carries none: it was stored
+// without one, or on a filesystem without extended attributes. A missing
+// object is an error.
+func Writer(ctx context.Context, s Store, key string) (string, error) {
+	w, ok := s.(writerOf)
+	if !ok {
+		return "", fmt.Errorf("reading the writer of %s: %T records none", key, s)
+	}
+	if err := validKey(key); err != nil {
+		return "", fmt.Errorf("reading the writer of %s: %w", key, err)
+	}
+	return w.writer(ctx, key)
 }
 
 // Object is what Put stored: enough for an artifact entry in status.

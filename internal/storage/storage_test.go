@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sys/unix"
 
 	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/storage/s3test"
@@ -56,6 +57,9 @@ type backend struct {
 	// interrupt leaves what a worker killed in the middle of a Put of key
 	// leaves: a temporary file, or an open multipart upload with a part.
 	interrupt func(t *testing.T, key string)
+	// rawWriter reads the writer recorded with key behind the store's back:
+	// the file's extended attribute, the object's user metadata.
+	rawWriter func(t *testing.T, key string) string
 }
 
 var bucketSeq atomic.Int64
@@ -87,6 +91,17 @@ func backends(t *testing.T) []backend {
 			return all
 		},
 		contentType: func(*testing.T, string) string { return "" },
+		rawWriter: func(t *testing.T, key string) string {
+			buf := make([]byte, 4096)
+			n, err := unix.Getxattr(filepath.Join(root, key), "user.ytx.writer", buf)
+			if errors.Is(err, unix.ENODATA) {
+				return ""
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(buf[:n])
+		},
 		interrupt: func(t *testing.T, key string) {
 			dir := filepath.Join(root, filepath.Dir(key))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -130,6 +145,13 @@ func backends(t *testing.T) []backend {
 					t.Fatal(err)
 				}
 				return info.ContentType
+			},
+			rawWriter: func(t *testing.T, key string) string {
+				info, err := srv.Client().StatObject(context.Background(), bucket, strings.TrimPrefix(prefix+"/"+key, "/"), minio.StatObjectOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return info.Metadata.Get("X-Amz-Meta-Ytx-Writer")
 			},
 			interrupt: func(t *testing.T, key string) {
 				core := minio.Core{Client: srv.Client()}
@@ -246,6 +268,68 @@ func TestPutReplaces(t *testing.T) {
 			}
 			if got := string(read(t, b.store, "ns/n/info.json")); got != "second" {
 				t.Errorf("got %q, want the second version", got)
+			}
+		})
+	}
+}
+
+// TestPutRecordsWriter: the writer given to Put is kept with the object,
+// where the store keeps metadata (not in the bytes), replaced with the
+// object, and read back by storage.Writer; the bytes are unchanged.
+func TestPutRecordsWriter(t *testing.T) {
+	ctx := context.Background()
+	const big = 16<<20 + 3 // a multipart upload
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			check := func(key, want string) {
+				t.Helper()
+				got, err := storage.Writer(ctx, b.store, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("Writer(%s) = %q, want %q", key, got, want)
+				}
+				if raw := b.rawWriter(t, key); raw != want {
+					t.Errorf("%s: stored writer %q, want %q", key, raw, want)
+				}
+			}
+			put := func(key string, body []byte, size int64, writer string) {
+				t.Helper()
+				obj, err := b.store.Put(ctx, key, bytes.NewReader(body), storage.PutOptions{Size: size, MediaType: "audio/mp4", Writer: writer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if obj.SHA256 != hexSHA(body) || !bytes.Equal(read(t, b.store, key), body) {
+					t.Errorf("%s: the bytes changed on the way", key)
+				}
+			}
+			small, large := []byte(`{"id":"x"}`), dataBytes(3, big)
+
+			put("ns/a/info.json", small, int64(len(small)), "uid-1/1/1 worker-a")
+			check("ns/a/info.json", "uid-1/1/1 worker-a")
+			put("ns/a/audio.m4a", large, -1, "uid-1/1/1 worker-a")
+			check("ns/a/audio.m4a", "uid-1/1/1 worker-a")
+
+			// A later Put replaces the writer with the bytes, also when it
+			// records none.
+			put("ns/a/info.json", small, int64(len(small)), "uid-1/1/2 worker-b")
+			check("ns/a/info.json", "uid-1/1/2 worker-b")
+			put("ns/a/info.json", small, int64(len(small)), "")
+			check("ns/a/info.json", "")
+
+			// Outside printable ASCII, escaped; '%' too, so the escaping
+			// reads back one way. Bounded.
+			put("ns/b/info.json", small, int64(len(small)), "uid/1/1 wörker\n%")
+			check("ns/b/info.json", "uid/1/1 w%C3%B6rker%0A%25")
+			put("ns/b/thumbnail.jpg", small, int64(len(small)), strings.Repeat("w", 2*storage.MaxWriterLen))
+			check("ns/b/thumbnail.jpg", strings.Repeat("w", storage.MaxWriterLen))
+
+			if w, err := storage.Writer(ctx, b.store, "ns/missing/info.json"); err == nil {
+				t.Errorf("Writer of a missing object = %q, want an error", w)
+			}
+			if _, err := storage.Writer(ctx, b.store, "../escape"); err == nil {
+				t.Error("Writer of a bad key: want an error")
 			}
 		})
 	}

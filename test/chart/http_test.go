@@ -8,16 +8,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
-
-// httpTransportFlags are the flags of the HTTP job transport
-// (`--transport=http`), a contract the chart is built against. While `ytx
-// <command> --help` lists no --transport (a binary from before that
-// transport), checkCommon does not check these against it.
-var httpTransportFlags = map[string]bool{
-	"transport": true, "worker-url": true, "queued-timeout": true, "jobs-bind-address": true, "jobs-queue": true,
-}
 
 // The workers' job endpoint with transport http.
 const (
@@ -110,16 +103,7 @@ func checkHTTP(t *testing.T, r *rendered) {
 	if sp.Name != jobsPortName || sp.Port != jobsPort || sp.Protocol != corev1.ProtocolTCP || sp.TargetPort != intstr.FromString(jobsPortName) {
 		t.Errorf("Service %s port %+v, want %s %d/TCP to targetPort %s", svc.Name, sp, jobsPortName, jobsPort, jobsPortName)
 	}
-	sel := map[string]any{}
-	for k, v := range svc.Spec.Selector {
-		sel[k] = v
-	}
-	if !matches(sel, work.Spec.Template.Labels) {
-		t.Errorf("Service %s selector %v does not select %s's pods %v", svc.Name, svc.Spec.Selector, work.Name, work.Spec.Template.Labels)
-	}
-	if matches(sel, ctrl.Spec.Template.Labels) {
-		t.Errorf("Service %s selector %v selects %s's pods too", svc.Name, svc.Spec.Selector, ctrl.Name)
-	}
+	checkSelects(t, "Service "+svc.Name+"'s selector", labels.SelectorFromSet(svc.Spec.Selector), work, r.deployments(t))
 
 	// --worker-url resolves to that Service: http://<name>.<namespace>.svc:<port>.
 	u, err := url.Parse(cf["worker-url"])

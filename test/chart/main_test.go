@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"ytx.dev/ytx/internal/devenv"
+	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
 const fieldManager = "ytx-chart-test"
@@ -47,7 +48,7 @@ var (
 	repoRoot, chartDir string
 	// helmBin is bin/helm (or $HELM); helmHome isolates its config and cache.
 	helmBin, helmHome string
-	// ytxBin is bin/ytx when it exists: its --help lists the flags.
+	// ytxBin is bin/ytx: its --help lists the flags the chart may pass.
 	ytxBin string
 
 	apiServer *devenv.APIServer
@@ -76,9 +77,7 @@ func run(m *testing.M) int {
 	if _, err := os.Stat(helmBin); err != nil {
 		return fail(fmt.Errorf("no helm at %s: run `make tools` (it builds bin/helm) or set HELM", helmBin))
 	}
-	if p := filepath.Join(repoRoot, "bin", "ytx"); fileExists(p) {
-		ytxBin = p
-	}
+	ytxBin = filepath.Join(repoRoot, "bin", "ytx")
 	if helmHome, err = os.MkdirTemp("", "ytx-chart-helm-"); err != nil {
 		return fail(err)
 	}
@@ -223,28 +222,42 @@ func ensureNamespace(ctx context.Context, name string) error {
 var (
 	flagsOnce sync.Once
 	flagSets  map[string]map[string]bool
+	flagsErr  error
 )
 
-// knownFlags returns the flags `ytx <command> --help` lists, or nil without
-// bin/ytx.
-func knownFlags(command string) map[string]bool {
+// knownFlags returns the flags `ytx <command> --help` lists. It fails the
+// test when bin/ytx is missing or older than the sources (the flags of
+// yesterday's ytx prove nothing about today's chart), or lists no flags.
+func knownFlags(t *testing.T, command string) map[string]bool {
+	t.Helper()
 	flagsOnce.Do(func() {
-		if ytxBin == "" {
+		if flagsErr = ytxbin.Fresh(repoRoot, ytxBin); flagsErr != nil {
+			flagsErr = fmt.Errorf("checking the chart's flags against `ytx --help`: %w", flagsErr)
 			return
 		}
 		flagSets = map[string]map[string]bool{}
 		re := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)`)
 		for _, c := range []string{"manager", "worker"} {
-			out, err := exec.Command(ytxBin, c, "--help").Output()
+			out, err := exec.Command(ytxBin, c, "--help").CombinedOutput()
 			if err != nil {
-				flagSets = nil
+				flagsErr = fmt.Errorf("`%s %s --help`: %v\n%s", ytxBin, c, err, out)
 				return
 			}
 			flagSets[c] = map[string]bool{}
 			for _, m := range re.FindAllStringSubmatch(string(out), -1) {
 				flagSets[c][m[1]] = true
 			}
+			if len(flagSets[c]) == 0 {
+				flagsErr = fmt.Errorf("`%s %s --help` lists no flag this test can read:\n%s", ytxBin, c, out)
+				return
+			}
 		}
 	})
+	if flagsErr != nil {
+		t.Fatal(flagsErr)
+	}
+	if flagSets[command] == nil {
+		t.Fatalf("knownFlags: no command %q", command)
+	}
 	return flagSets[command]
 }

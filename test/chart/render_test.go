@@ -14,7 +14,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -323,11 +325,7 @@ func checkCommon(t *testing.T, r *rendered) {
 			t.Errorf("%s: serviceAccountName %q", d.Name, pod.ServiceAccountName)
 		}
 		r.get(t, "ServiceAccount", pod.ServiceAccountName)
-		for k, v := range d.Spec.Selector.MatchLabels {
-			if d.Spec.Template.Labels[k] != v {
-				t.Errorf("%s: the pod template lacks selector label %s=%s", d.Name, k, v)
-			}
-		}
+		checkSelects(t, "Deployment "+d.Name+"'s selector", labelSelector(t, d.Spec.Selector), d, r.deployments(t))
 		if c.Image != "ghcr.io/ytx-dev/ytx:0.1.0" {
 			t.Errorf("%s: image %q", d.Name, c.Image)
 		}
@@ -382,20 +380,10 @@ func checkCommon(t *testing.T, r *rendered) {
 			t.Fatalf("%s: args %q do not start with %q", d.Name, c.Args, command)
 		}
 		f := flags(t, c)
-		if known := knownFlags(command); known != nil {
-			var pending []string
-			for name := range f {
-				if !known[name] {
-					if httpTransportFlags[name] && !known["transport"] {
-						pending = append(pending, "--"+name)
-						continue
-					}
-					t.Errorf("%s: `ytx %s` has no flag --%s", d.Name, command, name)
-				}
-			}
-			if len(pending) > 0 {
-				sort.Strings(pending)
-				t.Logf("%s: %v not checked against `ytx %s --help`: this bin/ytx has no --transport yet", d.Name, pending, command)
+		known := knownFlags(t, command)
+		for name := range f {
+			if !known[name] {
+				t.Errorf("%s: `ytx %s` has no flag --%s", d.Name, command, name)
 			}
 		}
 		wantFlag(t, f, "metrics-bind-address", ":8080")
@@ -783,17 +771,66 @@ func checkServiceMonitors(t *testing.T, r *rendered) {
 		if svc == nil {
 			t.Fatalf("ServiceMonitor %s selects no Service", sm.GetName())
 		}
-		for k, v := range svc.Spec.Selector {
-			if d.Spec.Template.Labels[k] != v {
-				t.Errorf("Service %s does not select %s's pods", svc.Name, d.Name)
-			}
-		}
+		checkSelects(t, "Service "+svc.Name+"'s selector", labels.SelectorFromSet(svc.Spec.Selector), d, r.deployments(t))
 		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].TargetPort.String() != "metrics" {
 			t.Errorf("Service %s ports %v", svc.Name, svc.Spec.Ports)
 		}
 		endpoints := nested(t, sm, "spec", "endpoints").([]any)
 		if len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != "metrics" {
 			t.Errorf("ServiceMonitor %s endpoints %v", sm.GetName(), endpoints)
+		}
+	}
+}
+
+// deployments are the release's Deployments, the controller's and the
+// workers'.
+func (r *rendered) deployments(t *testing.T) []*appsv1.Deployment {
+	t.Helper()
+	return []*appsv1.Deployment{r.deployment(t, "controller"), r.deployment(t, "worker")}
+}
+
+// labelSelector reads a rendered metav1.LabelSelector; nil selects
+// nothing, and checkSelects refuses it.
+func labelSelector(t *testing.T, s *metav1.LabelSelector) labels.Selector {
+	t.Helper()
+	if s == nil {
+		return labels.Nothing()
+	}
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	if err != nil {
+		t.Errorf("selector %v: %v", s, err)
+		return labels.Nothing()
+	}
+	return sel
+}
+
+// errorf is the part of *testing.T that checkSelects reports through (so
+// that its own test can watch it fail).
+type errorf interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+// checkSelects checks a selector that must pick the pods of d and of no
+// other Deployment of all: it selects something (an empty selector
+// selects every pod of the namespace, Kafka's brokers and anyone else's
+// included), it matches d's pod template, and no other's.
+func checkSelects(t errorf, what string, sel labels.Selector, d *appsv1.Deployment, all []*appsv1.Deployment) {
+	t.Helper()
+	if sel == nil || sel.Empty() {
+		t.Errorf("%s is empty: it selects every pod in the namespace, not %s's", what, d.Name)
+		return
+	}
+	if reqs, ok := sel.Requirements(); !ok || len(reqs) == 0 {
+		t.Errorf("%s (%s) selects nothing, not %s's pods", what, sel, d.Name)
+		return
+	}
+	if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Errorf("%s (%s) does not select %s's pods %v", what, sel, d.Name, d.Spec.Template.Labels)
+	}
+	for _, o := range all {
+		if o.Name != d.Name && sel.Matches(labels.Set(o.Spec.Template.Labels)) {
+			t.Errorf("%s (%s) selects %s's pods too", what, sel, o.Name)
 		}
 	}
 }
@@ -831,11 +868,7 @@ func checkNetworkPolicy(t *testing.T, r *rendered, component string, wantIn, wan
 	u := r.get(t, "NetworkPolicy", r.name("-"+component))
 	np := &networkingv1.NetworkPolicy{}
 	fromUnstructured(t, u, np)
-	for k, v := range np.Spec.PodSelector.MatchLabels {
-		if d.Spec.Template.Labels[k] != v {
-			t.Errorf("NetworkPolicy %s does not select %s's pods", u.GetName(), d.Name)
-		}
-	}
+	checkSelects(t, "NetworkPolicy "+np.Name+"'s podSelector", labelSelector(t, &np.Spec.PodSelector), d, r.deployments(t))
 	if fmt.Sprint(np.Spec.PolicyTypes) != "[Ingress Egress]" {
 		t.Errorf("NetworkPolicy %s policyTypes %v", u.GetName(), np.Spec.PolicyTypes)
 	}

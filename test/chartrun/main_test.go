@@ -9,8 +9,8 @@
 //
 // TestChartWiring resolves the rendered Deployments' args, env and mounted
 // Secrets as the kubelet would and starts the real bin/ytx twice with them:
-// with transport kafka, and with transport http (no Kafka; skipped while
-// bin/ytx lacks the HTTP transport's flags).
+// with transport kafka, and with transport http (no Kafka). It fails, never
+// skips, when bin/ytx is missing or older than the sources.
 //
 // Kafka is a kfake broker per chart case that does what Strimzi would make
 // of the chart's Kafka, KafkaTopics and KafkaUsers: a TLS listener with

@@ -24,6 +24,7 @@ import (
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/youtube/fake"
+	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
 // The binary's defaults for the serving flags (cmd/ytx/flags.go; the jobs
@@ -53,10 +54,11 @@ var servingDefaults = map[string]string{"metrics-bind-address": ":8080", "health
 //
 // It runs the defaults (a shared volume) and S3 storage (a real S3 server,
 // its credentials from a Secret through secretKeyRef), both with transport
-// kafka, and transport http (testWiringHTTP) once bin/ytx has it.
+// kafka, and transport http (testWiringHTTP). bin/ytx must be there and
+// newer than every source: a stale binary runs yesterday's flags.
 func TestChartWiring(t *testing.T) {
-	if _, err := os.Stat(ytxBin); err != nil {
-		t.Fatalf("no %s: run make build", ytxBin)
+	if err := ytxbin.Fresh(repoRoot, ytxBin); err != nil {
+		t.Fatal(err)
 	}
 	t.Run("pvc", func(t *testing.T) { testWiring(t, &wiringCase) })
 	t.Run("s3", func(t *testing.T) { testWiring(t, &s3Case) })

@@ -58,6 +58,7 @@ func run(m *testing.M) (code int) {
 	logf.SetLogger(funcr.New(func(prefix, args string) {
 		line := prefix + " " + args
 		logLeaks.check(line)
+		logWatchers.see(line)
 		if show {
 			fmt.Fprintln(os.Stderr, line)
 		}
@@ -125,6 +126,43 @@ func run(m *testing.M) (code int) {
 		return 1
 	}
 	return m.Run()
+}
+
+// logWatchers are the tests' watches on the log lines of every manager
+// and worker (watchLog).
+var logWatchers watchers
+
+type watchers struct {
+	mu   sync.Mutex
+	next int
+	fs   map[int]func(line string)
+}
+
+func (w *watchers) see(line string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.fs {
+		f(line)
+	}
+}
+
+// watchLog calls f with every log line of every manager and worker (as
+// funcr writes it: "msg"="..." "key"="value" ...) until the test ends. f
+// runs under a lock: it must be quick and must not log.
+func watchLog(t *testing.T, f func(line string)) {
+	logWatchers.mu.Lock()
+	defer logWatchers.mu.Unlock()
+	if logWatchers.fs == nil {
+		logWatchers.fs = map[int]func(string){}
+	}
+	id := logWatchers.next
+	logWatchers.next++
+	logWatchers.fs[id] = f
+	t.Cleanup(func() {
+		logWatchers.mu.Lock()
+		defer logWatchers.mu.Unlock()
+		delete(logWatchers.fs, id)
+	})
 }
 
 // logLeaks counts log lines that show what must not be logged: the query

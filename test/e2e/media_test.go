@@ -29,6 +29,7 @@ import (
 	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/storage/s3test"
 	"ytx.dev/ytx/internal/youtube/fake"
+	"ytx.dev/ytx/workers"
 )
 
 // addClipVideo adds a video whose formats are real media (the clips).
@@ -551,14 +552,30 @@ func watchProgress(t *testing.T, ns, name string) (stop func() []int32) {
 	}
 }
 
-// Deleting a resource while its worker downloads: the worker stops, and no
-// file of the abandoned attempt is left behind.
+// Deleting a resource while its worker downloads: the worker stops
+// downloading (the fake stops sending its media within a bound, and the
+// worker says it abandons the job), and no file of the abandoned attempt
+// is left behind.
 func TestDeletedWhileRunningLeavesNoFiles(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, setup{})
 	e.startWorker(workerSetup{})
 	v := addClipVideo(t, "Deleted mid-download")
 	youTube.Throttle(v.ID, 20_000)
+	defer youTube.Throttle(v.ID, 0)
+	abandoned := make(chan string, 1)
+	// funcr writes "job"="ns/gone (generation G, attempt A)".
+	job := fmt.Sprintf(`%q="%s/gone (`, workers.KeyJob, e.ns)
+	watchLog(t, func(line string) {
+		for _, msg := range []string{workers.LogAbandoned, workers.LogAbandonedAtEnd} {
+			if strings.Contains(line, fmt.Sprintf("%q=%q", "msg", msg)) && strings.Contains(line, job) {
+				select {
+				case abandoned <- line:
+				default:
+				}
+			}
+		}
+	})
 	e.create("gone", watchURL(v.ID), func(x *v1alpha1.YouTubeExtraction) {
 		x.Spec.Video = &v1alpha1.VideoSpec{MaxHeight: 720}
 		x.Spec.Thumbnail = true
@@ -569,15 +586,54 @@ func TestDeletedWhileRunningLeavesNoFiles(t *testing.T) {
 	if len(e.keys("gone")) == 0 {
 		t.Fatal("want the early files (info.json, thumbnail) stored before the download, to see them removed")
 	}
+	if youTube.MediaBytesFor(v.ID) == 0 {
+		t.Fatal("the fake sent no media before the delete: nothing to see stop")
+	}
+	deleted := time.Now()
 	if err := k8s.Delete(e.ctx(10*time.Second), x); err != nil {
 		t.Fatal(err)
 	}
+	// The worker must notice on its own, within a status interval (200 ms
+	// here), and stop the download rather than finish it. At 20 kB/s per
+	// request the fake would send on for many seconds; once the worker has
+	// dropped its connections, the count of media bytes sent stays put.
+	const still, within = time.Second, 5 * time.Second
+	stoppedBy, sent, ok := stopsGrowing(func() int64 { return youTube.MediaBytesFor(v.ID) }, still, within)
+	if !ok {
+		t.Fatalf("the fake still sent %s's media %s after the delete (%d bytes so far): the worker did not stop downloading", v.ID, within, sent)
+	}
+	t.Logf("media stopped %s after the delete, at %d of %d bytes", stoppedBy.Sub(deleted).Round(10*time.Millisecond), sent, x.Status.Progress.BytesTotal)
+	if total := x.Status.Progress.BytesTotal; total <= 0 || sent >= total {
+		t.Errorf("the fake sent %d bytes of streams of %d: the download was not cut short, it ended", sent, total)
+	}
+	select {
+	case <-abandoned:
+	case <-time.After(10 * time.Second):
+		t.Errorf("the worker logged no %q for %s/gone", workers.LogAbandoned, e.ns)
+	}
 	e.waitGone("gone", 60*time.Second)
-	// The worker must notice on its own (within a status interval) and
-	// abandon the download rather than finish it.
-	time.Sleep(2 * time.Second)
 	if keys := e.keys("gone"); len(keys) != 0 {
 		t.Errorf("files left after deletion: %v", keys)
 	}
-	youTube.Throttle(v.ID, 0)
+	if now := youTube.MediaBytesFor(v.ID); now != sent {
+		t.Errorf("the fake sent %d more bytes of %s's media after the download had stopped", now-sent, v.ID)
+	}
+}
+
+// stopsGrowing polls count until it has not changed for still, and returns
+// when it last changed and its value then; ok is false when that has not
+// happened within limit.
+func stopsGrowing(count func() int64, still, limit time.Duration) (since time.Time, n int64, ok bool) {
+	deadline := time.Now().Add(limit)
+	n, since = count(), time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		if m := count(); m != n {
+			n, since = m, time.Now()
+		}
+		if time.Since(since) >= still {
+			return since, n, true
+		}
+	}
+	return since, n, false
 }

@@ -68,7 +68,22 @@ func TestHTTPTransportWorkerKilled(t *testing.T) {
 		xs[i].want = want{phase: v1alpha1.PhaseSucceeded, attempts: 1 + int32(len(cut[xs[i].name]))}
 	}
 	r := s.settle("HTTP transport: worker kill -9", xs, done, within(3*time.Minute))
-	table.note(r.scenario, fmt.Sprintf("%d attempts cut short and retried; %d lost queued jobs sent again", sum(cut), s.eventCount("Resent")))
+	resent := s.eventCount("Resent")
+	table.note(r.scenario, fmt.Sprintf("%d attempts cut short and retried; %d lost queued jobs sent again", sum(cut), resent))
+	// The scenario is about what a kill costs: no kill, no attempt cut
+	// short or no job sent again means it tested nothing of that.
+	if done == 0 {
+		t.Error("no worker was killed mid-download: the downloads were over before the first kill")
+		r.unexpected++
+	}
+	if sum(cut) == 0 {
+		t.Error("no kill cut an attempt short: the running-attempt timeout and retry went untested")
+		r.unexpected++
+	}
+	if resent == 0 {
+		t.Errorf("no %q event: no job lost with a killed worker's queue was sent again after --queued-timeout", "Resent")
+		r.unexpected++
+	}
 }
 
 // startService is a stand-in for the workers' Service (see balancer).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,7 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/storage"
+	"ytx.dev/ytx/workers"
 )
 
 // want is the outcome an extraction must reach.
@@ -140,15 +143,23 @@ func (s *system) settle(scenario string, xs []extraction, faults int, limit time
 			r.failedAsExpected++
 		}
 		// The manager tidies a Failed resource's unlisted files right
-		// after it fails: give it a moment.
-		var problems []string
+		// after it fails, and the last log lines may still be on their
+		// way: give them a moment.
+		var problems, missing []string
 		waitUntil(10*time.Second, func() bool {
 			problems = append(s.storageProblems(x), s.logProblems(x)...)
-			return len(problems) == 0
+			missing = s.missingEvidence(x)
+			return len(problems)+len(missing) == 0
 		})
 		if len(problems) > 0 {
 			r.doubled++
 			s.t.Errorf("%s: DOUBLED: %s", e.name, strings.Join(problems, "; "))
+		}
+		if len(missing) > 0 {
+			// The checks above found nothing to count because what they
+			// count is missing: that proves nothing.
+			r.unexpected++
+			s.t.Errorf("%s: UNVERIFIED, the workers' logs lack what this outcome must leave: %s", e.name, strings.Join(missing, "; "))
 		}
 	}
 	if r.lost > 0 {
@@ -192,9 +203,23 @@ func (w want) met(x *v1alpha1.YouTubeExtraction) bool {
 	return w.maxAttempts == 0 || x.Status.Attempts <= w.maxAttempts
 }
 
+// finalClaim is the job string (job.Message.String, as the workers log it)
+// of the attempt that x's status names: its generation and attempt.
+func finalClaim(x *v1alpha1.YouTubeExtraction) string {
+	return job.Message{Namespace: x.Namespace, Name: x.Name, UID: x.UID, Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}.String()
+}
+
+// finalWriter is what the attempt that x's status names, run by
+// status.worker, records with every file it stores.
+func finalWriter(x *v1alpha1.YouTubeExtraction) string {
+	return workers.Writer(x.UID, x.Status.ObservedGeneration, x.Status.Attempts, x.Status.Worker)
+}
+
 // storageProblems compares what is stored under the extraction's prefix
-// with status.artifacts: the same files, the same sha256, and nothing an
-// interrupted upload left.
+// with status.artifacts: the same files, the same sha256, each written by
+// the attempt and worker that status names (the writer recorded with the
+// object: bytes alone cannot tell two attempts apart, the fake's media is
+// the same for both), and nothing an interrupted upload left.
 func (s *system) storageProblems(x *v1alpha1.YouTubeExtraction) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -218,6 +243,14 @@ func (s *system) storageProblems(x *v1alpha1.YouTubeExtraction) []string {
 		}
 		if got, err := s.sha256(ctx, k); err != nil || got != sum {
 			problems = append(problems, fmt.Sprintf("%s: sha256 %s, status says %s (%v)", k, got, sum, err))
+		}
+		switch w, err := storage.Writer(ctx, s.store, k); {
+		case err != nil:
+			problems = append(problems, err.Error())
+		case w == "":
+			problems = append(problems, fmt.Sprintf("%s: stored with no writer recorded; status names %q", k, finalWriter(x)))
+		case w != finalWriter(x):
+			problems = append(problems, fmt.Sprintf("%s: written by %q; status names %q", k, w, finalWriter(x)))
 		}
 	}
 	for uri := range listed {
@@ -272,29 +305,64 @@ func (s *system) leftovers(ctx context.Context, prefix string) []string {
 // over a newer attempt. (A handed-back attempt claimed again is one claim
 // after the other, not two at once.)
 func (s *system) logProblems(x *v1alpha1.YouTubeExtraction) []string {
-	key := jobName(x.Namespace, x.Name)
-	var claims []logLine
-	for _, l := range s.book.with("claimed job") {
-		if k, _, _, ok := jobOf(l); ok && k == key {
-			claims = append(claims, l)
-		}
-	}
-	sort.Slice(claims, func(i, j int) bool { return claims[i].ts.Before(claims[j].ts) })
 	var problems []string
-	for _, st := range s.book.with("stored file") {
-		if k, _, _, ok := jobOf(st); !ok || k != key {
-			continue
-		}
+	claims, bad := s.book.of(x, workers.LogClaimed)
+	problems = append(problems, bad...)
+	stores, bad := s.book.of(x, workers.LogStored)
+	problems = append(problems, bad...)
+	for _, st := range stores {
 		i := sort.Search(len(claims), func(i int) bool { return claims[i].ts.After(st.ts) }) - 1
 		switch {
 		case i < 0:
-			problems = append(problems, fmt.Sprintf("%s stored %s before any claim", st.proc, st.str("key")))
-		case claims[i].by != st.by || claims[i].str("job") != st.str("job"):
+			problems = append(problems, fmt.Sprintf("%s stored %s before any claim", st.proc, st.str(workers.KeyKey)))
+		case claims[i].by != st.by || claims[i].str(workers.KeyJob) != st.str(workers.KeyJob):
 			problems = append(problems, fmt.Sprintf("%s stored %s for %q while %s held %q",
-				st.proc, st.str("key"), st.str("job"), claims[i].proc, claims[i].str("job")))
+				st.proc, st.str(workers.KeyKey), st.str(workers.KeyJob), claims[i].proc, claims[i].str(workers.KeyJob)))
 		}
 	}
 	return problems
+}
+
+// missingEvidence lists what the workers' logs must show for x's outcome
+// and do not, so that logProblems cannot pass by finding nothing: the claim
+// of the attempt that status names, by status.worker, and for every entry
+// of status.artifacts a "stored file" line of that claim's process with
+// the same key and sha256. An extraction that no worker ran to the end
+// (Failed by the manager, with no artifacts) owes nothing.
+func (s *system) missingEvidence(x *v1alpha1.YouTubeExtraction) []string {
+	if x.Status.Phase != v1alpha1.PhaseSucceeded && len(x.Status.Artifacts) == 0 {
+		return nil
+	}
+	final := finalClaim(x)
+	claims, _ := s.book.of(x, workers.LogClaimed)
+	var claim *logLine
+	for i := range claims {
+		if claims[i].str(workers.KeyJob) == final && claims[i].proc == x.Status.Worker {
+			claim = &claims[i]
+		}
+	}
+	if claim == nil {
+		return []string{fmt.Sprintf("no %q line for %s by %s", workers.LogClaimed, final, x.Status.Worker)}
+	}
+	stores, _ := s.book.of(x, workers.LogStored)
+	var missing []string
+	for _, a := range x.Status.Artifacts {
+		key := storage.Key(x.Namespace, x.Name, path.Base(a.URI))
+		if s.store.URI(key) != a.URI {
+			missing = append(missing, fmt.Sprintf("status lists %s, which is not a file of %s", a.URI, jobName(x.Namespace, x.Name)))
+			continue
+		}
+		found := false
+		for _, st := range stores {
+			if st.by == claim.by && st.str(workers.KeyJob) == final && st.str(workers.KeyKey) == key && st.str(workers.KeySHA256) == a.SHA256 {
+				found = true
+			}
+		}
+		if !found {
+			missing = append(missing, fmt.Sprintf("no %q line for %s (sha256 %s) by %s's claim of %s", workers.LogStored, key, a.SHA256, claim.proc, final))
+		}
+	}
+	return missing
 }
 
 // scratchLeft lists job directories left in live workers' scratch

@@ -12,9 +12,11 @@
 // Each scenario submits a batch of extractions and counts, at the end:
 // completed, failed with the expected reason, lost (never finished),
 // doubled (two claims of one attempt that both wrote files, a stale
-// attempt that wrote after a newer one was claimed, or stored files that
-// status does not list) and unexpected (a wrong outcome or a wrong
-// status.attempts). The suite prints the table and fails on any lost,
+// attempt that wrote after a newer one was claimed, a stored file whose
+// recorded writer is not the attempt and worker that status names, or
+// stored files that status does not list) and unexpected (a wrong outcome
+// or a wrong status.attempts, or an outcome whose evidence is missing from
+// the workers' logs). The suite prints the table and fails on any lost,
 // doubled or unexpected.
 //
 // `make test` runs it with small counts; `make test-faults FAULTS_SCALE=10`

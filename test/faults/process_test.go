@@ -21,6 +21,7 @@ import (
 	"ytx.dev/ytx/config"
 	"ytx.dev/ytx/test/internal/freeport"
 	"ytx.dev/ytx/test/internal/tail"
+	"ytx.dev/ytx/workers"
 )
 
 // controlPlane is kube-apiserver and etcd as envtest runs them, with a
@@ -49,6 +50,9 @@ func startControlPlane(assets, dir string) (*controlPlane, error) {
 	env.ControlPlane.GetAPIServer().CertDir = certs
 	cfg, err := env.Start()
 	if err != nil {
+		// envtest leaves the API server and etcd running when what fails
+		// comes after them (installing the CRDs).
+		env.Stop() //nolint:errcheck // best effort: the error to report is Start's
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	p := &controlPlane{env: env, config: cfg, kubeconfig: filepath.Join(dir, "kubeconfig")}
@@ -251,19 +255,27 @@ func (p *process) terminate(limit time.Duration) (time.Duration, error) {
 }
 
 // peakRSS is the most resident memory the process has used (VmHWM), in
-// bytes; 0 when it cannot be read.
-func (p *process) peakRSS() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// bytes, read while it runs. Not knowing is an error, never 0: a limit
+// held against 0 always passes.
+func (p *process) peakRSS() (int64, error) {
+	if !p.alive() {
+		return 0, fmt.Errorf("%s has exited (%v): its peak RSS is gone with it", p.name, p.err)
+	}
+	status := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+	data, err := os.ReadFile(status)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil || kb <= 0 {
+				return 0, fmt.Errorf("%s: cannot read %q as kB (%v)", status, line, err)
+			}
+			return kb << 10, nil
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("%s has no VmHWM line", status)
 }
 
 // logLine is one JSON log line of a ytx process (zap's encoding).
@@ -323,6 +335,19 @@ next:
 		out = append(out, l)
 	}
 	return out
+}
+
+// endedBy reports whether process p logged the end of the job it claimed
+// in line claim (LogEnded, LogAbandoned or LogAbandonedAtEnd, after it).
+func (b *logBook) endedBy(p *process, claim logLine) bool {
+	for _, msg := range []string{workers.LogEnded, workers.LogAbandoned, workers.LogAbandonedAtEnd} {
+		for _, l := range b.from(p, msg) {
+			if l.str(workers.KeyJob) == claim.str(workers.KeyJob) && !l.ts.Before(claim.ts) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // from returns the lines with message msg that process p logged (not

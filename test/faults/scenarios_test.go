@@ -17,6 +17,7 @@ import (
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/youtube/fake"
+	"ytx.dev/ytx/workers"
 )
 
 // Faster failover than production's defaults, so that each kill costs
@@ -238,16 +239,32 @@ func TestWorkerTerminated(t *testing.T) {
 	// claim drops it, so nothing runs twice; the table counts them.)
 	during := 0
 	for _, p := range stopped {
-		for _, end := range s.book.from(p, "job ended") {
-			if end.str("reason") == v1alpha1.ReasonHandedBack {
+		// Every job the stopped worker claimed, it ended (finished, failed
+		// or handed back) or abandoned before it exited: the lines read
+		// below are there, so finding no drop after them means something.
+		// It was downloading when it was stopped, so it claimed one at
+		// least.
+		claimed := s.book.from(p, workers.LogClaimed)
+		if len(claimed) == 0 {
+			t.Errorf("%s was stopped mid-download, yet logged no %q line", p.name, workers.LogClaimed)
+			r.unexpected++
+		}
+		for _, c := range claimed {
+			if !s.book.endedBy(p, c) {
+				t.Errorf("%s claimed %s and exited without a %q (or %q) line for it", p.name, c.str(workers.KeyJob), workers.LogEnded, workers.LogAbandoned)
+				r.unexpected++
+			}
+		}
+		for _, end := range s.book.from(p, workers.LogEnded) {
+			if end.str(workers.KeyReason) == v1alpha1.ReasonHandedBack {
 				continue
 			}
-			for _, drop := range s.book.with("dropping job") {
+			for _, drop := range s.book.with(workers.LogDropped) {
 				switch {
-				case drop.str("job") != end.str("job") || !drop.ts.After(end.ts):
+				case drop.str(workers.KeyJob) != end.str(workers.KeyJob) || !drop.ts.After(end.ts):
 					continue
 				case drop.ts.After(p.exited):
-					t.Errorf("%s finished %s and exited, yet %s was given it again (%s)", p.name, end.str("job"), drop.proc, drop.str("why"))
+					t.Errorf("%s finished %s and exited, yet %s was given it again (%s)", p.name, end.str(workers.KeyJob), drop.proc, drop.str(workers.KeyWhy))
 					r.unexpected++
 				default:
 					during++
@@ -257,7 +274,7 @@ func TestWorkerTerminated(t *testing.T) {
 		}
 	}
 	table.note(r.scenario, fmt.Sprintf("slowest exit %s (grace %s); %d attempts handed back; %d finished jobs seen again during a drain a rebalance cut into, each dropped at the claim",
-		slowest.Round(100*time.Millisecond), grace, len(s.book.with("job ended", "reason", v1alpha1.ReasonHandedBack)), during))
+		slowest.Round(100*time.Millisecond), grace, len(s.book.with(workers.LogEnded, workers.KeyReason, v1alpha1.ReasonHandedBack)), during))
 	if len(stopped) == 0 {
 		t.Error("no worker was stopped while downloading")
 	}
@@ -286,7 +303,7 @@ func TestManagerKilledWhilePublishing(t *testing.T) {
 		s.startManager("manager")
 	}
 	r := s.settle("manager kill -9 while publishing", xs, rounds, within(3*time.Minute))
-	table.note(r.scenario, fmt.Sprintf("%d claims for %d extractions", len(s.book.with("claimed job")), len(xs)))
+	table.note(r.scenario, fmt.Sprintf("%d claims for %d extractions", len(s.book.with(workers.LogClaimed)), len(xs)))
 	s.claimedOnce(xs)
 }
 
@@ -314,19 +331,25 @@ func TestLeaderKilled(t *testing.T) {
 	s.claimedOnce(xs)
 }
 
+// leaseAcquired is what client-go's leader election logs when a manager
+// becomes the leader (k8s.io/client-go/tools/leaderelection). Not ours to
+// share as a constant: if a new client-go words it otherwise, waitLeader
+// fails, saying what it looked for.
+const leaseAcquired = "Successfully acquired lease"
+
 // waitLeader returns the manager that holds the lease now.
 func (s *system) waitLeader() string {
 	s.t.Helper()
 	var name string
 	if !waitUntil(30*time.Second, func() bool {
-		for _, l := range s.book.with("Successfully acquired lease") {
+		for _, l := range s.book.with(leaseAcquired) {
 			if p := s.manager(l.proc); p != nil && p.alive() && !l.ts.Before(p.started) {
 				name = l.proc
 			}
 		}
 		return name != ""
 	}) {
-		s.t.Fatal("no manager became leader within 30s")
+		s.t.Fatalf("no manager logged %q within 30s: none became leader, or client-go words it otherwise now", leaseAcquired)
 	}
 	return name
 }
@@ -338,15 +361,27 @@ func other(name, a, b string) string {
 	return a
 }
 
-// claimedOnce checks that every attempt was claimed by exactly one worker.
+// claimedOnce checks that every attempt was claimed by exactly one worker,
+// and that each Succeeded extraction's final attempt was claimed: a count
+// of zero claims is a check that saw nothing, not a pass.
 func (s *system) claimedOnce(xs []extraction) {
 	claims := map[string]int{}
-	for _, l := range s.book.with("claimed job") {
-		claims[l.str("job")]++
+	for _, l := range s.book.with(workers.LogClaimed) {
+		claims[l.str(workers.KeyJob)]++
 	}
 	for job, n := range claims {
 		if n > 1 {
 			s.t.Errorf("%s was claimed %d times", job, n)
+		}
+	}
+	final := s.list()
+	for _, e := range xs {
+		x := final[e.name]
+		if x == nil || x.Status.Phase != v1alpha1.PhaseSucceeded {
+			continue // settle reported it
+		}
+		if job := finalClaim(x); claims[job] == 0 {
+			s.t.Errorf("%s Succeeded, yet no worker logged %q for %s", e.name, workers.LogClaimed, job)
 		}
 	}
 }
@@ -365,6 +400,14 @@ func TestKafkaDown(t *testing.T) {
 	xs := make([]extraction, n)
 	for i, name := range names("kafka", n) {
 		xs[i] = extraction{name: name, video: ids[i], spec: audioM4A, want: want{phase: v1alpha1.PhaseSucceeded, attempts: 1}}
+	}
+	// The outage is for running processes: each checks the broker once at
+	// start and exits when it cannot reach it (a misconfiguration, not an
+	// outage), so wait until the manager leads and both workers are in the
+	// group.
+	s.waitLeader()
+	if !waitUntil(30*time.Second, func() bool { return s.groupStable(2) }) {
+		t.Fatalf("the consumer group did not settle with 2 workers: %s", s.groupState())
 	}
 	broker.p.kill()
 	down := time.Now()
@@ -429,6 +472,11 @@ func TestAPIServerRestart(t *testing.T) {
 
 // 6. The S3 server dies mid-transfer and comes back. The attempts that hit
 // the outage end as transient StorageFailed, are retried, and complete.
+//
+// An outage that hits no upload proves nothing, and when one hits is a
+// matter of timing (the S3 client retries for some seconds before it gives
+// up), so the server stays down until an attempt has failed StorageFailed
+// (at most a minute), then comes back.
 func TestS3Down(t *testing.T) {
 	n := 6 * *scale
 	s := newSystem(t, systemOptions{s3: true})
@@ -452,12 +500,28 @@ func TestS3Down(t *testing.T) {
 		t.Fatal("nothing started downloading")
 	}
 	s3.Kill()
-	time.Sleep(3 * time.Second)
+	down := time.Now()
+	hit := waitUntil(time.Minute, func() bool {
+		for _, x := range s.list() {
+			if f := x.Status.LastFailure; f != nil && f.Reason == v1alpha1.ReasonStorageFailed {
+				return true
+			}
+		}
+		return false
+	})
 	if err := s3.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	away := time.Since(down)
+	if !hit {
+		t.Errorf("S3 was down %s and no attempt failed StorageFailed: the outage hit no upload", away.Round(time.Second))
+	}
 	retried := 0
-	r := s.settle("S3 down 3 s", xs, 1, within(2*time.Minute))
+	note := fmt.Sprintf("down %s, until an upload failed", away.Round(100*time.Millisecond))
+	if !hit {
+		note = fmt.Sprintf("down %s; no upload failed", away.Round(100*time.Millisecond))
+	}
+	r := s.settle("S3 down", xs, 1, within(2*time.Minute), note)
 	defer func() { table.note(r.scenario, fmt.Sprintf("%d retried after StorageFailed", retried)) }()
 	for _, x := range s.list() {
 		if f := x.Status.LastFailure; f != nil {
@@ -466,6 +530,10 @@ func TestS3Down(t *testing.T) {
 				t.Errorf("%s: attempt %d failed with %s, want StorageFailed: %s", x.Name, f.Attempt, f.Reason, f.Message)
 			}
 		}
+	}
+	if retried == 0 {
+		t.Error("no extraction ended with a StorageFailed attempt behind it: the outage was not seen to cost anything")
+		r.unexpected++
 	}
 }
 
@@ -509,8 +577,8 @@ func TestWorkerHangs(t *testing.T) {
 		}
 		p.signal(syscall.SIGCONT)
 		if waitUntil(20*time.Second, func() bool {
-			for _, l := range s.book.from(p, "abandoning job") {
-				if strings.HasPrefix(l.str("job"), jobName(s.ns, x.name)+" ") {
+			for _, l := range s.book.from(p, workers.LogAbandoned) {
+				if strings.HasPrefix(l.str(workers.KeyJob), jobName(s.ns, x.name)+" ") {
 					return true
 				}
 			}
@@ -582,6 +650,22 @@ func TestPoisonAndDuplicateMessages(t *testing.T) {
 
 	r := s.settle("duplicate, stale and poison messages", xs, len(msgs), within(2*time.Minute))
 	s.claimedOnce(xs)
+	// Each extraction got three messages that must lead to no work (a
+	// duplicate of attempt 1, attempt 2, another UID) besides the one the
+	// controller sent: one of the two good ones is claimed, the others
+	// dropped, and the drops are logged.
+	drops := 0
+	for _, x := range created {
+		dropped, bad := s.book.of(x, workers.LogDropped)
+		for _, b := range bad {
+			t.Error(b)
+		}
+		drops += len(dropped)
+		if len(dropped) < 3 {
+			t.Errorf("%s: %d %q lines, want 3 at least (the duplicate, the future attempt, the other UID)", x.Name, len(dropped), workers.LogDropped)
+			r.unexpected++
+		}
+	}
 	dead := s.countTopic(s.kafka.DeadLetterTopic)
 	if dead != poison {
 		t.Errorf("%d messages in the dead-letter topic, want the %d poison ones", dead, poison)
@@ -594,7 +678,7 @@ func TestPoisonAndDuplicateMessages(t *testing.T) {
 	}) {
 		t.Errorf("partitions left behind (uncommitted messages by partition): %v", lag)
 	}
-	table.note(r.scenario, fmt.Sprintf("%d poison → %d dead letters; lag at the end %d", poison, dead, sumLag(lag)))
+	table.note(r.scenario, fmt.Sprintf("%d poison → %d dead letters; %d dropped at the claim; lag at the end %d", poison, dead, drops, sumLag(lag)))
 }
 
 func sumLag(lag map[int]int64) int64 {
@@ -678,8 +762,14 @@ func TestYouTubeMisbehaves(t *testing.T) {
 	for i, f := range faults {
 		got := youTube.RequestsFor(f.kind, vids[xs[i].name])
 		counts = append(counts, fmt.Sprintf("%s: %d %s", f.name, got, f.kind))
-		if got > f.bound {
+		switch {
+		case got > f.bound:
 			t.Errorf("%s: %d %s requests, want at most %d (a retry loop?)", f.name, got, f.kind, f.bound)
+			r.unexpected++
+		case got == 0:
+			// Every extraction asks at least once: a count of 0 is a
+			// counter that saw nothing, and a bound it cannot break.
+			t.Errorf("%s: no %s request counted for video %s", f.name, f.kind, vids[xs[i].name])
 			r.unexpected++
 		}
 	}
@@ -723,10 +813,19 @@ func TestHugeBatch(t *testing.T) {
 	s.apply(xs)
 	r := s.settle("1,000 applied at once", xs, 0, 10*time.Minute)
 	took := time.Since(began)
-	peak := m.peakRSS() >> 20
-	if peak > limitMiB {
+	peak, err := m.peakRSS()
+	peak >>= 20
+	switch {
+	case err != nil:
+		t.Errorf("the manager's peak RSS, to hold against the chart's limit of %d MiB: %v", limitMiB, err)
+		r.unexpected++
+	case peak > limitMiB:
 		t.Errorf("the manager's peak RSS was %d MiB, above the chart's limit of %d MiB", peak, limitMiB)
 		r.unexpected++
 	}
-	table.note(r.scenario, fmt.Sprintf("manager peak RSS %d MiB (limit %d MiB); %.0f extractions/s", peak, limitMiB, float64(n)/took.Seconds()))
+	rss := fmt.Sprintf("%d MiB", peak)
+	if err != nil {
+		rss = "unknown"
+	}
+	table.note(r.scenario, fmt.Sprintf("manager peak RSS %s (limit %d MiB); %.0f extractions/s", rss, limitMiB, float64(n)/took.Seconds()))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/storage"
+	"ytx.dev/ytx/workers"
 )
 
 // system is one scenario's ytx: a namespace, a topic, a dead-letter topic
@@ -373,10 +375,29 @@ func names(prefix string, n int) []string {
 
 func jobName(ns, name string) string { return ns + "/" + name }
 
+// of returns the lines with message msg about jobs of x, oldest first,
+// and a problem for each of them whose job field does not read as
+// job.Message.String writes it.
+func (b *logBook) of(x *v1alpha1.YouTubeExtraction, msg string) (lines []logLine, problems []string) {
+	prefix := jobName(x.Namespace, x.Name) + " ("
+	for _, l := range b.with(msg) {
+		if !strings.HasPrefix(l.str(workers.KeyJob), prefix) {
+			continue
+		}
+		if _, _, _, ok := jobOf(l); !ok {
+			problems = append(problems, fmt.Sprintf("%s logged %q with %s=%q, which is no job", l.proc, msg, workers.KeyJob, l.str(workers.KeyJob)))
+			continue
+		}
+		lines = append(lines, l)
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].ts.Before(lines[j].ts) })
+	return lines, problems
+}
+
 // jobOf parses the "job" field of a worker log line: "ns/name (generation
 // G, attempt A)".
 func jobOf(l logLine) (key string, generation int64, attempt int32, ok bool) {
-	job := l.str("job")
+	job := l.str(workers.KeyJob)
 	i := strings.Index(job, " (generation ")
 	if i < 0 {
 		return "", 0, 0, false

@@ -482,3 +482,30 @@ func TestThrottlePacesMedia(t *testing.T) {
 		t.Errorf("after lifting the limit 5 kB took %s", took)
 	}
 }
+
+func TestMediaBytesCountsWhatWasSent(t *testing.T) {
+	srv, c := start(t)
+	_, urls := player(t, c, testID)
+	if n := srv.MediaBytesFor(testID); n != 0 {
+		t.Fatalf("%d media bytes before any request", n)
+	}
+	// Full, ranged (both ways), throttled and HEAD (no body): the counter
+	// is the body bytes that left, per video.
+	get(t, c, http.MethodGet, urls[140])
+	get(t, c, http.MethodGet, urls[140], "Range", "bytes=10-19")
+	get(t, c, http.MethodGet, urls[140]+"&range=100-199")
+	get(t, c, http.MethodHead, urls[140])
+	srv.Throttle(testID, 20_000)
+	get(t, c, http.MethodGet, urls[18]+"&range=0-4999")
+	srv.Throttle(testID, 0)
+	if n, want := srv.MediaBytesFor(testID), int64(len(testBody)+10+100+5000); n != want {
+		t.Errorf("MediaBytesFor = %d, want %d", n, want)
+	}
+	if n := srv.MediaBytesFor(fake.RickrollID); n != 0 {
+		t.Errorf("another video: %d bytes", n)
+	}
+	srv.ResetCounters()
+	if n := srv.MediaBytesFor(testID); n != 0 {
+		t.Errorf("after ResetCounters: %d", n)
+	}
+}

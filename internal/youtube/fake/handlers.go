@@ -355,6 +355,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	size := f.Media.Size()
+	w = &countingResponse{ResponseWriter: w, s: s, videoID: id}
 	w.Header().Set("Content-Type", f.mediaType())
 	w.Header().Set("Accept-Ranges", "bytes")
 	w.Header().Set("Cache-Control", "private, max-age=21298")
@@ -526,6 +527,32 @@ func (p *pacer) Write(b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// countingResponse counts the media body bytes written for a video
+// (MediaBytesFor).
+type countingResponse struct {
+	http.ResponseWriter
+	s       *Server
+	videoID string
+}
+
+func (c *countingResponse) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.s.mu.Lock()
+	if c.s.mediaBytes == nil {
+		c.s.mediaBytes = map[string]int64{}
+	}
+	c.s.mediaBytes[c.videoID] += int64(n)
+	c.s.mu.Unlock()
+	return n, err
+}
+
+// Flush keeps the pacer's flushes working through the counter.
+func (c *countingResponse) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // throttledResponse is a ResponseWriter whose body goes through a pacer.

@@ -82,6 +82,10 @@ type Server struct {
 	refused  map[string]bool   // clients whose media answer 403
 	bots     map[string]int    // bot checks left by video ID
 
+	// mediaBytes counts the media body bytes written, by video ID (nil
+	// until the first).
+	mediaBytes map[string]int64
+
 	httpSrv   *http.Server
 	tlsLn     net.Listener
 	proxyLn   net.Listener
@@ -291,12 +295,22 @@ func (s *Server) RequestLog() []Request {
 	return append([]Request(nil), s.log...)
 }
 
+// MediaBytesFor returns how many bytes of media bodies of videoID the fake
+// has written so far, every request and stream counted as the bytes leave:
+// a download in progress makes it grow, one that stopped does not.
+func (s *Server) MediaBytesFor(videoID string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mediaBytes[videoID]
+}
+
 // ResetCounters zeroes the counters and empties the request log.
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts = map[Kind]int64{}
 	s.countsBy = map[Kind]map[string]int64{}
+	s.mediaBytes = nil
 	s.log = nil
 }
 

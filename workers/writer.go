@@ -1,0 +1,22 @@
+package workers
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Writer is what a worker records with every object it stores
+// (storage.PutOptions.Writer): the attempt it held, as the resource's UID,
+// generation and attempt number, and its own name,
+// "<uid>/<generation>/<attempt> <worker>". The stored bytes of two attempts
+// may be identical; this tells them apart, so a file stored by anyone but
+// the attempt that status names is visible in the store.
+func Writer(uid types.UID, generation int64, attempt int32, worker string) string {
+	return fmt.Sprintf("%s/%d/%d %s", uid, generation, attempt, worker)
+}
+
+// writer is Writer for this claim.
+func (c *claim) writer() string {
+	return Writer(c.msg.UID, c.msg.Generation, c.msg.Attempt, c.w.opts.Name)
+}
