@@ -250,7 +250,6 @@ func (p *publisher) take() []job.Message {
 	return s
 }
 
-
 // store is a directory store in a temporary directory that can be made to
 // fail.
 type store struct {

@@ -307,4 +307,3 @@ func cond(x *v1alpha1.YouTubeExtraction, typ string) string {
 	}
 	return string(c.Status) + " " + c.Reason
 }
-
