@@ -136,6 +136,13 @@ func TestBotCheckIsRateLimited(t *testing.T) {
 	if !ok || f.Reason != v1alpha1.ReasonRateLimited || !f.Retryable {
 		t.Fatalf("error %v, want RateLimited", err)
 	}
+	// One run asks the player as few times as yt-dlp's clients need; the
+	// fault suite's bounds count on it.
+	if n := e.yt.RequestsFor(fake.KindPlayer, fake.BotCheckID); n < 1 || n > 3 {
+		t.Errorf("%d player requests for one bot-checked run, want 1 to 3", n)
+	} else {
+		t.Logf("%d player requests", n)
+	}
 }
 
 func TestMissingYTDLPSaysWhatToInstall(t *testing.T) {

@@ -732,8 +732,17 @@ func TestYouTubeMisbehaves(t *testing.T) {
 	}
 	exhausted := want{phase: v1alpha1.PhaseFailed, reason: v1alpha1.ReasonAttemptsExhausted, lastFailure: v1alpha1.ReasonDownloadFailed, attempts: 3}
 	faults := []fault{
-		{"player 429 twice", func(id string) { youTube.FailPlayer(id, 429, 2) }, want{phase: v1alpha1.PhaseSucceeded, maxAttempts: 3}, fake.KindPlayer, 6},
-		{"player 503 always", func(id string) { youTube.FailPlayer(id, 503, fake.Forever) }, exhausted, fake.KindPlayer, 6},
+		// kkdai's 429 falls back to yt-dlp, which gets the second: the
+		// attempt ends RateLimited, the next (after the rate-limited
+		// backoff) succeeds.
+		{"player 429 twice", func(id string) { youTube.FailPlayer(id, 429, 2) }, want{phase: v1alpha1.PhaseSucceeded, lastFailure: v1alpha1.ReasonRateLimited, attempts: 2}, fake.KindPlayer, 6},
+		// A bot check for kkdai's two player requests (its own client,
+		// then the embedded player) and yt-dlp's one: RateLimited, then
+		// the next attempt succeeds without spending one of the three.
+		{"bot check on the first attempt", func(id string) { youTube.BotCheck(id, 3) }, want{phase: v1alpha1.PhaseSucceeded, lastFailure: v1alpha1.ReasonRateLimited, attempts: 2}, fake.KindPlayer, 5},
+		// Each attempt: kkdai once, then yt-dlp, which tries its API page
+		// four times.
+		{"player 503 always", func(id string) { youTube.FailPlayer(id, 503, fake.Forever) }, exhausted, fake.KindPlayer, 15},
 		{"player held 3 s", func(id string) {
 			release := youTube.Hold(id)
 			time.AfterFunc(3*time.Second, release)

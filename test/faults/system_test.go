@@ -164,7 +164,8 @@ func (s *system) commonFlags() []string {
 
 // startManager runs `ytx manager` with leader election on, as the chart
 // does, and fault-friendly timings: a worker that stops heart-beating for
-// 4 s loses its attempt, and retries wait 300 ms, doubling to 2 s.
+// 4 s loses its attempt, retries wait 300 ms, doubling to 2 s, and
+// rate-limited ones 1 s, doubling to 2 s.
 func (s *system) startManager(name string, extra ...string) *process {
 	s.t.Helper()
 	args := append([]string{"manager"}, s.commonFlags()...)
@@ -172,6 +173,7 @@ func (s *system) startManager(name string, extra ...string) *process {
 		"--namespaces", s.ns,
 		"--leader-elect", "--leader-election-namespace", s.ns,
 		"--heartbeat-timeout", "4s", "--retry-backoff", "300ms", "--retry-backoff-max", "2s",
+		"--rate-limited-backoff", "1s", "--rate-limited-backoff-max", "2s",
 		"--artifact-cleanup-timeout", "10s",
 	)
 	args = append(append(args, s.managerFlags...), extra...)
@@ -206,6 +208,7 @@ func (s *system) startWorker(name string, extra ...string) *process {
 		"--kafka-group", s.kafka.Group, "--kafka-dead-letter-topic", s.kafka.DeadLetterTopic,
 		"--name", name, "--kafka-client-id", name, "--concurrency", "2", "--scratch-dir", dir,
 		"--status-interval", "300ms", "--heartbeat-interval", "1s", "--shutdown-grace", "3s",
+		"--youtube-cooldown", "1s",
 		"--log-level", "debug",
 	)
 	args = append(append(args, s.workerFlags...), extra...)
