@@ -53,6 +53,9 @@ func StartAPIServer(assets string) (*APIServer, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// envtest leaves the processes running when a step after their
+		// start fails (installing the CRDs, say).
+		env.Stop() //nolint:errcheck // the start's error is the one to report
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	return &APIServer{env: env, Config: cfg}, nil
