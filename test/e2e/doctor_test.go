@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/youtube/fake"
 	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
@@ -80,6 +81,23 @@ func TestDoctorTellsWhichResolverWorks(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(ytdlp, " "), "ok ok") || !strings.HasPrefix(ytdlp[1], "2026.") {
 		t.Errorf("yt-dlp's row %v: want its version, metadata ok, media ok", ytdlp)
+	}
+
+	// --kkdai-client reaches the library: its player requests come as the
+	// web client, whose media YouTube refuses too.
+	before := len(y.RequestLog())
+	out, _ = doctor(t, y, "--resolvers=kkdai", "--kkdai-client=web")
+	if kkdai := row(out, "kkdai"); len(kkdai) < 3 || kkdai[2] != "(WEB" {
+		t.Errorf("with --kkdai-client=web the version column says %v", kkdai)
+	}
+	web := 0
+	for _, q := range y.RequestLog()[before:] {
+		if q.Kind == fake.KindPlayer && q.Client == "WEB" {
+			web++
+		}
+	}
+	if web == 0 {
+		t.Error("--kkdai-client=web: no player request came as WEB")
 	}
 
 	out, code = doctor(t, y, "--ytdlp="+filepath.Join(t.TempDir(), "no-yt-dlp"))

@@ -167,8 +167,9 @@ func watchLog(t *testing.T, f func(line string)) {
 
 // logLeaks counts log lines that show what must not be logged: the query
 // of a signed googlevideo URL (sig, signature, lsig, n), the innertube key,
-// or a thumbnail's signed parameters. URLs in logs keep host and path only
-// (youtube.RedactURL).
+// a thumbnail's signed parameters, or the fake's session cookie (the tests
+// give it to the workers as --cookies-file). URLs in logs keep host and
+// path only (youtube.RedactURL).
 var logLeaks leakCounter
 
 type leakCounter struct {
@@ -177,7 +178,7 @@ type leakCounter struct {
 	first string
 }
 
-var secretQuery = regexp.MustCompile(`[?&](sig|signature|lsig|n|key|sqp|rs|expire)=`)
+var secretQuery = regexp.MustCompile(`[?&](sig|signature|lsig|n|key|sqp|rs|expire)=|` + regexp.QuoteMeta(fake.SessionCookieValue))
 
 func (c *leakCounter) check(line string) {
 	if !secretQuery.MatchString(line) {
