@@ -107,6 +107,16 @@ var cases = []chartCase{
 		kinds: baseKinds(merged(strimziKinds, map[string]int{"PersistentVolumeClaim": 1, "NetworkPolicy": 2})),
 		check: checkProduction,
 	},
+	// Every youtube value: resolvers, yt-dlp, cookies and proxies from
+	// Secrets, the doctor CronJob, and NetworkPolicies (the doctor's too).
+	{
+		name: "youtube", release: "tube", namespace: "chart-youtube", fullname: "tube-ytx",
+		args: valuesFile("values-youtube.yaml"),
+		kinds: baseKinds(merged(strimziKinds, map[string]int{
+			"PersistentVolumeClaim": 1, "ServiceAccount": 3, "Role": 2, "RoleBinding": 2, "CronJob": 1, "NetworkPolicy": 3,
+		})),
+		check: checkYouTube,
+	},
 	// Transport http as the README installs it: no Kafka, the jobs Service.
 	{
 		name: "http", release: "ytx", namespace: "chart-http", fullname: "ytx",
@@ -557,6 +567,9 @@ func checkCommon(t *testing.T, r *rendered) {
 			t.Errorf("ServiceAccount %s is bound to no rules", sa)
 		}
 	}
+
+	// How the workers read YouTube, and the doctor when it is rendered.
+	checkYouTubeCommon(t, r)
 }
 
 // checkSecretFile checks that dir is a read-only mount of a Secret volume
@@ -646,6 +659,7 @@ func checkDefaults(t *testing.T, r *rendered) {
 	wantFlag(t, wf, "max-artifact-bytes", "8Gi")
 	wantFlag(t, wf, "mp3-bitrate", "192k")
 	wantFlag(t, wf, "shutdown-grace", "25s")
+	checkYouTubeDefaults(t, r)
 	if _, ok := cf["namespaces"]; ok {
 		t.Error("--namespaces set in cluster mode")
 	}
