@@ -436,9 +436,10 @@ func checkYouTubeDefaults(t *testing.T, r *rendered) {
 
 // TestYouTubeValuesOneByOne renders one youtube value at a time: each
 // Secret brings its own flag and mount and not the other's, proxies
-// without a Secret bring no --proxy-file, and the doctor with its
-// defaults passes no video and gets the same flags as the workers
-// (checkDoctor, through checkYouTubeCommon).
+// without a Secret bring no --proxy-file, extractor args reach the flag as
+// written (YAML would cut a plain " #x" off as a comment), and the doctor
+// with its defaults passes no video and gets the same flags as the
+// workers (checkDoctor, through checkYouTubeCommon).
 func TestYouTubeValuesOneByOne(t *testing.T) {
 	defaults := []flagArg{{"youtube-cooldown", "5m"}, {"youtube-min-interval", "0s"}, {"ytdlp-max-procs", "4"}, {"ytdlp-timeout", "2m"}}
 	with := func(more ...flagArg) []flagArg {
@@ -462,12 +463,18 @@ func TestYouTubeValuesOneByOne(t *testing.T) {
 			with(flagArg{"resolvers", "kkdai"}, flagArg{"kkdai-client", "ios"}), false},
 		{"doctor with its defaults", []string{"youtube.doctor.enabled=true", "youtube.cookies.secretName=yt-cookies"},
 			with(flagArg{"cookies-file", "/etc/ytx/youtube-cookies/cookies.txt"}), true},
+		{"extractor args as written", []string{`youtube.ytdlp.extractorArgs=["youtube:lang=en #x","youtube:player_client=web; po_token=a: b"]`, "youtube.doctor.enabled=true"},
+			with(flagArg{"ytdlp-extractor-args", "youtube:lang=en #x"}, flagArg{"ytdlp-extractor-args", "youtube:player_client=web; po_token=a: b"}), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var args []string
 			for _, s := range c.set {
-				args = append(args, "--set", s)
+				flag := "--set"
+				if strings.Contains(s, "=[") {
+					flag = "--set-json"
+				}
+				args = append(args, flag, s)
 			}
 			objs, err := render("one", "chart-youtube-one", args...)
 			if err != nil {
