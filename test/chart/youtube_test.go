@@ -437,9 +437,11 @@ func checkYouTubeDefaults(t *testing.T, r *rendered) {
 // TestYouTubeValuesOneByOne renders one youtube value at a time: each
 // Secret brings its own flag and mount and not the other's, proxies
 // without a Secret bring no --proxy-file, extractor args reach the flag as
-// written (YAML would cut a plain " #x" off as a comment), and the doctor
+// written (YAML would cut a plain " #x" off as a comment), the doctor
 // with its defaults passes no video and gets the same flags as the
-// workers (checkDoctor, through checkYouTubeCommon).
+// workers (checkDoctor, through checkYouTubeCommon), and its NetworkPolicy
+// lets it reach DNS, the API server and HTTPS only, whatever the transport
+// and storage (no S3, no workers' jobs port).
 func TestYouTubeValuesOneByOne(t *testing.T) {
 	defaults := []flagArg{{"youtube-cooldown", "5m"}, {"youtube-min-interval", "0s"}, {"ytdlp-max-procs", "4"}, {"ytdlp-timeout", "2m"}}
 	with := func(more ...flagArg) []flagArg {
@@ -452,19 +454,29 @@ func TestYouTubeValuesOneByOne(t *testing.T) {
 		set    []string
 		want   []flagArg
 		doctor bool
+		// doctorEgress, when set, are the doctor NetworkPolicy's egress
+		// rules (policyRules); it lets nothing in.
+		doctorEgress []string
 	}{
 		{"cookies Secret", []string{"youtube.cookies.secretName=yt-cookies"},
-			with(flagArg{"cookies-file", "/etc/ytx/youtube-cookies/cookies.txt"}), false},
+			with(flagArg{"cookies-file", "/etc/ytx/youtube-cookies/cookies.txt"}), false, nil},
 		{"proxy Secret", []string{"youtube.proxy.secretName=yt-proxies"},
-			with(flagArg{"proxy-file", "/etc/ytx/youtube-proxies/proxies"}), false},
+			with(flagArg{"proxy-file", "/etc/ytx/youtube-proxies/proxies"}), false, nil},
 		{"proxy URLs", []string{"youtube.proxy.urls={http://a.example:3128,https://b.example}"},
-			with(flagArg{"proxy", "http://a.example:3128,https://b.example"}), false},
+			with(flagArg{"proxy", "http://a.example:3128,https://b.example"}), false, nil},
 		{"one resolver", []string{"youtube.resolvers={kkdai}", "youtube.kkdaiClient=ios"},
-			with(flagArg{"resolvers", "kkdai"}, flagArg{"kkdai-client", "ios"}), false},
+			with(flagArg{"resolvers", "kkdai"}, flagArg{"kkdai-client", "ios"}), false, nil},
 		{"doctor with its defaults", []string{"youtube.doctor.enabled=true", "youtube.cookies.secretName=yt-cookies"},
-			with(flagArg{"cookies-file", "/etc/ytx/youtube-cookies/cookies.txt"}), true},
+			with(flagArg{"cookies-file", "/etc/ytx/youtube-cookies/cookies.txt"}), true, nil},
 		{"extractor args as written", []string{`youtube.ytdlp.extractorArgs=["youtube:lang=en #x","youtube:player_client=web; po_token=a: b"]`, "youtube.doctor.enabled=true"},
-			with(flagArg{"ytdlp-extractor-args", "youtube:lang=en #x"}, flagArg{"ytdlp-extractor-args", "youtube:player_client=web; po_token=a: b"}), true},
+			with(flagArg{"ytdlp-extractor-args", "youtube:lang=en #x"}, flagArg{"ytdlp-extractor-args", "youtube:player_client=web; po_token=a: b"}), true, nil},
+		{"doctor NetworkPolicy with http and S3", []string{"youtube.doctor.enabled=true", "networkPolicy.enabled=true", "transport=http",
+			"storage.type=s3", "storage.s3.bucket=media", "storage.s3.endpoint=minio.storage:9000"},
+			defaults, true, []string{
+				"[namespaces map[kubernetes.io/metadata.name:kube-system]] [53/UDP 53/TCP]",
+				"[] [443/TCP 6443/TCP]",
+				"[0.0.0.0/0] [443/TCP]",
+			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -494,9 +506,11 @@ func TestYouTubeValuesOneByOne(t *testing.T) {
 				if _, other := parseArgs(onlyContainer(t, cronJobPods(cj))); len(other) != 0 {
 					t.Errorf("doctor arguments %q without youtube.doctor.video", other)
 				}
-				if n := len(r.ofKind("NetworkPolicy")); n != 0 {
-					t.Errorf("%d NetworkPolicies without networkPolicy.enabled", n)
-				}
+			}
+			if c.doctorEgress != nil {
+				checkNetworkPolicy(t, r, "doctor", nil, c.doctorEgress)
+			} else if n := len(r.ofKind("NetworkPolicy")); n != 0 {
+				t.Errorf("%d NetworkPolicies without networkPolicy.enabled", n)
 			}
 		})
 	}
