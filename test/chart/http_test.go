@@ -103,7 +103,7 @@ func checkHTTP(t *testing.T, r *rendered) {
 	if sp.Name != jobsPortName || sp.Port != jobsPort || sp.Protocol != corev1.ProtocolTCP || sp.TargetPort != intstr.FromString(jobsPortName) {
 		t.Errorf("Service %s port %+v, want %s %d/TCP to targetPort %s", svc.Name, sp, jobsPortName, jobsPort, jobsPortName)
 	}
-	checkSelects(t, "Service "+svc.Name+"'s selector", labels.SelectorFromSet(svc.Spec.Selector), work, r.deployments(t))
+	checkSelects(t, "Service "+svc.Name+"'s selector", labels.SelectorFromSet(svc.Spec.Selector), podsOf(work), r.allPods(t))
 
 	// --worker-url resolves to that Service: http://<name>.<namespace>.svc:<port>.
 	u, err := url.Parse(cf["worker-url"])

@@ -221,31 +221,33 @@ func ensureNamespace(ctx context.Context, name string) error {
 
 var (
 	flagsOnce sync.Once
-	flagSets  map[string]map[string]bool
+	flagSets  map[string]map[string]string
 	flagsErr  error
 )
 
-// knownFlags returns the flags `ytx <command> --help` lists. It fails the
-// test when bin/ytx is missing or older than the sources (the flags of
-// yesterday's ytx prove nothing about today's chart), or lists no flags.
-func knownFlags(t *testing.T, command string) map[string]bool {
+// knownFlags returns the flags `ytx <command> --help` lists (manager,
+// worker, doctor), each with its type as the help prints it ("string",
+// "duration", "stringArray"; "" for a boolean). It fails the test when
+// bin/ytx is missing or older than the sources (the flags of yesterday's
+// ytx prove nothing about today's chart), or lists no flags.
+func knownFlags(t *testing.T, command string) map[string]string {
 	t.Helper()
 	flagsOnce.Do(func() {
 		if flagsErr = ytxbin.Fresh(repoRoot, ytxBin); flagsErr != nil {
 			flagsErr = fmt.Errorf("checking the chart's flags against `ytx --help`: %w", flagsErr)
 			return
 		}
-		flagSets = map[string]map[string]bool{}
-		re := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)`)
-		for _, c := range []string{"manager", "worker"} {
+		flagSets = map[string]map[string]string{}
+		re := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)(?:\[=[^\]]*\])?(?: ([A-Za-z0-9]+))?`)
+		for _, c := range []string{"manager", "worker", "doctor"} {
 			out, err := exec.Command(ytxBin, c, "--help").CombinedOutput()
 			if err != nil {
 				flagsErr = fmt.Errorf("`%s %s --help`: %v\n%s", ytxBin, c, err, out)
 				return
 			}
-			flagSets[c] = map[string]bool{}
+			flagSets[c] = map[string]string{}
 			for _, m := range re.FindAllStringSubmatch(string(out), -1) {
-				flagSets[c][m[1]] = true
+				flagSets[c][m[1]] = m[2]
 			}
 			if len(flagSets[c]) == 0 {
 				flagsErr = fmt.Errorf("`%s %s --help` lists no flag this test can read:\n%s", ytxBin, c, out)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,6 +107,16 @@ var cases = []chartCase{
 		kinds: baseKinds(merged(strimziKinds, map[string]int{"PersistentVolumeClaim": 1, "NetworkPolicy": 2})),
 		check: checkProduction,
 	},
+	// Every youtube value: resolvers, yt-dlp, cookies and proxies from
+	// Secrets, the doctor CronJob, and NetworkPolicies (the doctor's too).
+	{
+		name: "youtube", release: "tube", namespace: "chart-youtube", fullname: "tube-ytx",
+		args: valuesFile("values-youtube.yaml"),
+		kinds: baseKinds(merged(strimziKinds, map[string]int{
+			"PersistentVolumeClaim": 1, "ServiceAccount": 3, "Role": 2, "RoleBinding": 2, "CronJob": 1, "NetworkPolicy": 3,
+		})),
+		check: checkYouTube,
+	},
 	// Transport http as the README installs it: no Kafka, the jobs Service.
 	{
 		name: "http", release: "ytx", namespace: "chart-http", fullname: "ytx",
@@ -193,6 +204,67 @@ func (r *rendered) deployment(t *testing.T, component string) *appsv1.Deployment
 	return d
 }
 
+// pods is a template of pods and what makes them: a Deployment, or the
+// doctor's CronJob (its jobTemplate's pod template).
+type pods struct {
+	kind, name string
+	template   corev1.PodTemplateSpec
+}
+
+func podsOf(d *appsv1.Deployment) *pods {
+	return &pods{kind: "Deployment", name: d.Name, template: d.Spec.Template}
+}
+
+func (p *pods) String() string { return p.kind + " " + p.name }
+
+// cronJob is the doctor's CronJob, nil when the case renders none.
+func (r *rendered) cronJob(t *testing.T) *batchv1.CronJob {
+	t.Helper()
+	cjs := r.ofKind("CronJob")
+	switch len(cjs) {
+	case 0:
+		return nil
+	case 1:
+	default:
+		t.Fatalf("%d CronJobs rendered, want at most the doctor's", len(cjs))
+	}
+	if cjs[0].GetName() != r.name("-doctor") {
+		t.Fatalf("CronJob %s, want %s", cjs[0].GetName(), r.name("-doctor"))
+	}
+	cj := &batchv1.CronJob{}
+	fromUnstructured(t, cjs[0], cj)
+	return cj
+}
+
+func cronJobPods(cj *batchv1.CronJob) *pods {
+	return &pods{kind: "CronJob", name: cj.Name, template: cj.Spec.JobTemplate.Spec.Template}
+}
+
+// podsFor is a component's pods: the controller's and the workers'
+// Deployments, the doctor's CronJob.
+func (r *rendered) podsFor(t *testing.T, component string) *pods {
+	t.Helper()
+	if component == "doctor" {
+		cj := r.cronJob(t)
+		if cj == nil {
+			t.Fatal("no doctor CronJob rendered")
+		}
+		return cronJobPods(cj)
+	}
+	return podsOf(r.deployment(t, component))
+}
+
+// allPods are every pod template of the release: the controller's, the
+// workers' and, when rendered, the doctor's.
+func (r *rendered) allPods(t *testing.T) []*pods {
+	t.Helper()
+	out := []*pods{podsOf(r.deployment(t, "controller")), podsOf(r.deployment(t, "worker"))}
+	if cj := r.cronJob(t); cj != nil {
+		out = append(out, cronJobPods(cj))
+	}
+	return out
+}
+
 func fromUnstructured(t *testing.T, u *unstructured.Unstructured, into any) {
 	t.Helper()
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, into, true); err != nil {
@@ -223,25 +295,55 @@ func checkKinds(t *testing.T, r *rendered, want map[string]int) {
 // container is the one container of a component's Deployment.
 func container(t *testing.T, d *appsv1.Deployment) corev1.Container {
 	t.Helper()
-	if n := len(d.Spec.Template.Spec.Containers); n != 1 {
-		t.Fatalf("%s: %d containers, want 1", d.Name, n)
-	}
-	return d.Spec.Template.Spec.Containers[0]
+	return onlyContainer(t, podsOf(d))
 }
 
-// flags maps each "--flag=value" argument to its value.
+// onlyContainer is the one container of a pod template.
+func onlyContainer(t *testing.T, p *pods) corev1.Container {
+	t.Helper()
+	if n := len(p.template.Spec.Containers); n != 1 {
+		t.Fatalf("%s: %d containers, want 1", p, n)
+	}
+	return p.template.Spec.Containers[0]
+}
+
+// flagArg is one "--name=value" argument.
+type flagArg struct{ name, value string }
+
+// parseArgs splits the arguments after the subcommand into "--flag=value"
+// strings, in order, and the other arguments.
+func parseArgs(c corev1.Container) (fl []flagArg, other []string) {
+	for _, a := range c.Args[1:] {
+		name, value, ok := strings.Cut(a, "=")
+		if !ok || !strings.HasPrefix(name, "--") {
+			other = append(other, a)
+			continue
+		}
+		fl = append(fl, flagArg{strings.TrimPrefix(name, "--"), value})
+	}
+	return fl, other
+}
+
+// flags maps each "--flag=value" argument to its value. A flag may be given
+// twice only if `ytx <command> --help` says it is a stringArray (it
+// collects every value: --ytdlp-extractor-args); its value here is then
+// every value, one a line.
 func flags(t *testing.T, c corev1.Container) map[string]string {
 	t.Helper()
+	fl, other := parseArgs(c)
+	for _, a := range other {
+		t.Errorf("%s: argument %q is not one --flag=value string", c.Name, a)
+	}
 	out := map[string]string{}
-	for _, a := range c.Args[1:] {
-		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if !ok {
-			t.Errorf("%s: argument %q is not one --flag=value string", c.Name, a)
+	for _, f := range fl {
+		if v, dup := out[f.name]; dup {
+			if knownFlags(t, c.Args[0])[f.name] != "stringArray" {
+				t.Errorf("%s: --%s given twice", c.Name, f.name)
+			}
+			out[f.name] = v + "\n" + f.value
+			continue
 		}
-		if _, dup := out[name]; dup {
-			t.Errorf("%s: --%s given twice", c.Name, name)
-		}
-		out[name] = value
+		out[f.name] = f.value
 	}
 	return out
 }
@@ -264,20 +366,20 @@ func envVar(c corev1.Container, name string) *corev1.EnvVar {
 	return nil
 }
 
-func volume(d *appsv1.Deployment, name string) *corev1.Volume {
-	for i := range d.Spec.Template.Spec.Volumes {
-		if d.Spec.Template.Spec.Volumes[i].Name == name {
-			return &d.Spec.Template.Spec.Volumes[i]
+func volume(p *pods, name string) *corev1.Volume {
+	for i := range p.template.Spec.Volumes {
+		if p.template.Spec.Volumes[i].Name == name {
+			return &p.template.Spec.Volumes[i]
 		}
 	}
 	return nil
 }
 
 // mountAt returns the volume mounted at dir, or nil.
-func mountAt(d *appsv1.Deployment, c corev1.Container, dir string) *corev1.Volume {
+func mountAt(p *pods, c corev1.Container, dir string) *corev1.Volume {
 	for _, m := range c.VolumeMounts {
 		if m.MountPath == dir {
-			return volume(d, m.Name)
+			return volume(p, m.Name)
 		}
 	}
 	return nil
@@ -319,35 +421,18 @@ func checkCommon(t *testing.T, r *rendered) {
 
 	for _, component := range []string{"controller", "worker"} {
 		d := r.deployment(t, component)
+		p := podsOf(d)
 		pod := d.Spec.Template.Spec
 		c := container(t, d)
 		if pod.ServiceAccountName != r.name("-"+component) {
 			t.Errorf("%s: serviceAccountName %q", d.Name, pod.ServiceAccountName)
 		}
 		r.get(t, "ServiceAccount", pod.ServiceAccountName)
-		checkSelects(t, "Deployment "+d.Name+"'s selector", labelSelector(t, d.Spec.Selector), d, r.deployments(t))
+		checkSelects(t, "Deployment "+d.Name+"'s selector", labelSelector(t, d.Spec.Selector), p, r.allPods(t))
 		if c.Image != "ghcr.io/ytx-dev/ytx:0.1.0" {
 			t.Errorf("%s: image %q", d.Name, c.Image)
 		}
-
-		// Pod security.
-		psc := pod.SecurityContext
-		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 ||
-			psc.RunAsGroup == nil || *psc.RunAsGroup != 65532 || psc.FSGroup == nil || *psc.FSGroup != 65532 ||
-			psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-			t.Errorf("%s: pod securityContext %+v", d.Name, psc)
-		}
-		for _, ct := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
-			sc := ct.SecurityContext
-			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
-				sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
-				sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
-				t.Errorf("%s/%s: container securityContext %+v", d.Name, ct.Name, sc)
-			}
-			if ct.Resources.Requests.Memory().IsZero() || ct.Resources.Limits.Memory().IsZero() {
-				t.Errorf("%s/%s: no memory request and limit", d.Name, ct.Name)
-			}
-		}
+		checkPodSecurity(t, p)
 
 		// Ports and probes.
 		ports := map[string]int32{}
@@ -382,7 +467,7 @@ func checkCommon(t *testing.T, r *rendered) {
 		f := flags(t, c)
 		known := knownFlags(t, command)
 		for name := range f {
-			if !known[name] {
+			if _, ok := known[name]; !ok {
 				t.Errorf("%s: `ytx %s` has no flag --%s", d.Name, command, name)
 			}
 		}
@@ -390,7 +475,7 @@ func checkCommon(t *testing.T, r *rendered) {
 		wantFlag(t, f, "health-probe-bind-address", ":8081")
 
 		// /tmp is writable (the root file system is not).
-		if v := mountAt(d, c, "/tmp"); v == nil || v.EmptyDir == nil {
+		if v := mountAt(p, c, "/tmp"); v == nil || v.EmptyDir == nil {
 			t.Errorf("%s: no emptyDir at /tmp", d.Name)
 		}
 
@@ -406,13 +491,13 @@ func checkCommon(t *testing.T, r *rendered) {
 			if ca != "/etc/ytx/kafka-ca/ca.crt" {
 				t.Errorf("%s: --kafka-tls-ca=%s", d.Name, ca)
 			}
-			checkSecretFile(t, d, c, "/etc/ytx/kafka-ca", "ca.crt")
+			checkSecretFile(t, p, c, "/etc/ytx/kafka-ca", "ca.crt")
 		}
 		if pw, ok := f["kafka-password-file"]; ok {
 			if pw != "/etc/ytx/kafka-user/password" {
 				t.Errorf("%s: --kafka-password-file=%s", d.Name, pw)
 			}
-			checkSecretFile(t, d, c, "/etc/ytx/kafka-user", "password")
+			checkSecretFile(t, p, c, "/etc/ytx/kafka-user", "password")
 			if f["kafka-sasl-mechanism"] == "" || f["kafka-username"] == "" {
 				t.Errorf("%s: a password file without a SASL mechanism and user", d.Name)
 			}
@@ -424,7 +509,7 @@ func checkCommon(t *testing.T, r *rendered) {
 		// Storage: a file URL needs the claim mounted there.
 		if strings.HasPrefix(f["storage"], "file://") {
 			dir := strings.TrimPrefix(f["storage"], "file://")
-			v := mountAt(d, c, dir)
+			v := mountAt(p, c, dir)
 			if v == nil || v.PersistentVolumeClaim == nil {
 				t.Errorf("%s: --storage=%s but no claim mounted there", d.Name, f["storage"])
 			} else {
@@ -440,7 +525,7 @@ func checkCommon(t *testing.T, r *rendered) {
 			if _, ok := f["name"]; ok {
 				t.Errorf("%s: --name is set; the worker takes $POD_NAME", d.Name)
 			}
-			if v := mountAt(d, c, "/scratch"); v == nil || v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil {
+			if v := mountAt(p, c, "/scratch"); v == nil || v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil {
 				t.Errorf("%s: no emptyDir with a sizeLimit at /scratch", d.Name)
 			}
 			wantFlag(t, f, "scratch-dir", "/scratch")
@@ -482,41 +567,70 @@ func checkCommon(t *testing.T, r *rendered) {
 			t.Errorf("ServiceAccount %s is bound to no rules", sa)
 		}
 	}
+
+	// How the workers read YouTube, and the doctor when it is rendered.
+	checkYouTubeCommon(t, r)
 }
 
 // checkSecretFile checks that dir is a read-only mount of a Secret volume
 // that puts some key at file.
-func checkSecretFile(t *testing.T, d *appsv1.Deployment, c corev1.Container, dir, file string) {
+func checkSecretFile(t *testing.T, p *pods, c corev1.Container, dir, file string) {
 	t.Helper()
 	for _, m := range c.VolumeMounts {
 		if m.MountPath != dir {
 			continue
 		}
 		if !m.ReadOnly {
-			t.Errorf("%s: %s is not read-only", d.Name, dir)
+			t.Errorf("%s: %s is not read-only", p, dir)
 		}
-		v := volume(d, m.Name)
+		v := volume(p, m.Name)
 		if v == nil || v.Secret == nil {
-			t.Fatalf("%s: %s is not a Secret", d.Name, dir)
+			t.Fatalf("%s: %s is not a Secret", p, dir)
 		}
 		for _, it := range v.Secret.Items {
 			if it.Path == file {
 				return
 			}
 		}
-		t.Errorf("%s: Secret %s puts nothing at %s/%s", d.Name, v.Secret.SecretName, dir, file)
+		t.Errorf("%s: Secret %s puts nothing at %s/%s", p, v.Secret.SecretName, dir, file)
 		return
 	}
-	t.Errorf("%s: nothing mounted at %s", d.Name, dir)
+	t.Errorf("%s: nothing mounted at %s", p, dir)
 }
 
-func secretVolume(t *testing.T, d *appsv1.Deployment, c corev1.Container, dir string) (name, key string) {
+func secretVolume(t *testing.T, p *pods, c corev1.Container, dir string) (name, key string) {
 	t.Helper()
-	v := mountAt(d, c, dir)
+	v := mountAt(p, c, dir)
 	if v == nil || v.Secret == nil || len(v.Secret.Items) != 1 {
-		t.Fatalf("%s: no one-key Secret at %s", d.Name, dir)
+		t.Fatalf("%s: no one-key Secret at %s", p, dir)
 	}
 	return v.Secret.SecretName, v.Secret.Items[0].Key
+}
+
+// checkPodSecurity: the pods run as user 65532 with the runtime's seccomp
+// profile, and each container without privilege escalation or any
+// capability, on a read-only root file system, with a memory request and
+// limit.
+func checkPodSecurity(t *testing.T, p *pods) {
+	t.Helper()
+	pod := p.template.Spec
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 ||
+		psc.RunAsGroup == nil || *psc.RunAsGroup != 65532 || psc.FSGroup == nil || *psc.FSGroup != 65532 ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: pod securityContext %+v", p, psc)
+	}
+	for _, ct := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+		sc := ct.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s/%s: container securityContext %+v", p, ct.Name, sc)
+		}
+		if ct.Resources.Requests.Memory().IsZero() || ct.Resources.Limits.Memory().IsZero() {
+			t.Errorf("%s/%s: no memory request and limit", p, ct.Name)
+		}
+	}
 }
 
 func checkDefaults(t *testing.T, r *rendered) {
@@ -545,21 +659,23 @@ func checkDefaults(t *testing.T, r *rendered) {
 	wantFlag(t, wf, "max-artifact-bytes", "8Gi")
 	wantFlag(t, wf, "mp3-bitrate", "192k")
 	wantFlag(t, wf, "shutdown-grace", "25s")
+	checkYouTubeDefaults(t, r)
 	if _, ok := cf["namespaces"]; ok {
 		t.Error("--namespaces set in cluster mode")
 	}
 	for d, c := range map[*appsv1.Deployment]corev1.Container{ctrl: cc, work: wc} {
-		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-ca"); s != "demo-ytx-kafka-cluster-ca-cert" || k != "ca.crt" {
+		p := podsOf(d)
+		if s, k := secretVolume(t, p, c, "/etc/ytx/kafka-ca"); s != "demo-ytx-kafka-cluster-ca-cert" || k != "ca.crt" {
 			t.Errorf("%s: CA from %s/%s", d.Name, s, k)
 		}
-		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-user"); s != d.Name || k != "password" {
+		if s, k := secretVolume(t, p, c, "/etc/ytx/kafka-user"); s != d.Name || k != "password" {
 			t.Errorf("%s: password from %s/%s, want the KafkaUser's Secret %s/password", d.Name, s, k, d.Name)
 		}
-		if v := mountAt(d, c, "/var/lib/ytx"); v == nil || v.PersistentVolumeClaim.ClaimName != "demo-ytx-data" {
+		if v := mountAt(p, c, "/var/lib/ytx"); v == nil || v.PersistentVolumeClaim.ClaimName != "demo-ytx-data" {
 			t.Errorf("%s: demo-ytx-data is not at /var/lib/ytx", d.Name)
 		}
 	}
-	if v := mountAt(work, wc, "/scratch"); v.EmptyDir.SizeLimit.String() != "20Gi" {
+	if v := mountAt(podsOf(work), wc, "/scratch"); v.EmptyDir.SizeLimit.String() != "20Gi" {
 		t.Errorf("scratch sizeLimit %s, want 20Gi", v.EmptyDir.SizeLimit)
 	}
 
@@ -668,10 +784,10 @@ func checkExternal(t *testing.T, r *rendered) {
 		wantFlag(t, f, "kafka-sasl-mechanism", "SCRAM-SHA-512")
 		wantFlag(t, f, "kafka-username", "ytx")
 		wantFlag(t, f, "kafka-password-file", "/etc/ytx/kafka-user/password")
-		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-ca"); s != "kafka-ca" || k != "tls-ca.pem" {
+		if s, k := secretVolume(t, podsOf(d), c, "/etc/ytx/kafka-ca"); s != "kafka-ca" || k != "tls-ca.pem" {
 			t.Errorf("%s: CA from %s/%s, want kafka-ca/tls-ca.pem", d.Name, s, k)
 		}
-		if s, k := secretVolume(t, d, c, "/etc/ytx/kafka-user"); s != "kafka-ytx" || k != "pw" {
+		if s, k := secretVolume(t, podsOf(d), c, "/etc/ytx/kafka-user"); s != "kafka-ytx" || k != "pw" {
 			t.Errorf("%s: password from %s/%s, want kafka-ytx/pw", d.Name, s, k)
 		}
 	}
@@ -691,7 +807,7 @@ func checkS3(t *testing.T, r *rendered) {
 				t.Errorf("%s: %s is not from Secret s3-creds key %s", d.Name, env, key)
 			}
 		}
-		if mountAt(d, c, "/var/lib/ytx") != nil {
+		if mountAt(podsOf(d), c, "/var/lib/ytx") != nil {
 			t.Errorf("%s: a volume at /var/lib/ytx with S3 storage", d.Name)
 		}
 	}
@@ -729,8 +845,8 @@ func checkOptional(t *testing.T, r *rendered) {
 		s := s.(map[string]any)
 		refs[s["parameter"].(string)] = s["name"].(string) + "/" + s["key"].(string)
 	}
-	caS, caK := secretVolume(t, work, wc, "/etc/ytx/kafka-ca")
-	pwS, pwK := secretVolume(t, work, wc, "/etc/ytx/kafka-user")
+	caS, caK := secretVolume(t, podsOf(work), wc, "/etc/ytx/kafka-ca")
+	pwS, pwK := secretVolume(t, podsOf(work), wc, "/etc/ytx/kafka-user")
 	if refs["ca"] != caS+"/"+caK || refs["password"] != pwS+"/"+pwK {
 		t.Errorf("TriggerAuthentication secrets %v, want the worker's ca %s/%s and password %s/%s", refs, caS, caK, pwS, pwK)
 	}
@@ -771,7 +887,7 @@ func checkServiceMonitors(t *testing.T, r *rendered) {
 		if svc == nil {
 			t.Fatalf("ServiceMonitor %s selects no Service", sm.GetName())
 		}
-		checkSelects(t, "Service "+svc.Name+"'s selector", labels.SelectorFromSet(svc.Spec.Selector), d, r.deployments(t))
+		checkSelects(t, "Service "+svc.Name+"'s selector", labels.SelectorFromSet(svc.Spec.Selector), podsOf(d), r.allPods(t))
 		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].TargetPort.String() != "metrics" {
 			t.Errorf("Service %s ports %v", svc.Name, svc.Spec.Ports)
 		}
@@ -780,13 +896,6 @@ func checkServiceMonitors(t *testing.T, r *rendered) {
 			t.Errorf("ServiceMonitor %s endpoints %v", sm.GetName(), endpoints)
 		}
 	}
-}
-
-// deployments are the release's Deployments, the controller's and the
-// workers'.
-func (r *rendered) deployments(t *testing.T) []*appsv1.Deployment {
-	t.Helper()
-	return []*appsv1.Deployment{r.deployment(t, "controller"), r.deployment(t, "worker")}
 }
 
 // labelSelector reads a rendered metav1.LabelSelector; nil selects
@@ -811,26 +920,30 @@ type errorf interface {
 	Errorf(format string, args ...any)
 }
 
-// checkSelects checks a selector that must pick the pods of d and of no
-// other Deployment of all: it selects something (an empty selector
-// selects every pod of the namespace, Kafka's brokers and anyone else's
-// included), it matches d's pod template, and no other's.
-func checkSelects(t errorf, what string, sel labels.Selector, d *appsv1.Deployment, all []*appsv1.Deployment) {
+// checkSelects checks a selector that must pick the pods of p and of no
+// other pod template of all (the Deployments', the doctor CronJob's): it
+// selects something (an empty selector selects every pod of the namespace,
+// Kafka's brokers and anyone else's included), it matches p's pod
+// template, and no other's.
+func checkSelects(t errorf, what string, sel labels.Selector, p *pods, all []*pods) {
 	t.Helper()
 	if sel == nil || sel.Empty() {
-		t.Errorf("%s is empty: it selects every pod in the namespace, not %s's", what, d.Name)
+		t.Errorf("%s is empty: it selects every pod in the namespace, not %s's", what, p)
 		return
 	}
 	if reqs, ok := sel.Requirements(); !ok || len(reqs) == 0 {
-		t.Errorf("%s (%s) selects nothing, not %s's pods", what, sel, d.Name)
+		t.Errorf("%s (%s) selects nothing, not %s's pods", what, sel, p)
 		return
 	}
-	if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-		t.Errorf("%s (%s) does not select %s's pods %v", what, sel, d.Name, d.Spec.Template.Labels)
+	if !sel.Matches(labels.Set(p.template.Labels)) {
+		t.Errorf("%s (%s) does not select %s's pods %v", what, sel, p, p.template.Labels)
+	}
+	if len(all) < 2 {
+		t.Errorf("checkSelects: %d pod templates to tell %s's from", len(all), p)
 	}
 	for _, o := range all {
-		if o.Name != d.Name && sel.Matches(labels.Set(o.Spec.Template.Labels)) {
-			t.Errorf("%s (%s) selects %s's pods too", what, sel, o.Name)
+		if (o.kind != p.kind || o.name != p.name) && sel.Matches(labels.Set(o.template.Labels)) {
+			t.Errorf("%s (%s) selects %s's pods too", what, sel, o)
 		}
 	}
 }
@@ -864,11 +977,11 @@ func checkNetworkPolicies(t *testing.T, r *rendered, kafkaCluster string, apiCID
 // wantOut, each described as "[peers] [ports]" (policyRules).
 func checkNetworkPolicy(t *testing.T, r *rendered, component string, wantIn, wantOut []string) {
 	t.Helper()
-	d := r.deployment(t, component)
+	p := r.podsFor(t, component)
 	u := r.get(t, "NetworkPolicy", r.name("-"+component))
 	np := &networkingv1.NetworkPolicy{}
 	fromUnstructured(t, u, np)
-	checkSelects(t, "NetworkPolicy "+np.Name+"'s podSelector", labelSelector(t, &np.Spec.PodSelector), d, r.deployments(t))
+	checkSelects(t, "NetworkPolicy "+np.Name+"'s podSelector", labelSelector(t, &np.Spec.PodSelector), p, r.allPods(t))
 	if fmt.Sprint(np.Spec.PolicyTypes) != "[Ingress Egress]" {
 		t.Errorf("NetworkPolicy %s policyTypes %v", u.GetName(), np.Spec.PolicyTypes)
 	}
@@ -882,15 +995,12 @@ func checkNetworkPolicy(t *testing.T, r *rendered, component string, wantIn, wan
 }
 
 // policyRules describes each rule of a NetworkPolicy as "[peers] [ports]":
-// a CIDR, "pods of <Deployment>" for a pod selector that selects exactly
-// that Deployment's pods (else "pods <labels>"), "namespaces <labels>";
-// ports as "port/protocol".
+// a CIDR, "pods of <name>" for a pod selector that selects exactly the pods
+// of that Deployment or CronJob (else "pods <labels>"), "namespaces
+// <labels>"; ports as "port/protocol".
 func policyRules(t *testing.T, r *rendered, np *networkingv1.NetworkPolicy) (in, out []string) {
 	t.Helper()
-	var deps []*appsv1.Deployment
-	for _, component := range []string{"controller", "worker"} {
-		deps = append(deps, r.deployment(t, component))
-	}
+	all := r.allPods(t)
 	describe := func(peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort) string {
 		var ps, pp []string
 		for _, peer := range peers {
@@ -899,13 +1009,13 @@ func policyRules(t *testing.T, r *rendered, np *networkingv1.NetworkPolicy) (in,
 				ps = append(ps, peer.IPBlock.CIDR)
 			case peer.PodSelector != nil:
 				var of []string
-				for _, d := range deps {
+				for _, p := range all {
 					sel := map[string]any{}
 					for k, v := range peer.PodSelector.MatchLabels {
 						sel[k] = v
 					}
-					if len(peer.PodSelector.MatchExpressions) == 0 && matches(sel, d.Spec.Template.Labels) {
-						of = append(of, d.Name)
+					if len(peer.PodSelector.MatchExpressions) == 0 && matches(sel, p.template.Labels) {
+						of = append(of, p.name)
 					}
 				}
 				if len(of) == 1 && peer.NamespaceSelector == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -170,18 +171,49 @@ func (r *render) deployment(t *testing.T, name string) *appsv1.Deployment {
 	return &d
 }
 
-// container returns a container of a pod spec by name.
-func container(t *testing.T, d *appsv1.Deployment, name string) *corev1.Container {
+// cronJob returns a rendered CronJob, typed.
+func (r *render) cronJob(t *testing.T, name string) *batchv1.CronJob {
+	t.Helper()
+	o := r.find("CronJob", name)
+	if o == nil {
+		t.Fatalf("the chart renders no CronJob %q (CronJobs: %v)", name, r.names("CronJob"))
+	}
+	var cj batchv1.CronJob
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &cj); err != nil {
+		t.Fatalf("CronJob %s: %v", name, err)
+	}
+	return &cj
+}
+
+// workload is what makes a release's pods: a Deployment, or a CronJob
+// (through the Job of its jobTemplate), and the template of those pods.
+type workload struct {
+	kind, name string
+	template   *corev1.PodTemplateSpec
+}
+
+func (w *workload) String() string { return w.kind + " " + w.name }
+
+func deploymentPods(d *appsv1.Deployment) *workload {
+	return &workload{kind: "Deployment", name: d.Name, template: &d.Spec.Template}
+}
+
+func cronJobPods(cj *batchv1.CronJob) *workload {
+	return &workload{kind: "CronJob", name: cj.Name, template: &cj.Spec.JobTemplate.Spec.Template}
+}
+
+// container returns a container of a workload's pods by name.
+func container(t *testing.T, w *workload, name string) *corev1.Container {
 	t.Helper()
 	var names []string
-	for i := range d.Spec.Template.Spec.Containers {
-		c := &d.Spec.Template.Spec.Containers[i]
+	for i := range w.template.Spec.Containers {
+		c := &w.template.Spec.Containers[i]
 		if c.Name == name {
 			return c
 		}
 		names = append(names, c.Name)
 	}
-	t.Fatalf("Deployment %s has no container %q (containers: %v)", d.Name, name, names)
+	t.Fatalf("%s has no container %q (containers: %v)", w, name, names)
 	return nil
 }
 

@@ -79,8 +79,8 @@ func testWiringHTTP(t *testing.T, c *chartCase) {
 	}
 
 	pe := &podEnv{ns: c.namespace, render: r, secrets: secretFromAPI(t.Context(), c.namespace), claims: map[string]string{}, tmp: func() string { return t.TempDir() }}
-	ctrl := pe.resolve(t, r.deployment(t, fn+"-controller"), "manager", fn+"-controller-6b8f9-x2x7q")
-	worker := pe.resolve(t, r.deployment(t, fn+"-worker"), "worker", fn+"-worker-7d9c5-abcde")
+	ctrl := pe.resolve(t, deploymentPods(r.deployment(t, fn+"-controller")), "manager", fn+"-controller-6b8f9-x2x7q")
+	worker := pe.resolve(t, deploymentPods(r.deployment(t, fn+"-worker")), "worker", fn+"-worker-7d9c5-abcde")
 	for _, p := range []*pod{ctrl, worker} {
 		if v, _ := flagValue(p.args, p.envMap(), "transport"); v != "http" {
 			t.Errorf("%s: --transport=%q, want http", p.container.Name, v)
@@ -109,8 +109,8 @@ func testWiringHTTP(t *testing.T, c *chartCase) {
 	}
 	svc := r.service(t, fn+"-worker")
 	for k, v := range svc.Spec.Selector {
-		if worker.dep.Spec.Template.Labels[k] != v {
-			t.Errorf("Service %s selector %v does not select the worker pods %v", svc.Name, svc.Spec.Selector, worker.dep.Spec.Template.Labels)
+		if worker.owner.template.Labels[k] != v {
+			t.Errorf("Service %s selector %v does not select the worker pods %v", svc.Name, svc.Spec.Selector, worker.owner.template.Labels)
 		}
 	}
 	if len(svc.Spec.Selector) == 0 {

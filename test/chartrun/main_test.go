@@ -12,6 +12,10 @@
 // with transport kafka, and with transport http (no Kafka). It fails, never
 // skips, when bin/ytx is missing or older than the sources.
 //
+// TestChartDoctor runs the rendered doctor CronJob's container the same
+// way, as bin/ytx against the fake YouTube, with a token of the doctor's
+// own ServiceAccount: it must report to its ConfigMap and an Event.
+//
 // Kafka is a kfake broker per chart case that does what Strimzi would make
 // of the chart's Kafka, KafkaTopics and KafkaUsers: a TLS listener with
 // SCRAM-SHA-512, the topics, and the users with their ACLs enforced. A chart
@@ -81,7 +85,23 @@ var (
 		},
 	}
 
-	cases = []*chartCase{&clusterCase, &namespacedCase, &wiringCase, &s3Case, &httpCase}
+	// doctorCase runs the doctor's CronJob. Its cookies Secret (under a
+	// key of its own) holds the fake YouTube's session cookie, and the
+	// video is the fake's that only that session may watch: the doctor
+	// reads it only if the mounted cookies reach both resolvers.
+	doctorCase = chartCase{
+		name: "doctor", release: "checkup", namespace: "ytx-doctor",
+		values: map[string]any{"youtube": map[string]any{
+			"cookies": map[string]any{"secretName": "youtube-session", "key": "session.txt"},
+			"doctor":  map[string]any{"enabled": true, "video": "https://www.youtube.com/watch?v=" + fake.AdultID},
+		}},
+		secrets: map[string]map[string][]byte{"youtube-session": {"session.txt": []byte(
+			"# Netscape HTTP Cookie File\n" +
+				".youtube.com\tTRUE\t/\tTRUE\t0\t" + fake.SessionCookieName + "\t" + fake.SessionCookieValue + "\n",
+		)}},
+	}
+
+	cases = []*chartCase{&clusterCase, &namespacedCase, &wiringCase, &s3Case, &httpCase, &doctorCase}
 )
 
 // Shared by every test of the package.

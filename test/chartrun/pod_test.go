@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -22,12 +21,13 @@ import (
 )
 
 // pod is what the kubelet would make of one container of a rendered
-// Deployment, on this machine: its command line and environment with every
-// reference resolved, and a directory standing for each volume it mounts.
+// Deployment or CronJob, on this machine: its command line and environment
+// with every reference resolved, and a directory standing for each volume
+// it mounts.
 type pod struct {
 	name      string // the made-up pod name (metadata.name)
 	namespace string
-	dep       *appsv1.Deployment
+	owner     *workload
 	container *corev1.Container
 	// args follow the image's entrypoint (command, if the chart sets one,
 	// is checked and dropped: bin/ytx stands for the image's ytx).
@@ -76,18 +76,18 @@ func secretFromAPI(ctx context.Context, ns string) func(string) (*corev1.Secret,
 	}
 }
 
-// resolve builds the pod of one container of d.
-func (pe *podEnv) resolve(t *testing.T, d *appsv1.Deployment, containerName, podName string) *pod {
+// resolve builds the pod of one container of w's pods.
+func (pe *podEnv) resolve(t *testing.T, w *workload, containerName, podName string) *pod {
 	t.Helper()
-	c := container(t, d, containerName)
-	p := &pod{name: podName, namespace: pe.ns, dep: d, container: c, mounts: map[string]string{}}
-	spec := &d.Spec.Template.Spec
+	c := container(t, w, containerName)
+	p := &pod{name: podName, namespace: pe.ns, owner: w, container: c, mounts: map[string]string{}}
+	spec := &w.template.Spec
 
 	if len(c.Command) > 0 {
 		// The image's entrypoint is /usr/local/bin/ytx; a chart that sets
 		// command must still run ytx.
 		if filepath.Base(c.Command[0]) != "ytx" {
-			t.Fatalf("container %s of %s runs %q, not ytx", c.Name, d.Name, c.Command)
+			t.Fatalf("container %s of %s runs %q, not ytx", c.Name, w, c.Command)
 		}
 		p.args = append(p.args, c.Command[1:]...)
 	}
@@ -141,9 +141,9 @@ func (pe *podEnv) resolve(t *testing.T, d *appsv1.Deployment, containerName, pod
 	for _, m := range c.VolumeMounts {
 		v := vols[m.Name]
 		if v == nil {
-			t.Fatalf("container %s of %s mounts volume %q that the pod does not declare", c.Name, d.Name, m.Name)
+			t.Fatalf("container %s of %s mounts volume %q that the pod does not declare", c.Name, w, m.Name)
 		}
-		dir := pe.volume(t, d, v)
+		dir := pe.volume(t, w, v)
 		if dir == "" {
 			continue
 		}
@@ -198,7 +198,7 @@ func (pe *podEnv) valueFrom(t *testing.T, p *pod, e corev1.EnvVar) (string, bool
 // fieldRef is the downward API for the made-up pod.
 func fieldRef(t *testing.T, p *pod, path string) string {
 	t.Helper()
-	tmpl := p.dep.Spec.Template
+	tmpl := p.owner.template
 	switch path {
 	case "metadata.name":
 		return p.name
@@ -302,7 +302,7 @@ func (pe *podEnv) configMap(t *testing.T, name string, optional *bool) *corev1.C
 
 // volume makes the directory that stands for a volume; "" for one that
 // has nothing to offer here (a service account token).
-func (pe *podEnv) volume(t *testing.T, d *appsv1.Deployment, v *corev1.Volume) string {
+func (pe *podEnv) volume(t *testing.T, w *workload, v *corev1.Volume) string {
 	t.Helper()
 	switch {
 	case v.EmptyDir != nil:
@@ -311,7 +311,7 @@ func (pe *podEnv) volume(t *testing.T, d *appsv1.Deployment, v *corev1.Volume) s
 		claim := v.PersistentVolumeClaim.ClaimName
 		if pe.render.find("PersistentVolumeClaim", claim) == nil {
 			t.Fatalf("volume %s of %s uses PersistentVolumeClaim %q that the chart does not render (claims: %v)",
-				v.Name, d.Name, claim, pe.render.names("PersistentVolumeClaim"))
+				v.Name, w, claim, pe.render.names("PersistentVolumeClaim"))
 		}
 		if pe.claims[claim] == "" {
 			pe.claims[claim] = pe.tmp()
@@ -319,7 +319,7 @@ func (pe *podEnv) volume(t *testing.T, d *appsv1.Deployment, v *corev1.Volume) s
 		return pe.claims[claim]
 	case v.Secret != nil:
 		dir := pe.tmp()
-		pe.writeSecret(t, dir, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional, "volume "+v.Name+" of "+d.Name)
+		pe.writeSecret(t, dir, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional, "volume "+v.Name+" of "+w.String())
 		return dir
 	case v.ConfigMap != nil:
 		dir := pe.tmp()
@@ -341,12 +341,12 @@ func (pe *podEnv) volume(t *testing.T, d *appsv1.Deployment, v *corev1.Volume) s
 			case src.ServiceAccountToken != nil:
 				// The kubeconfig stands for the token.
 			default:
-				t.Fatalf("volume %s of %s: projected source %+v is not supported here", v.Name, d.Name, src)
+				t.Fatalf("volume %s of %s: projected source %+v is not supported here", v.Name, w, src)
 			}
 		}
 		return dir
 	}
-	t.Fatalf("volume %s of %s: kind not supported here: %+v", v.Name, d.Name, v.VolumeSource)
+	t.Fatalf("volume %s of %s: kind not supported here: %+v", v.Name, w, v.VolumeSource)
 	return ""
 }
 

@@ -60,8 +60,8 @@ func testRBAC(t *testing.T, c *chartCase) {
 	workerDep := r.deployment(t, fn+"-worker")
 	// Args and env as the kubelet resolves them (no Secrets needed here).
 	pe := &podEnv{ns: c.namespace, render: r, claims: map[string]string{}, tmp: func() string { return t.TempDir() }}
-	ctrlPod := pe.resolve(t, ctrlDep, "manager", fn+"-controller-6b8f9-x2x7q")
-	workerPod := pe.resolve(t, workerDep, "worker", fn+"-worker-7d9c5-abcde")
+	ctrlPod := pe.resolve(t, deploymentPods(ctrlDep), "manager", fn+"-controller-6b8f9-x2x7q")
+	workerPod := pe.resolve(t, deploymentPods(workerDep), "worker", fn+"-worker-7d9c5-abcde")
 	ctrlCfg := impersonate(t, c, ctrlDep, fn+"-controller")
 	workerCfg := impersonate(t, c, workerDep, fn+"-worker")
 
@@ -78,7 +78,7 @@ func testRBAC(t *testing.T, c *chartCase) {
 		}
 		user := flag("kafka-username", "")
 		if user == "" {
-			t.Fatalf("%s passes no --kafka-username; args %q", p.dep.Name, p.args)
+			t.Fatalf("%s passes no --kafka-username; args %q", p.owner, p.args)
 		}
 		return kafka.Config{
 			Brokers: c.broker.ListenAddrs(), TLSCAFile: kafkaCAFile,

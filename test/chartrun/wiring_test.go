@@ -96,8 +96,8 @@ func testWiring(t *testing.T, c *chartCase) {
 	t.Logf("Strimzi stand-in: Secrets %s-cluster-ca-cert and %v, topics %v", k.name, r.names("KafkaUser"), r.topics())
 
 	pe := &podEnv{ns: c.namespace, render: r, secrets: secretFromAPI(ctx, c.namespace), claims: map[string]string{}, tmp: func() string { return t.TempDir() }}
-	ctrl := pe.resolve(t, r.deployment(t, fn+"-controller"), "manager", fn+"-controller-6b8f9-x2x7q")
-	worker := pe.resolve(t, r.deployment(t, fn+"-worker"), "worker", fn+"-worker-7d9c5-abcde")
+	ctrl := pe.resolve(t, deploymentPods(r.deployment(t, fn+"-controller")), "manager", fn+"-controller-6b8f9-x2x7q")
+	worker := pe.resolve(t, deploymentPods(r.deployment(t, fn+"-worker")), "worker", fn+"-worker-7d9c5-abcde")
 	checkTopics(t, c, ctrl, "kafka-topic")
 	checkTopics(t, c, worker, "kafka-topic", "kafka-dead-letter-topic")
 

@@ -470,7 +470,11 @@ affinity:
 {{- end }}
 {{- end }}
 
-{{/* How the workers (and ytx doctor) read YouTube: the resolver flags. */}}
+{{/*
+How the workers (and ytx doctor) read YouTube: the resolver flags. The
+free-form strings (extractor args, proxy URLs) are quoted: as plain YAML,
+" #..." would be cut off as a comment and ": " would make the argument a map.
+*/}}
 {{- define "ytx.youtubeArgs" -}}
 {{- $y := .Values.youtube -}}
 {{- with $y.resolvers }}
@@ -482,13 +486,13 @@ affinity:
 - --ytdlp-timeout={{ $y.ytdlp.timeout }}
 - --ytdlp-max-procs={{ $y.ytdlp.maxProcs }}
 {{- range $y.ytdlp.extractorArgs }}
-- --ytdlp-extractor-args={{ . }}
+- {{ printf "--ytdlp-extractor-args=%s" . | quote }}
 {{- end }}
 {{- if $y.cookies.secretName }}
 - --cookies-file=/etc/ytx/youtube-cookies/cookies.txt
 {{- end }}
 {{- with $y.proxy.urls }}
-- --proxy={{ join "," . }}
+- {{ printf "--proxy=%s" (join "," .) | quote }}
 {{- end }}
 {{- if $y.proxy.secretName }}
 - --proxy-file=/etc/ytx/youtube-proxies/proxies
