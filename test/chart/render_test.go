@@ -313,7 +313,11 @@ type flagArg struct{ name, value string }
 // parseArgs splits the arguments after the subcommand into "--flag=value"
 // strings, in order, and the other arguments.
 func parseArgs(c corev1.Container) (fl []flagArg, other []string) {
-	for _, a := range c.Args[1:] {
+	for i, a := range c.Args[1:] {
+		if a == "--" {
+			// As the program reads it: what follows is not a flag.
+			return fl, append(other, c.Args[i+2:]...)
+		}
 		name, value, ok := strings.Cut(a, "=")
 		if !ok || !strings.HasPrefix(name, "--") {
 			other = append(other, a)

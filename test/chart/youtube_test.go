@@ -397,7 +397,8 @@ func checkYouTube(t *testing.T, r *rendered) {
 	dns := "[namespaces map[kubernetes.io/metadata.name:kube-system]] [53/UDP 53/TCP]"
 	api := "[10.0.0.1/32] [443/TCP 6443/TCP]"
 	kafka := "[pods map[strimzi.io/cluster:" + r.name("-kafka") + "]] [9093/TCP]"
-	https := "[0.0.0.0/0] [443/TCP]"
+	// HTTPS: YouTube, and the ports of youtube.proxy.urls.
+	https := "[0.0.0.0/0] [443/TCP 3128/TCP 1080/TCP]"
 	proxies := "[192.0.2.0/24] [3128/TCP 1080/TCP]"
 	metrics := "[] [metrics/TCP health/TCP]"
 	checkNetworkPolicy(t, r, "controller", []string{metrics}, []string{dns, api, kafka, proxies})

@@ -228,6 +228,13 @@ file:///var/lib/ytx
 
 {{- define "ytx.validate" -}}
 {{- $k := .Values.kafka }}
+{{- range $i, $u := .Values.youtube.proxy.urls }}
+{{- $authority := index (splitList "/" (regexReplaceAll "^[a-z0-9]+://" $u "")) 0 }}
+{{- if contains "@" $authority }}
+{{- /* The URL is not repeated: it holds a password. */}}
+{{- fail (printf "youtube.proxy.urls[%d] carries credentials, which would be on the workers' command line for anyone who can list processes or read the Deployment: put that proxy in the Secret of youtube.proxy.secretName instead" $i) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.keda.enabled (eq .Values.transport "http") }}
 {{- fail "keda.enabled is true but transport is http: KEDA scales the workers on the Kafka consumer group's lag, and with transport http there is no Kafka; set keda.enabled=false (and worker.replicas), or use transport kafka" }}
 {{- end }}
