@@ -176,12 +176,12 @@ func (s *fileStore) Delete(ctx context.Context, prefix string) error {
 	return nil
 }
 
-func (s *fileStore) DeleteIncomplete(ctx context.Context, prefix string) error {
+func (s *fileStore) DeleteIncomplete(ctx context.Context, prefix string, match func(string) bool) error {
 	if err := validPrefix(prefix, false); err != nil {
 		return fmt.Errorf("sweeping %q in %s: %w", prefix, s.loc, err)
 	}
 	err := s.walk(ctx, prefix, true, func(key, p string, isDir bool) error {
-		if isDir || !isTemporary(path.Base(key)) {
+		if isDir || !isTemporary(path.Base(key)) || (match != nil && !match(key)) {
 			return nil
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -274,6 +274,22 @@ func (s *fileStore) Open(ctx context.Context, key string) (io.ReadCloser, error)
 		return nil, fmt.Errorf("opening %s in %s: %w", key, s.loc, err)
 	}
 	return f, nil
+}
+
+func (s *fileStore) Stat(ctx context.Context, key string) (Info, error) {
+	if err := validKey(key); err != nil {
+		return Info{}, fmt.Errorf("reading %s in %s: %w", key, s.loc, err)
+	}
+	fi, err := os.Stat(s.path(key))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Info{}, fmt.Errorf("reading %s in %s: %w", key, s.loc, ErrNotFound)
+	case err != nil:
+		return Info{}, fmt.Errorf("reading %s in %s: %w", key, s.loc, err)
+	case !fi.Mode().IsRegular():
+		return Info{}, fmt.Errorf("reading %s in %s: not a file: %w", key, s.loc, ErrNotFound)
+	}
+	return Info{Key: key, Size: fi.Size(), Modified: fi.ModTime()}, nil
 }
 
 func (s *fileStore) writer(ctx context.Context, key string) (string, error) {

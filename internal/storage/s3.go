@@ -67,6 +67,14 @@ func (s *s3Store) object(key string) string {
 	return s.cfg.prefix + "/" + key
 }
 
+// key is the store's key of a bucket's object name: object's inverse.
+func (s *s3Store) key(object string) string {
+	if s.cfg.prefix == "" {
+		return object
+	}
+	return strings.TrimPrefix(object, s.cfg.prefix+"/")
+}
+
 func (s *s3Store) URI(key string) string {
 	return (&url.URL{Scheme: "s3", Host: s.cfg.bucket, Path: "/" + path.Join(s.cfg.prefix, key)}).String()
 }
@@ -142,7 +150,7 @@ func (s *s3Store) Delete(ctx context.Context, prefix string) error {
 	}
 	// An upload a killed worker left open is invisible to ListObjects but
 	// still stored (and billed): it goes with the rest.
-	return s.DeleteIncomplete(ctx, prefix)
+	return s.DeleteIncomplete(ctx, prefix, nil)
 }
 
 // deleteObjects removes the objects under prefix, streaming the listing into
@@ -183,7 +191,7 @@ func (s *s3Store) deleteObjects(ctx context.Context, prefix string) error {
 	return errors.Join(errs...)
 }
 
-func (s *s3Store) DeleteIncomplete(ctx context.Context, prefix string) error {
+func (s *s3Store) DeleteIncomplete(ctx context.Context, prefix string, match func(string) bool) error {
 	if err := validPrefix(prefix, false); err != nil {
 		return fmt.Errorf("sweeping %q in %s: %w", prefix, s.loc, err)
 	}
@@ -192,6 +200,9 @@ func (s *s3Store) DeleteIncomplete(ctx context.Context, prefix string) error {
 		if u.Err != nil {
 			errs = append(errs, describe(u.Err))
 			break
+		}
+		if match != nil && !match(s.key(u.Key)) {
+			continue
 		}
 		if err := s.client.RemoveIncompleteUpload(ctx, s.cfg.bucket, u.Key); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", u.Key, describe(err)))
@@ -216,10 +227,7 @@ func (s *s3Store) List(ctx context.Context, prefix string) ([]string, error) {
 		if o.Err != nil {
 			return nil, fmt.Errorf("listing %q in %s: %w", prefix, s.loc, describe(o.Err))
 		}
-		key := o.Key
-		if s.cfg.prefix != "" {
-			key = strings.TrimPrefix(key, s.cfg.prefix+"/")
-		}
+		key := s.key(o.Key)
 		if !strings.HasSuffix(key, "/") { // folder markers made by consoles
 			keys = append(keys, key)
 		}
@@ -245,6 +253,22 @@ func (s *s3Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("opening %s in %s: %w", key, s.loc, describe(err))
 	}
 	return o, nil
+}
+
+func (s *s3Store) Stat(ctx context.Context, key string) (Info, error) {
+	if err := validKey(key); err != nil {
+		return Info{}, fmt.Errorf("reading %s in %s: %w", key, s.loc, err)
+	}
+	o, err := s.client.StatObject(ctx, s.cfg.bucket, s.object(key), minio.StatObjectOptions{})
+	if err != nil {
+		if minio.ToErrorResponse(err).StatusCode == http.StatusNotFound {
+			err = ErrNotFound
+		} else {
+			err = describe(err)
+		}
+		return Info{}, fmt.Errorf("reading %s in %s: %w", key, s.loc, err)
+	}
+	return Info{Key: key, Size: o.Size, Modified: o.LastModified}, nil
 }
 
 func (s *s3Store) writer(ctx context.Context, key string) (string, error) {

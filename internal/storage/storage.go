@@ -1,6 +1,7 @@
 // Package storage keeps the files that workers extract, under
-// <prefix>/<namespace>/<name>/<file>, in a directory (a PersistentVolume) or in
-// an S3-compatible bucket, and removes them when their resource goes.
+// <prefix>/<namespace>/<name>/<uid>/<generation>-<attempt>/<file> (see
+// layout.go), in a directory (a PersistentVolume) or in an S3-compatible
+// bucket, and removes them when their resource goes.
 //
 // Both backends share one contract, so the worker and the controller never ask
 // which one they have: an object appears whole or not at all, its size and
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
@@ -47,9 +49,14 @@ type Store interface {
 	// DeleteIncomplete removes what interrupted Puts left under prefix and
 	// List does not show: temporary files of the file backend, incomplete
 	// multipart uploads of S3 (which a bucket bills for). A worker killed
-	// mid-upload leaves them; the next attempt of the same resource sweeps
-	// them. It must not run while a Put under prefix is meant to succeed.
-	DeleteIncomplete(ctx context.Context, prefix string) error
+	// mid-upload leaves them; a later attempt of the same resource sweeps
+	// them. match, when not nil, chooses by the key being written (for a
+	// temporary file, the key of its directory plus its own name), so that
+	// a sweep can spare the uploads of an attempt that is still running.
+	DeleteIncomplete(ctx context.Context, prefix string, match func(key string) bool) error
+	// Stat describes the object at key; a missing object is an error
+	// matching ErrNotFound.
+	Stat(ctx context.Context, key string) (Info, error)
 	// Open returns a reader of the stored object; the caller closes it.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// URI is where key lives, as users see it in status:
@@ -129,6 +136,17 @@ type Object struct {
 	Size   int64
 	SHA256 string // hex
 }
+
+// Info describes a stored object.
+type Info struct {
+	Key      string
+	Size     int64
+	Modified time.Time // when it was stored, by the store's clock
+}
+
+// ErrNotFound is matched (errors.Is) by the error of Stat for a key that
+// holds no object.
+var ErrNotFound = errors.New("no such object")
 
 // ErrTooLarge is matched (errors.Is) by the error of a Put whose object
 // exceeds PutOptions.MaxBytes. It is the one storage error that retrying

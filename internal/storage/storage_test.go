@@ -624,7 +624,7 @@ func TestDeleteIncompleteSweepsInterruptedPuts(t *testing.T) {
 			if got := b.leftovers(t); !slices.ContainsFunc(got, isLeftover) {
 				t.Fatalf("the interrupted Put left nothing to sweep: %q", got)
 			}
-			if err := b.store.DeleteIncomplete(ctx, "ns/name/"); err != nil {
+			if err := b.store.DeleteIncomplete(ctx, "ns/name/", nil); err != nil {
 				t.Fatal(err)
 			}
 			if keys := list(t, b.store, ""); !slices.Equal(keys, []string{"ns/name/info.json"}) {
