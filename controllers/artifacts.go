@@ -39,10 +39,17 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, x *v1alpha1.YouTubeExt
 // finalize deletes the resource's files (artifactPolicy Delete) or leaves
 // them (Retain), then lets the resource go.
 //
+// The files it deletes are the extraction's own, as the storage layout
+// names them: everything under <namespace>/<name>/<uid>/, and the files of
+// the earlier layout (<namespace>/<name>/<file>) stored since the
+// resource was created (storage.OwnedLegacyKeys). Never a URI from status,
+// and never a retained file of an earlier resource of the same name.
+//
 // A worker may still be writing when the resource is deleted: it notices at
-// its next status write (within its status interval) and stops, but a file it
-// finished meanwhile would be orphaned. So a resource deleted while Running
-// is cleaned twice: at once, and again after CleanupGrace.
+// its next status write (within its status interval), stops and removes
+// what it stored, but a file it finished meanwhile would be orphaned. So a
+// resource deleted while Running is cleaned twice: at once, and again after
+// CleanupGrace.
 //
 // Storage that stays down must not block deletion forever: after
 // CleanupTimeout the finalizer records a Warning event naming the files'
@@ -51,7 +58,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 	if !controllerutil.ContainsFinalizer(x, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	prefix := storage.Prefix(x.Namespace, x.Name)
+	prefix := storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))
 	if x.Spec.ArtifactPolicy == v1alpha1.ArtifactPolicyRetain || r.opts.Storage == nil {
 		if r.opts.Storage != nil {
 			r.event(x, corev1.EventTypeNormal, reasonArtifactsRetained, "artifactPolicy Retain: files under %s stay", r.opts.Storage.URI(prefix))
@@ -59,7 +66,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 		return r.release(ctx, x)
 	}
 	deleted := x.DeletionTimestamp.Time
-	err := r.opts.Storage.Delete(ctx, prefix)
+	legacy, err := r.deleteOwn(ctx, x)
 	switch {
 	case err != nil && r.now().Sub(deleted) >= r.opts.CleanupTimeout:
 		r.event(x, corev1.EventTypeWarning, reasonArtifactsNotDeleted,
@@ -71,40 +78,83 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 	case x.Status.Phase == v1alpha1.PhaseRunning && r.now().Sub(deleted) < r.opts.CleanupGrace:
 		return ctrl.Result{RequeueAfter: deleted.Add(r.opts.CleanupGrace).Sub(r.now())}, nil
 	}
-	r.event(x, corev1.EventTypeNormal, reasonArtifactsDeleted, "deleted the files under %s", r.opts.Storage.URI(prefix))
+	note := ""
+	if legacy > 0 {
+		note = fmt.Sprintf(" and %d stored under %s before ytx kept files by UID", legacy, r.opts.Storage.URI(storage.NamePrefix(x.Namespace, x.Name)))
+	}
+	r.event(x, corev1.EventTypeNormal, reasonArtifactsDeleted, "deleted the files under %s%s", r.opts.Storage.URI(prefix), note)
 	return r.release(ctx, x)
 }
 
-// tidy removes, from a resource that ended Failed, the files that its
-// status does not list. An attempt that died (kill -9, a lost node) or
-// failed transiently may have stored some (info.json comes first) before
-// the last attempt failed for good; nothing else would ever remove them
-// while the resource lives, and nobody knows they are there. A Succeeded
-// resource needs no tidying: its worker prunes what the result does not
-// list before it reports success.
-func (r *Reconciler) tidy(ctx context.Context, x *v1alpha1.YouTubeExtraction) error {
-	if r.opts.Storage == nil || x.Status.Phase != v1alpha1.PhaseFailed {
-		return nil
+// deleteOwn deletes every file of x, as the layout names them, and returns
+// how many of them were stored under the earlier layout.
+func (r *Reconciler) deleteOwn(ctx context.Context, x *v1alpha1.YouTubeExtraction) (legacy int, err error) {
+	if err := r.opts.Storage.Delete(ctx, storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))); err != nil {
+		return 0, err
 	}
-	prefix := storage.Prefix(x.Namespace, x.Name)
+	keys, err := storage.OwnedLegacyKeys(ctx, r.opts.Storage, x.Namespace, x.Name, x.CreationTimestamp.Time)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		if err := r.opts.Storage.Delete(ctx, k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}
+
+// tidy removes, from a finished resource, the files of its current and
+// earlier attempts that its status does not list. An attempt that died
+// (kill -9, a lost node) or failed transiently may have stored some
+// (info.json comes first) before the last attempt ended; a stale worker
+// (paused past its claim) may finish an upload under its own attempt's
+// keys after a newer attempt succeeded. Nothing else would remove them
+// while the resource lives, and nobody knows they are there.
+//
+// A key of an attempt after the current one, or one the layout did not
+// make, is left alone: it can only be newer than what this read shows.
+// A resource that succeeded at its first attempt needs no tidying (its
+// worker pruned what the result does not list, and no other attempt
+// wrote), which spares a listing per resync.
+//
+// It returns when to look again: CleanupGrace after completion, for an
+// upload that was in flight when the attempt ended.
+func (r *Reconciler) tidy(ctx context.Context, x *v1alpha1.YouTubeExtraction) (time.Duration, error) {
+	current := storage.Attempt{Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}
+	if r.opts.Storage == nil || !x.Status.Phase.Finished() ||
+		(x.Status.Phase == v1alpha1.PhaseSucceeded && current == storage.Attempt{Generation: 1, Attempt: 1}) {
+		return 0, nil
+	}
+	prefix := storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))
 	keys, err := r.opts.Storage.List(ctx, prefix)
 	if err != nil {
-		return fmt.Errorf("listing the files of failed %s/%s: %w", x.Namespace, x.Name, err)
+		return 0, fmt.Errorf("listing the files of finished %s/%s: %w", x.Namespace, x.Name, err)
 	}
 	listed := map[string]bool{}
 	for _, a := range x.Status.Artifacts {
 		listed[a.URI] = true
 	}
+	ended := func(key string) bool {
+		a, _, ok := storage.ParseAttemptKey(prefix, key)
+		return ok && !current.Before(a)
+	}
 	for _, k := range keys {
-		if listed[r.opts.Storage.URI(k)] {
+		if !ended(k) || listed[r.opts.Storage.URI(k)] {
 			continue
 		}
 		if err := r.opts.Storage.Delete(ctx, k); err != nil {
-			return fmt.Errorf("removing the unlisted file %s: %w", k, err)
+			return 0, fmt.Errorf("removing the unlisted file %s: %w", k, err)
 		}
 		log.FromContext(ctx).Info("removed a file no attempt's result lists", "key", k)
 	}
-	return r.opts.Storage.DeleteIncomplete(ctx, prefix)
+	if err := r.opts.Storage.DeleteIncomplete(ctx, prefix, ended); err != nil {
+		return 0, err
+	}
+	if done := x.Status.CompletionTime; done != nil {
+		return max(done.Add(r.opts.CleanupGrace).Sub(r.now()), 0), nil
+	}
+	return 0, nil
 }
 
 // release removes the finalizer; the API server then deletes the resource.

@@ -304,6 +304,15 @@ func (s *store) put(t *testing.T, key string) {
 	}
 }
 
+// putAt stores a small file under key, last modified at mtime.
+func (s *store) putAt(t *testing.T, key string, mtime time.Time) {
+	t.Helper()
+	s.put(t, key)
+	if err := os.Chtimes(filepath.Join(s.root, filepath.FromSlash(key)), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // interrupted leaves what an interrupted Put leaves beside key.
 func (s *store) interrupted(t *testing.T, key string) {
 	t.Helper()

@@ -228,10 +228,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case x.Status.Phase == v1alpha1.PhaseRunning:
 		return r.checkHeartbeat(ctx, &x)
 	case x.Status.Phase.Finished():
-		if err := r.tidy(ctx, &x); err != nil {
+		again, err := r.tidy(ctx, &x)
+		if err != nil {
 			return ctrl.Result{}, err
 		}
-		return r.expire(ctx, &x)
+		res, err := r.expire(ctx, &x)
+		if again > 0 && (res.RequeueAfter == 0 || again < res.RequeueAfter) {
+			res.RequeueAfter = again
+		}
+		return res, err
 	}
 	return ctrl.Result{}, nil
 }
