@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -167,7 +166,7 @@ func (p plan) wants(spec v1alpha1.YouTubeExtractionSpec) []string {
 	return names
 }
 
-// File names under <prefix>/<namespace>/<name>/.
+// File names of an attempt, under storage.AttemptPrefix.
 const (
 	infoFile      = "info.json"
 	thumbnailFile = "thumbnail.jpg"
@@ -199,11 +198,6 @@ func scratchName(dir string) string {
 		return os.TempDir()
 	}
 	return dir
-}
-
-// isWanted reports whether key names one of the files of the plan.
-func isWanted(wanted []string, ns, name, key string) bool {
-	return slices.ContainsFunc(wanted, func(f string) bool { return storage.Key(ns, name, f) == key })
 }
 
 // waitAvailable waits until f's URL is served (yt-dlp says when, for

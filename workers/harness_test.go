@@ -28,6 +28,7 @@ import (
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/resolver"
 	"ytx.dev/ytx/internal/status"
+	"ytx.dev/ytx/internal/storage"
 )
 
 // The worker's state-machine tests run a Worker against controller-runtime's
@@ -63,6 +64,9 @@ type harness struct {
 	clock       *clocktesting.FakeClock
 	events      *eventtest.Log
 	w           *Worker
+	// store is the worker's: a directory under root.
+	store storage.Store
+	root  string
 
 	reads, statusWrites atomic.Int32 // the worker's calls that reached the fake API server or were failed
 
@@ -114,7 +118,13 @@ func newHarness(t *testing.T, opts Options, objs ...client.Object) *harness {
 	if opts.ScratchDir == "" {
 		opts.ScratchDir = t.TempDir()
 	}
-	h.w = New(Deps{Client: h.client, Reader: h.client, Events: h.events, Log: logr.Discard(),
+	h.root = t.TempDir()
+	store, err := storage.Open("file://" + h.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = store
+	h.w = New(Deps{Client: h.client, Reader: h.client, Events: h.events, Log: logr.Discard(), Store: store,
 		Chain: resolver.NewChain(resolver.ChainOptions{}, resolving(func(context.Context, resolver.Request) (*resolver.Video, error) {
 			return nil, failure.Retryable(v1alpha1.ReasonDownloadFailed, nil, "no network in unit tests")
 		}))}, opts)

@@ -22,6 +22,10 @@ const (
 	// LogAbandonedAtEnd: the same, found out by the write that would have
 	// ended the attempt (KeyJob, KeyWhy).
 	LogAbandonedAtEnd = "abandoning job at the end"
+	// LogRemovedOwn: a worker that lost its attempt removed what the
+	// attempt had stored and the resource's status does not list (KeyJob,
+	// KeyPrefix, KeyCount). A stale worker's late upload ends here.
+	LogRemovedOwn = "removed the abandoned attempt's files"
 )
 
 // Keys of the values those messages carry.
@@ -34,4 +38,6 @@ const (
 	KeySHA256 = "sha256" // its SHA-256, hex, as status.artifacts has it
 	KeyReason = "reason" // how the attempt ended
 	KeyWhy    = "why"    // why a job was dropped or abandoned
+	KeyPrefix = "prefix" // a storage prefix
+	KeyCount  = "count"  // how many
 )

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 
 	kkdai "github.com/kkdai/youtube/v2"
 
@@ -135,19 +136,27 @@ func (r *run) video(ctx context.Context) error {
 	return r.storeFile(ctx, v1alpha1.ArtifactVideo, videoFile, out)
 }
 
-// prune deletes files an earlier generation stored that this one does not
-// make (say audio.m4a after the spec changed to mp3), so that a resource
-// never ends with two sets of files.
+// prune deletes what earlier attempts and generations of this extraction
+// stored (say audio.m4a after the spec changed to mp3, or the info.json of
+// an attempt that was killed), so that a resource never ends with two sets
+// of files, and what this attempt's own prefix holds that its result does
+// not list (left by a worker that handed the same attempt back).
 //
-// It also sweeps what an earlier attempt left when its worker was killed
-// mid-upload (temporary files, open multipart uploads).
+// It also sweeps what earlier attempts left when their worker was killed
+// mid-upload (temporary files, open multipart uploads). It never touches
+// another extraction's files, however it is named: they live under another
+// UID.
 func (r *run) prune(ctx context.Context) error {
 	if err := r.fence(ctx); err != nil {
 		return err
 	}
-	x := r.t.claim.msg
-	prefix := storage.Prefix(x.Namespace, x.Name)
-	if err := r.w.store.DeleteIncomplete(ctx, prefix); err != nil {
+	c := r.t.claim
+	mine, prefix := c.attempt(), c.extractionPrefix()
+	earlier := func(key string) bool {
+		a, _, ok := storage.ParseAttemptKey(prefix, key)
+		return ok && a.Before(mine)
+	}
+	if err := r.w.store.DeleteIncomplete(ctx, prefix, earlier); err != nil {
 		return r.storageError("sweeping interrupted uploads", prefix, err)
 	}
 	keys, err := r.w.store.List(ctx, prefix)
@@ -156,9 +165,32 @@ func (r *run) prune(ctx context.Context) error {
 	}
 	wanted := r.plan.wants(r.t.spec)
 	for _, k := range keys {
-		if isWanted(wanted, x.Namespace, x.Name, k) {
+		a, file, ok := storage.ParseAttemptKey(prefix, k)
+		if !ok || mine.Before(a) || (a == mine && slices.Contains(wanted, file)) {
 			continue
 		}
+		if err := r.w.store.Delete(ctx, k); err != nil {
+			return r.storageError("deleting the stale file", k, err)
+		}
+	}
+	return r.pruneLegacy(ctx)
+}
+
+// pruneLegacy deletes the files that this extraction stored under the
+// earlier layout (<namespace>/<name>/<file>, before an upgrade of ytx),
+// which a new generation replaces. The first attempt of the first
+// generation has none to replace, and skips the reads.
+func (r *run) pruneLegacy(ctx context.Context) error {
+	c := r.t.claim
+	if c.attempt() == (storage.Attempt{Generation: 1, Attempt: 1}) {
+		return nil
+	}
+	x := c.object()
+	keys, err := storage.OwnedLegacyKeys(ctx, r.w.store, x.Namespace, x.Name, x.CreationTimestamp.Time)
+	if err != nil {
+		return r.storageError("reading the files of the earlier layout", storage.NamePrefix(x.Namespace, x.Name), err)
+	}
+	for _, k := range keys {
 		if err := r.w.store.Delete(ctx, k); err != nil {
 			return r.storageError("deleting the stale file", k, err)
 		}
@@ -229,7 +261,7 @@ func (r *run) store(ctx context.Context, kind v1alpha1.ArtifactKind, name string
 		return err
 	}
 	x := r.t.claim.msg
-	key := storage.Key(x.Namespace, x.Name, name)
+	key := r.t.claim.attemptPrefix() + name
 	obj, err := r.w.store.Put(ctx, key, body, storage.PutOptions{Size: size, MaxBytes: r.w.opts.MaxArtifactBytes, MediaType: mediaTypes[name], Writer: r.t.claim.writer()})
 	if err != nil {
 		return r.storageError("storing", key, err)

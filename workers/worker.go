@@ -162,6 +162,7 @@ func (w *Worker) Handle(ctx context.Context, m job.Message) error {
 
 	if result.lost || errors.Is(context.Cause(runCtx), errLostClaim) {
 		log.Info(LogAbandoned, KeyWhy, errLostClaim.Error())
+		w.abandon(ctx, c)
 		return nil
 	}
 	if ctx.Err() != nil && result.err != nil {
@@ -211,6 +212,11 @@ func (w *Worker) end(ctx context.Context, c *claim, t *task, result outcome, too
 	if err := c.finish(ctx, mutate); err != nil {
 		if errors.Is(err, errLostClaim) {
 			w.log.Info(LogAbandonedAtEnd, KeyJob, c.msg.String(), KeyWhy, err.Error())
+			if !result.handBack {
+				// A hand-back that went through unseen makes the attempt
+				// another worker's to claim, under the same keys.
+				w.abandon(ctx, c)
+			}
 			return nil
 		}
 		// The controller's heartbeat timeout retries the attempt.

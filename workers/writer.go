@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"ytx.dev/ytx/internal/storage"
 )
 
 // Writer is what a worker records with every object it stores
@@ -19,4 +21,20 @@ func Writer(uid types.UID, generation int64, attempt int32, worker string) strin
 // writer is Writer for this claim.
 func (c *claim) writer() string {
 	return Writer(c.msg.UID, c.msg.Generation, c.msg.Attempt, c.w.opts.Name)
+}
+
+// attempt is the attempt this claim holds, as the storage layout names it.
+func (c *claim) attempt() storage.Attempt {
+	return storage.Attempt{Generation: c.msg.Generation, Attempt: c.msg.Attempt}
+}
+
+// extractionPrefix holds every file of the claimed extraction.
+func (c *claim) extractionPrefix() string {
+	return storage.ExtractionPrefix(c.msg.Namespace, c.msg.Name, string(c.msg.UID))
+}
+
+// attemptPrefix holds the files this claim's attempt stores, and nothing
+// any other attempt stores: the fence that is a lock.
+func (c *claim) attemptPrefix() string {
+	return storage.AttemptPrefix(c.msg.Namespace, c.msg.Name, string(c.msg.UID), c.attempt())
 }
