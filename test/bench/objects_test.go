@@ -79,7 +79,7 @@ func succeeded(x *v1alpha1.YouTubeExtraction, o outcome, storageURL string) stri
 	md := o.metadata
 	x.Status.Metadata = &md
 	a := o.info
-	a.URI = storageURL + "/" + path.Clean(storage.Key(x.Namespace, x.Name, "info.json"))
+	a.URI = storageURL + "/" + path.Clean(storage.AttemptKey(x.Namespace, x.Name, string(x.UID), storage.Attempt{Generation: x.Generation, Attempt: x.Status.Attempts}, "info.json"))
 	x.Status.Artifacts = []v1alpha1.Artifact{a}
 	x.Status.Progress = &v1alpha1.Progress{}
 	msg := fmt.Sprintf("extracted %q in 41ms", o.metadata.Title)

@@ -78,7 +78,7 @@ func (e *env) fetch(x *v1alpha1.YouTubeExtraction) map[v1alpha1.ArtifactKind]sto
 	e.t.Helper()
 	out := map[v1alpha1.ArtifactKind]stored{}
 	for _, a := range x.Status.Artifacts {
-		key := storage.Key(x.Namespace, x.Name, path.Base(a.URI))
+		key := resultKey(x, path.Base(a.URI))
 		if got := e.store.URI(key); got != a.URI {
 			e.t.Errorf("%s artifact at %s, want %s", a.Kind, a.URI, got)
 		}
@@ -112,10 +112,17 @@ func (e *env) fetch(x *v1alpha1.YouTubeExtraction) map[v1alpha1.ArtifactKind]sto
 	return out
 }
 
-// keys lists what storage holds for the extraction name.
+// resultKey is where, by the storage layout, the attempt that x's status
+// names stored file.
+func resultKey(x *v1alpha1.YouTubeExtraction, file string) string {
+	a := storage.Attempt{Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}
+	return storage.AttemptKey(x.Namespace, x.Name, string(x.UID), a, file)
+}
+
+// keys lists what storage holds for every extraction that was called name.
 func (e *env) keys(name string) []string {
 	e.t.Helper()
-	keys, err := e.store.List(e.ctx(30*time.Second), storage.Prefix(e.ns, name))
+	keys, err := e.store.List(e.ctx(30*time.Second), storage.NamePrefix(e.ns, name))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -454,10 +461,10 @@ func TestSpecChangeReplacesFiles(t *testing.T) {
 	if err := k8s.Update(e.ctx(10*time.Second), x); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("song", 60*time.Second, "generation 2 Succeeded", func(x *v1alpha1.YouTubeExtraction) bool {
+	x = e.waitFor("song", 60*time.Second, "generation 2 Succeeded", func(x *v1alpha1.YouTubeExtraction) bool {
 		return x.Status.ObservedGeneration == 2 && x.Status.Phase == v1alpha1.PhaseSucceeded
 	})
-	want := []string{storage.Key(e.ns, "song", "audio.mp3"), storage.Key(e.ns, "song", "info.json")}
+	want := []string{resultKey(x, "audio.mp3"), resultKey(x, "info.json")}
 	if got := e.keys("song"); !slices.Equal(got, want) {
 		t.Errorf("storage holds %v, want %v", got, want)
 	}

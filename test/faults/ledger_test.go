@@ -223,7 +223,9 @@ func finalWriter(x *v1alpha1.YouTubeExtraction) string {
 func (s *system) storageProblems(x *v1alpha1.YouTubeExtraction) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	prefix := storage.Prefix(x.Namespace, x.Name)
+	// Everything stored under the name: an earlier attempt's file, or a
+	// stale worker's late upload, is as wrong as a file that differs.
+	prefix := storage.NamePrefix(x.Namespace, x.Name)
 	keys, err := s.store.List(ctx, prefix)
 	if err != nil {
 		return []string{err.Error()}
@@ -347,7 +349,7 @@ func (s *system) missingEvidence(x *v1alpha1.YouTubeExtraction) []string {
 	stores, _ := s.book.of(x, workers.LogStored)
 	var missing []string
 	for _, a := range x.Status.Artifacts {
-		key := storage.Key(x.Namespace, x.Name, path.Base(a.URI))
+		key := storage.AttemptKey(x.Namespace, x.Name, string(x.UID), storage.Attempt{Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}, path.Base(a.URI))
 		if s.store.URI(key) != a.URI {
 			missing = append(missing, fmt.Sprintf("status lists %s, which is not a file of %s", a.URI, jobName(x.Namespace, x.Name)))
 			continue
