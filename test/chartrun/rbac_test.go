@@ -24,6 +24,7 @@ import (
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
 	"ytx.dev/ytx/workers"
@@ -175,11 +176,18 @@ func testRBAC(t *testing.T, c *chartCase) {
 	if x.Status.Worker != workerPod.name {
 		t.Errorf("status.worker = %q, want %q", x.Status.Worker, workerPod.name)
 	}
-	files := filepath.Join(storageDir, x.Namespace, x.Name)
+	// Files live under the extraction's own attempt (the storage layout);
+	// the status names the attempt.
+	attempt := storage.Attempt{Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}
 	for _, f := range []string{"audio.m4a", "info.json"} {
-		if fi, err := os.Stat(filepath.Join(files, f)); err != nil || fi.Size() == 0 {
-			t.Errorf("%s not stored: %v", f, err)
+		key := storage.AttemptKey(x.Namespace, x.Name, string(x.UID), attempt, f)
+		if fi, err := os.Stat(filepath.Join(storageDir, filepath.FromSlash(key))); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not stored at %s: %v", f, key, err)
 		}
+	}
+	files := filepath.Join(storageDir, filepath.FromSlash(storage.NamePrefix(x.Namespace, x.Name)))
+	if _, err := os.Stat(files); err != nil {
+		t.Fatalf("no files under the extraction's name: %v", err)
 	}
 
 	t.Run("forbidden", func(t *testing.T) {
@@ -195,7 +203,14 @@ func testRBAC(t *testing.T, c *chartCase) {
 	}); err != nil {
 		t.Fatalf("the extraction was not deleted (the controller's finalizer): %v", err)
 	}
-	if left, _ := os.ReadDir(files); len(left) != 0 {
+	var left []string
+	_ = filepath.WalkDir(files, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) != 0 {
 		t.Errorf("the finalizer left files in %s: %v", files, left)
 	}
 }
