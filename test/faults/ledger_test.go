@@ -301,11 +301,11 @@ func (s *system) leftovers(ctx context.Context, prefix string) []string {
 }
 
 // logProblems reads the workers' logs for doubled work on x: every file
-// must be stored by the process that held the resource's latest claim at
-// that moment, for that claim's attempt. A store by anyone else is two
-// claims writing (a duplicate message run twice) or a stale worker writing
-// over a newer attempt. (A handed-back attempt claimed again is one claim
-// after the other, not two at once.)
+// must be stored under the keys of the attempt it was stored for (so that
+// no store can replace another attempt's file), and never while another
+// process held that same attempt (a duplicate message run twice). (A
+// handed-back attempt claimed again is one claim after the other, not two
+// at once.)
 func (s *system) logProblems(x *v1alpha1.YouTubeExtraction) []string {
 	var problems []string
 	claims, bad := s.book.of(x, workers.LogClaimed)
@@ -314,13 +314,22 @@ func (s *system) logProblems(x *v1alpha1.YouTubeExtraction) []string {
 	problems = append(problems, bad...)
 	for _, st := range stores {
 		i := sort.Search(len(claims), func(i int) bool { return claims[i].ts.After(st.ts) }) - 1
-		switch {
+		_, g, a, _ := jobOf(st)
+		own := storage.AttemptPrefix(x.Namespace, x.Name, string(x.UID), storage.Attempt{Generation: g, Attempt: a})
+		switch key := st.str(workers.KeyKey); {
 		case i < 0:
-			problems = append(problems, fmt.Sprintf("%s stored %s before any claim", st.proc, st.str(workers.KeyKey)))
-		case claims[i].by != st.by || claims[i].str(workers.KeyJob) != st.str(workers.KeyJob):
-			problems = append(problems, fmt.Sprintf("%s stored %s for %q while %s held %q",
-				st.proc, st.str(workers.KeyKey), st.str(workers.KeyJob), claims[i].proc, claims[i].str(workers.KeyJob)))
+			problems = append(problems, fmt.Sprintf("%s stored %s before any claim", st.proc, key))
+		case !strings.HasPrefix(key, own):
+			// Outside its attempt's own keys a store could replace what
+			// another attempt stored: the fence would be a check again.
+			problems = append(problems, fmt.Sprintf("%s stored %s for %q, outside that attempt's %s", st.proc, key, st.str(workers.KeyJob), own))
+		case claims[i].str(workers.KeyJob) == st.str(workers.KeyJob) && claims[i].by != st.by:
+			problems = append(problems, fmt.Sprintf("%s stored %s for %q while %s held that same attempt",
+				st.proc, key, st.str(workers.KeyJob), claims[i].proc))
 		}
+		// A stale worker's late store under its own attempt's keys (its
+		// upload was in flight when it lost the claim) replaces nothing;
+		// storageProblems requires that it is gone by the end.
 	}
 	return problems
 }
