@@ -45,6 +45,10 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"unknown transport", []string{"manager", "--transport", "grpc"}, nil, []string{"--transport"}},
 		{"http without a worker URL", []string{"manager", "--transport", "http"}, nil, []string{"--worker-url"}},
 		{"bad worker URL", []string{"manager", "--transport", "http", "--worker-url", "ytx-worker:8090", "--storage", "file:///tmp"}, nil, []string{"--worker-url"}},
+		{"http manager without a job token", []string{"manager", "--transport", "http", "--worker-url", "http://ytx-worker:8090", "--storage", "file:///tmp"}, nil, []string{"--job-token-file is required with --transport=http", "same key of one Secret"}},
+		{"http worker without a job token", []string{"worker", "--transport", "http"}, nil, []string{"--job-token-file is required with --transport=http"}},
+		{"env http worker without a job token", []string{"worker"}, map[string]string{"YTX_TRANSPORT": "http"}, []string{"--job-token-file"}},
+		{"missing job token file", []string{"worker", "--transport", "http", "--job-token-file", "/nonexistent/token"}, nil, []string{"--job-token-file /nonexistent/token"}},
 		{"env unknown transport", []string{"worker"}, map[string]string{"YTX_TRANSPORT": "carrier-pigeon"}, []string{"--transport"}},
 		{"missing scratch dir", []string{"worker", "--kafka-brokers", "k:9092", "--scratch-dir", "/nonexistent/scratch"}, nil, []string{"--scratch-dir"}},
 	}

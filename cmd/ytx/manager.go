@@ -23,6 +23,7 @@ func managerCommand() *cobra.Command {
 	kafkaFlags(fs, &c.Kafka)
 	fs.StringVar(&c.Transport, "transport", app.TransportKafka, "how jobs reach the workers: kafka (durable) or http (POSTed to --worker-url; a worker that dies loses its queued jobs until --queued-timeout sends them again)")
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "with --transport=http: the workers' job endpoint, e.g. http://ytx-worker.ytx.svc:8090")
+	fs.StringVar(&c.JobTokenFile, "job-token-file", "", "with --transport=http (required then): file holding the token sent with every job (Authorization: Bearer), the same as the workers'; a mounted Secret key, read again when it changes")
 	fs.DurationVar(&c.QueuedTimeout, "queued-timeout", 0, "send an attempt again that no worker claimed this long after it was sent (default: --heartbeat-timeout with http, never with kafka; negative: never)")
 	logFlags(fs, &log, "json")
 	fs.BoolVar(&c.LeaderElection, "leader-elect", false, "elect one active replica through a Lease, so that several can run")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -32,6 +33,7 @@ func workerCommand() *cobra.Command {
 	fs.IntVar(&c.Concurrency, "concurrency", 4, "jobs run at once")
 	fs.StringVar(&c.Transport, "transport", app.TransportKafka, "where jobs come from: kafka (the consumer group) or http (POSTs to --jobs-bind-address, queued in memory)")
 	fs.StringVar(&c.JobsAddr, "jobs-bind-address", httpjobs.DefaultAddr, "with --transport=http: address of the job endpoint (POST /v1/jobs)")
+	fs.StringVar(&c.JobTokenFile, "job-token-file", "", "with --transport=http (required then): file holding the token a job must come with, the same as the manager's; a mounted Secret key, read again when it changes (the token before a change stays valid for "+fmt.Sprint(int(httpjobs.RotationWindow/time.Minute))+" minutes)")
 	fs.IntVar(&c.JobsQueue, "jobs-queue", 0, "with --transport=http: jobs held in memory beyond the running ones; when full the worker answers 503 and the manager tries again later (default: twice --concurrency)")
 	fs.StringVar(&c.Worker.Name, "name", "", "this worker's name in status and events (default: $POD_NAME, then the host name)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, time given to running jobs to finish before they are handed back")

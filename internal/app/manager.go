@@ -45,6 +45,9 @@ type ManagerConfig struct {
 	// jobs are POSTed to WorkerURL.
 	Transport string
 	WorkerURL string
+	// JobTokenFile holds the token sent with every job over HTTP (the
+	// workers' must hold the same); required with TransportHTTP.
+	JobTokenFile string
 	// QueuedTimeout sends an unclaimed attempt again (0: the transport's
 	// default, see queuedTimeout; negative: never).
 	QueuedTimeout time.Duration
@@ -74,8 +77,10 @@ func (c *ManagerConfig) Validate() error {
 		if c.WorkerURL == "" {
 			return errors.New("--worker-url is required with --transport=http: the workers' job endpoint, e.g. http://ytx-worker.ytx.svc:8090")
 		}
-		_, err := httpjobs.CheckURL(c.WorkerURL)
-		return err
+		if _, err := httpjobs.CheckURL(c.WorkerURL); err != nil {
+			return err
+		}
+		return checkJobToken(c.JobTokenFile)
 	}
 	return c.Kafka.Validate()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	kafkago "github.com/segmentio/kafka-go"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/httpjobs"
@@ -31,6 +32,20 @@ func checkTransport(name string) error {
 	return nil
 }
 
+// checkJobToken checks the --job-token-file of either program: with the
+// HTTP transport it is required, as a job endpoint without a token takes
+// jobs from anyone who can reach it, and there is no switch to turn it
+// off (`ytx dev` and the tests write a token file of their own).
+func checkJobToken(path string) error {
+	if path == "" {
+		return errors.New(httpjobs.TokenFlag + " is required with --transport=http: the workers take a job only with this shared token; " +
+			"give the manager and the workers the same file (in a cluster the same key of one Secret, the chart's jobToken.secretName), " +
+			"e.g. made with `head -c 32 /dev/urandom | base64`")
+	}
+	_, err := httpjobs.LoadToken(path, logr.Discard())
+	return err
+}
+
 // publisher sends jobs; the manager closes it when it stops.
 type publisher interface {
 	controllers.Publisher
@@ -41,7 +56,11 @@ type publisher interface {
 // conditions and events call the destination.
 func (c *ManagerConfig) newPublisher(ctx context.Context) (publisher, string, error) {
 	if c.Transport == TransportHTTP {
-		p, err := httpjobs.NewPublisher(c.WorkerURL, nil)
+		token, err := httpjobs.LoadToken(c.JobTokenFile, ctrl.Log.WithName("job-token"))
+		if err != nil {
+			return nil, "", err
+		}
+		p, err := httpjobs.NewPublisher(c.WorkerURL, token, nil)
 		if err != nil {
 			return nil, "", err
 		}
@@ -112,8 +131,12 @@ func (h httpSource) Run(ctx context.Context, concurrency int, handle func(contex
 // newSource connects the worker to its transport.
 func (c *WorkerConfig) newSource(ctx context.Context, w *workers.Worker, log logr.Logger) (source, error) {
 	if c.Transport == TransportHTTP {
+		token, err := httpjobs.LoadToken(c.JobTokenFile, log.WithName("job-token"))
+		if err != nil {
+			return nil, err
+		}
 		s, err := httpjobs.NewServer(httpjobs.ServerOptions{
-			Addr: c.JobsAddr, Queue: c.JobsQueue, DrainTimeout: c.ShutdownGrace,
+			Addr: c.JobsAddr, Queue: c.JobsQueue, DrainTimeout: c.ShutdownGrace, Token: token,
 			Release: func(ctx context.Context, m job.Message) { w.Release(ctx, m) },
 			Log:     log.WithName("http"),
 		})

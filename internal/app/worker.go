@@ -39,6 +39,9 @@ type WorkerConfig struct {
 	Transport string
 	JobsAddr  string
 	JobsQueue int
+	// JobTokenFile holds the token a job request must carry (the
+	// manager's must hold the same); required with TransportHTTP.
+	JobTokenFile string
 
 	Worker workers.Options
 
@@ -91,7 +94,7 @@ func (c *WorkerConfig) Validate() error {
 		return fmt.Errorf("--jobs-queue %d: must not be negative (0: twice --concurrency)", c.JobsQueue)
 	}
 	if c.Transport == TransportHTTP {
-		return nil
+		return checkJobToken(c.JobTokenFile)
 	}
 	return c.Kafka.Validate()
 }

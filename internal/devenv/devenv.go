@@ -6,6 +6,8 @@ package devenv
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +131,12 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	defer stop()
+	var jobToken string
+	if o.Transport == app.TransportHTTP {
+		if jobToken, err = WriteJobToken(filepath.Join(o.Dir, "job-token")); err != nil {
+			return err
+		}
+	}
 
 	var yt youtube.HTTPOptions
 	var resolve app.ResolverConfig
@@ -171,7 +179,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	m, err := app.NewManager(ctx, app.ManagerConfig{
 		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg, Storage: o.Storage,
 		Controller: controllers.Options{MaxInFlightPerNamespace: controllers.DefaultMaxInFlightPerNamespace},
-		Transport:  o.Transport, WorkerURL: "http://" + jobs,
+		Transport:  o.Transport, WorkerURL: "http://" + jobs, JobTokenFile: jobToken,
 	})
 	if err != nil {
 		return err
@@ -180,13 +188,13 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		Kube: app.Kube{Config: api.Config}, Serving: off, Kafka: kcfg,
 		Concurrency: max(o.Concurrency, 1), ShutdownGrace: 5 * time.Second, YouTube: yt, Resolve: resolve,
 		Worker:  workers.Options{Name: "dev-worker", StatusInterval: time.Second, MaxArtifactBytes: 8 << 30},
-		Storage: o.Storage, Transport: o.Transport, JobsAddr: jobs,
+		Storage: o.Storage, Transport: o.Transport, JobsAddr: jobs, JobTokenFile: jobToken,
 	})
 	if err != nil {
 		return err
 	}
 
-	where := "HTTP, the worker at http://" + jobs
+	where := "HTTP, the worker at http://" + jobs + " (the job token is in " + jobToken + ")"
 	if o.Transport != app.TransportHTTP {
 		where = "Kafka " + kcfg.Brokers[0] + " (topic " + kcfg.Topic + ")"
 	}
@@ -211,6 +219,23 @@ Ctrl-C stops everything.
 		return err
 	}
 	return nil
+}
+
+// WriteJobToken writes a fresh random token for the HTTP job endpoint to
+// path (readable by its owner only) and returns path: what a Secret holds
+// in a cluster, made here so that the manager and the worker share it.
+func WriteJobToken(path string) (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(b[:])+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing the job token: %w", err)
+	}
+	return path, nil
 }
 
 // startTransport starts what carries jobs: an in-process Kafka broker with

@@ -11,7 +11,9 @@
 // in memory.
 //
 // The wire format is the job message of internal/job, as JSON, in a POST to
-// /v1/jobs; 202 means the job is queued.
+// /v1/jobs with "Authorization: Bearer <token>"; 202 means the job is
+// queued, 401 that the token was missing or wrong. The token is a secret
+// shared by the manager and the workers, read from a file (see Token).
 package httpjobs
 
 import (
@@ -39,10 +41,18 @@ const DefaultTimeout = 10 * time.Second
 // may succeed.
 var ErrBusy = errors.New("the worker's job queue is full or it is stopping")
 
+// ErrTokenRefused is returned by Publish when the worker answered 401: the
+// manager's token is not the workers'. The manager retries as for any
+// failed publish, without spending an attempt; the text says what to check,
+// as it ends up in the resource's condition and event.
+var ErrTokenRefused = errors.New("the workers refused the job token (401 Unauthorized): the manager's and the workers' " + TokenFlag +
+	" must hold the same token; check that both mount the same key of the same Secret (the chart's jobToken.secretName) and that it holds a token")
+
 // Publisher sends job messages to the workers' endpoint. It is safe for
 // concurrent use.
 type Publisher struct {
 	url    string
+	token  *Token
 	client *http.Client
 }
 
@@ -56,11 +66,14 @@ func CheckURL(base string) (*url.URL, error) {
 }
 
 // NewPublisher checks base and returns a Publisher that POSTs to base +
-// Path.
-func NewPublisher(base string, client *http.Client) (*Publisher, error) {
+// Path with token.
+func NewPublisher(base string, token *Token, client *http.Client) (*Publisher, error) {
 	u, err := CheckURL(base)
 	if err != nil {
 		return nil, err
+	}
+	if token == nil {
+		return nil, fmt.Errorf("http jobs: no token (%s): the workers take no job without it", TokenFlag)
 	}
 	if client == nil {
 		// A Service spreads connections, not requests, over its pods: a
@@ -71,10 +84,12 @@ func NewPublisher(base string, client *http.Client) (*Publisher, error) {
 		t.DisableKeepAlives = true
 		client = &http.Client{Transport: t}
 	}
-	return &Publisher{url: strings.TrimSuffix(u.String(), "/") + Path, client: client}, nil
+	return &Publisher{url: strings.TrimSuffix(u.String(), "/") + Path, token: token, client: client}, nil
 }
 
-// Publish sends m; it returns nil once a worker has queued it.
+// Publish sends m; it returns nil once a worker has queued it. Refused with
+// the current token within the rotation window of a change, it tries the
+// token before: the worker it reached may not have the new one yet.
 func (p *Publisher) Publish(ctx context.Context, m job.Message) error {
 	body, err := job.Encode(m)
 	if err != nil {
@@ -85,11 +100,22 @@ func (p *Publisher) Publish(ctx context.Context, m job.Message) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
+	current, previous := p.token.tokens()
+	err = p.post(ctx, m, body, current.text)
+	if errors.Is(err, ErrTokenRefused) && previous.text != "" {
+		err = p.post(ctx, m, body, previous.text)
+	}
+	return err
+}
+
+// post sends one request with token.
+func (p *Publisher) post(ctx context.Context, m job.Message, body []byte, token string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("send job %s to %s: %w", m, p.url, err)
@@ -101,6 +127,8 @@ func (p *Publisher) Publish(ctx context.Context, m job.Message) error {
 		return nil
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		return fmt.Errorf("send job %s to %s: %w", m, p.url, ErrBusy)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("send job %s to %s: %w", m, p.url, ErrTokenRefused)
 	default:
 		return fmt.Errorf("send job %s to %s: %s: %s", m, p.url, resp.Status, strings.TrimSpace(string(text)))
 	}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 
 	"ytx.dev/ytx/internal/httpjobs"
@@ -42,10 +45,47 @@ func (r *recorder) get(list *[]string) []string {
 	return out
 }
 
-// start runs a server with handle until the returned stop is called.
-func start(t *testing.T, opts httpjobs.ServerOptions, concurrency int, handle httpjobs.Handler) (*httpjobs.Publisher, func()) {
+// testToken is the token of the tests' manager and workers.
+const testToken = "ytx-test-token-0123456789abcdef"
+
+// tokenFile writes text to a new token file and returns its path.
+func tokenFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "token")
+	writeToken(t, path, text)
+	return path
+}
+
+// writeToken replaces the file at path as the kubelet updates a mounted
+// Secret: a new file renamed over the old one.
+func writeToken(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loadToken(t *testing.T, path string) *httpjobs.Token {
+	t.Helper()
+	tok, err := httpjobs.LoadToken(path, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// startServer runs a server with handle until the returned stop is
+// called. Without opts.Token it takes testToken.
+func startServer(t *testing.T, opts httpjobs.ServerOptions, concurrency int, handle httpjobs.Handler) (*httpjobs.Server, func()) {
 	t.Helper()
 	opts.Addr = "127.0.0.1:0"
+	if opts.Token == nil {
+		opts.Token = loadToken(t, tokenFile(t, testToken))
+	}
 	srv, err := httpjobs.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -53,10 +93,6 @@ func start(t *testing.T, opts httpjobs.ServerOptions, concurrency int, handle ht
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, concurrency, handle) }()
-	pub, err := httpjobs.NewPublisher("http://"+srv.Addr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -67,6 +103,18 @@ func start(t *testing.T, opts httpjobs.ServerOptions, concurrency int, handle ht
 		})
 	}
 	t.Cleanup(stop)
+	return srv, stop
+}
+
+// start runs a server as startServer does and returns a publisher to it
+// with testToken, read from a file of its own as in another pod.
+func start(t *testing.T, opts httpjobs.ServerOptions, concurrency int, handle httpjobs.Handler) (*httpjobs.Publisher, func()) {
+	t.Helper()
+	srv, stop := startServer(t, opts, concurrency, handle)
+	pub, err := httpjobs.NewPublisher("http://"+srv.Addr(), loadToken(t, tokenFile(t, testToken)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return pub, stop
 }
 
@@ -166,13 +214,7 @@ func TestStopReleasesQueuedJobs(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	srv, err := httpjobs.NewServer(httpjobs.ServerOptions{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Run(ctx, 1, func(context.Context, job.Message) error { return nil }) //nolint:errcheck
+	srv, _ := startServer(t, httpjobs.ServerOptions{}, 1, func(context.Context, job.Message) error { return nil })
 	base := "http://" + srv.Addr()
 	cases := []struct {
 		method, path, body string
@@ -186,6 +228,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, c := range cases {
 		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -198,12 +241,13 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestPublisherURL(t *testing.T) {
+	token := loadToken(t, tokenFile(t, testToken))
 	for _, bad := range []string{"", "ytx-worker:8090", "ftp://host", "http://", "http://host?x=1"} {
-		if _, err := httpjobs.NewPublisher(bad, nil); err == nil || !strings.Contains(err.Error(), "--worker-url") {
+		if _, err := httpjobs.NewPublisher(bad, token, nil); err == nil || !strings.Contains(err.Error(), "--worker-url") {
 			t.Errorf("NewPublisher(%q) = %v, want an error naming --worker-url", bad, err)
 		}
 	}
-	if _, err := httpjobs.NewServer(httpjobs.ServerOptions{Addr: "256.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "--jobs-bind-address") {
+	if _, err := httpjobs.NewServer(httpjobs.ServerOptions{Addr: "256.0.0.1:1", Token: token}); err == nil || !strings.Contains(err.Error(), "--jobs-bind-address") {
 		t.Errorf("a bad address: %v, want an error naming --jobs-bind-address", err)
 	}
 }

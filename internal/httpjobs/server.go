@@ -37,7 +37,16 @@ type ServerOptions struct {
 	// worker is stopping), so that the manager sends it elsewhere at once
 	// instead of after its queued timeout. It must not block for long.
 	Release func(ctx context.Context, m job.Message)
-	Log     logr.Logger
+	// Token is what a request must carry (Authorization: Bearer); a
+	// request without it is refused with 401 before its body is read.
+	// Required: a job endpoint without one takes jobs from anyone who
+	// can reach it.
+	Token *Token
+	// RefusalLogEvery is the least time between two log lines about
+	// refused requests (each line counts those since the last); default a
+	// minute, so that a scanner cannot flood the log.
+	RefusalLogEvery time.Duration
+	Log             logr.Logger
 }
 
 // Server takes jobs over HTTP (POST Path) and runs them, several at once. It
@@ -45,6 +54,7 @@ type ServerOptions struct {
 type Server struct {
 	opts     ServerOptions
 	ln       net.Listener
+	refused  *refusals
 	queue    atomic.Pointer[chan job.Message]
 	stopping atomic.Bool
 	ran      atomic.Bool
@@ -61,11 +71,18 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Log.GetSink() == nil {
 		opts.Log = logr.Discard()
 	}
+	if opts.Token == nil {
+		return nil, fmt.Errorf("http jobs: no token (%s): a job endpoint without one takes jobs from anyone who can reach it", TokenFlag)
+	}
+	if opts.RefusalLogEvery <= 0 {
+		opts.RefusalLogEvery = time.Minute
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("--jobs-bind-address %s: %w", opts.Addr, err)
 	}
-	return &Server{opts: opts, ln: ln}, nil
+	refused := &refusals{every: opts.RefusalLogEvery, now: time.Now, log: opts.Log}
+	return &Server{opts: opts, ln: ln, refused: refused}, nil
 }
 
 // Addr is the address the server listens on (useful with port 0).
@@ -200,10 +217,13 @@ func (s *Server) release(ctx context.Context, m job.Message) {
 	s.opts.Release(ctx, m)
 }
 
-// ServeHTTP takes one job: 202 when it is queued, 400 for a message that
-// is not one, 503 (with Retry-After) when the queue is full or the worker
-// stops.
+// ServeHTTP takes one job: 401 without the token, 202 when it is queued,
+// 400 for a message that is not one, 503 (with Retry-After) when the queue
+// is full or the worker stops.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
 	if r.URL.Path != Path {
 		http.NotFound(w, r)
 		return

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/devenv"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/test/internal/balancer"
 	"ytx.dev/ytx/test/internal/freeport"
@@ -109,8 +111,12 @@ func wireHTTP(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, w
 		b.Fatal(err)
 	}
 	b.Cleanup(stop)
-	m.Transport, m.WorkerURL = app.TransportHTTP, "http://"+svc
-	w.Transport = app.TransportHTTP
+	token, err := devenv.WriteJobToken(filepath.Join(b.TempDir(), "job-token"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Transport, m.WorkerURL, m.JobTokenFile = app.TransportHTTP, "http://"+svc, token
+	w.Transport, w.JobTokenFile = app.TransportHTTP, token
 	return wiring{
 		worker: func(i int, w *app.WorkerConfig) { w.JobsAddr = addrs[i] },
 		ready:  func(ctx context.Context) error { return listening(ctx, addrs) },

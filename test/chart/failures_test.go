@@ -32,9 +32,19 @@ func TestBadValuesFail(t *testing.T) {
 			[]string{"kafka.external.sasl.passwordSecret.name is empty"}, false},
 		{"s3-without-bucket", []string{"--set", "storage.type=s3"}, []string{"storage.s3.bucket is empty"}, false},
 		{"bad-transport", []string{"--set", "transport=grpc"}, []string{"/transport", "kafka", "http"}, true},
-		{"keda-with-http", []string{"--set", "transport=http", "--set", "keda.enabled=true"},
+		{"keda-with-http", []string{"--set", "transport=http", "--set", "jobToken.secretName=t", "--set", "keda.enabled=true"},
 			[]string{"keda.enabled is true but transport is http", "consumer group's lag", "set keda.enabled=false"}, false},
-		{"queued-timeout-zero-with-http", []string{"--set", "transport=http", "--set", "controller.queuedTimeout=0s"},
+		// The chart never makes the token (it would change with every
+		// upgrade): without the user's Secret, http fails and says how to
+		// make one.
+		{"http-without-job-token", []string{"--set", "transport=http"},
+			[]string{"jobToken.secretName is empty but transport is http", "kubectl -n default create secret generic bad-ytx-job-token", "head -c 32 /dev/urandom | base64", "set jobToken.secretName=bad-ytx-job-token"}, false},
+		{"bad-job-token-secret-name", []string{"--set", "transport=http", "--set", "jobToken.secretName=Job_Token"},
+			[]string{"/jobToken/secretName", "does not match pattern"}, true},
+		{"empty-job-token-key", []string{"--set", "transport=http", "--set", "jobToken.secretName=t", "--set", "jobToken.key="},
+			[]string{"/jobToken/key"}, true},
+		{"job-token-typo", []string{"--set", "jobToken.secret=t"}, []string{"/jobToken", "'secret' not allowed"}, true},
+		{"queued-timeout-zero-with-http", []string{"--set", "transport=http", "--set", "jobToken.secretName=t", "--set", "controller.queuedTimeout=0s"},
 			[]string{"controller.queuedTimeout is 0s with transport http", "stay Queued"}, false},
 		{"bad-queued-timeout", []string{"--set", "controller.queuedTimeout=soon"}, []string{"/controller/queuedTimeout"}, true},
 		// Proxies with credentials go in the Secret, never on the command

@@ -117,8 +117,10 @@ func checkHTTP(t *testing.T, r *rendered) {
 	if svc.Namespace != r.c.namespace {
 		t.Errorf("Service %s in namespace %q, want the release's %q", svc.Name, svc.Namespace, r.c.namespace)
 	}
-	// Defaults: --queued-timeout and --jobs-queue are left to the programs.
+	// Defaults: --queued-timeout and --jobs-queue are left to the programs;
+	// the job token's key is "token".
 	if r.c.name == "http" {
+		checkJobToken(t, r, tokenRef{"ytx-job-token", "token"})
 		for flag, v := range map[string]string{"queued-timeout": cf["queued-timeout"], "jobs-queue": wf["jobs-queue"]} {
 			if v != "" {
 				t.Errorf("--%s=%s passed by default", flag, v)
@@ -137,6 +139,7 @@ func checkHTTPOptional(t *testing.T, r *rendered) {
 	wf := flags(t, container(t, r.deployment(t, "worker")))
 	wantFlag(t, cf, "queued-timeout", "90s")
 	wantFlag(t, wf, "jobs-queue", "16")
+	checkJobToken(t, r, tokenRef{"jobs-token", "shared"})
 
 	// The ServiceMonitors pick the metrics Services, never the jobs Service
 	// that has the worker's component labels too.

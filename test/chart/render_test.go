@@ -120,7 +120,7 @@ var cases = []chartCase{
 	// Transport http as the README installs it: no Kafka, the jobs Service.
 	{
 		name: "http", release: "ytx", namespace: "chart-http", fullname: "ytx",
-		args:  []string{"--set", "transport=http"},
+		args:  []string{"--set", "transport=http", "--set", "jobToken.secretName=ytx-job-token"},
 		kinds: baseKinds(map[string]int{"PersistentVolumeClaim": 1, "Service": 1}),
 		check: checkHTTP,
 	},
@@ -490,6 +490,8 @@ func checkCommon(t *testing.T, r *rendered) {
 			checkNoKafka(t, d, c, f)
 		} else if v, ok := f["transport"]; ok && v != "kafka" {
 			t.Errorf("%s: --transport=%s", d.Name, v)
+		} else {
+			checkNoJobToken(t, p, c, f)
 		}
 		if ca, ok := f["kafka-tls-ca"]; ok {
 			if ca != "/etc/ytx/kafka-ca/ca.crt" {

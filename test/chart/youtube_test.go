@@ -472,7 +472,7 @@ func TestYouTubeValuesOneByOne(t *testing.T) {
 		{"extractor args as written", []string{`youtube.ytdlp.extractorArgs=["youtube:lang=en #x","youtube:player_client=web; po_token=a: b"]`, "youtube.doctor.enabled=true"},
 			with(flagArg{"ytdlp-extractor-args", "youtube:lang=en #x"}, flagArg{"ytdlp-extractor-args", "youtube:player_client=web; po_token=a: b"}), true, nil},
 		{"doctor NetworkPolicy with http and S3", []string{"youtube.doctor.enabled=true", "networkPolicy.enabled=true", "transport=http",
-			"storage.type=s3", "storage.s3.bucket=media", "storage.s3.endpoint=minio.storage:9000"},
+			"jobToken.secretName=ytx-job-token", "storage.type=s3", "storage.s3.bucket=media", "storage.s3.endpoint=minio.storage:9000"},
 			defaults, true, []string{
 				"[namespaces map[kubernetes.io/metadata.name:kube-system]] [53/UDP 53/TCP]",
 				"[] [443/TCP 6443/TCP]",
@@ -507,6 +507,10 @@ func TestYouTubeValuesOneByOne(t *testing.T) {
 				if _, other := parseArgs(onlyContainer(t, cronJobPods(cj))); len(other) != 0 {
 					t.Errorf("doctor arguments %q without youtube.doctor.video", other)
 				}
+			}
+			if slices.Contains(c.set, "transport=http") {
+				// The token is the controller's and the workers', not the doctor's.
+				checkJobToken(t, r, tokenRef{"ytx-job-token", "token"})
 			}
 			if c.doctorEgress != nil {
 				checkNetworkPolicy(t, r, "doctor", nil, c.doctorEgress)

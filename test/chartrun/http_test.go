@@ -2,6 +2,7 @@ package chartrun
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"os/exec"
 	"regexp"
@@ -12,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"ytx.dev/ytx/internal/httpjobs"
 )
 
 // httpTransportFlags are the flags of the HTTP job transport that the chart
@@ -20,8 +23,8 @@ var httpTransportFlags = []struct {
 	command string
 	flags   []string
 }{
-	{"manager", []string{"transport", "worker-url", "queued-timeout"}},
-	{"worker", []string{"transport", "jobs-bind-address", "jobs-queue"}},
+	{"manager", []string{"transport", "worker-url", "queued-timeout", "job-token-file"}},
+	{"worker", []string{"transport", "jobs-bind-address", "jobs-queue", "job-token-file"}},
 }
 
 // missingHTTPTransport lists what `bin/ytx <command> --help` lacks of the
@@ -47,7 +50,10 @@ func missingHTTPTransport() ([]string, error) {
 // and one extraction goes from the controller over HTTP to the worker and
 // through to Succeeded, its files on the shared volume, and is cleaned up
 // when deleted. There is no Kafka: no broker, no Strimzi stand-in, and
-// neither program gets a --kafka-* flag.
+// neither program gets a --kafka-* flag. Both read the job token from
+// the Secret the values name, each from its own copy of the mounted key (as
+// two pods would): the worker refuses a POST without it, and the job goes
+// through only if the controller's token is the worker's.
 //
 // The worker serves jobs where the chart says (--jobs-bind-address, the
 // containerPort "jobs"); the controller reaches it at --worker-url, which
@@ -72,6 +78,9 @@ func testWiringHTTP(t *testing.T, c *chartCase) {
 	fn := c.fullname()
 	createNamespace(t, c.namespace)
 	createNamespace(t, c.extractionNS)
+	for name, data := range c.secrets {
+		createSecret(t, c.namespace, name, data)
+	}
 	for _, kind := range []string{"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "ScaledObject", "TriggerAuthentication"} {
 		if names := r.names(kind); len(names) > 0 {
 			t.Errorf("transport http renders %s %v", kind, names)
@@ -147,7 +156,59 @@ func testWiringHTTP(t *testing.T, c *chartCase) {
 	}
 	t.Logf("manager: ytx %s", strings.Join(ctrl.args, " "))
 	t.Logf("worker:  ytx %s", strings.Join(worker.args, " "))
-	runExtraction(t, c, pe, ctrl, worker, ctrlPorts, workerPorts, extra)
+	runExtraction(t, c, pe, ctrl, worker, ctrlPorts, workerPorts, extra, func() {
+		checkJobEndpointToken(t, c, local)
+	})
+}
+
+// checkJobEndpointToken asks the worker's jobs endpoint (at the loopback
+// port local) as someone else would: without a token and with the Secret's
+// other key, it answers 401; with the key that jobToken.key names it reads
+// the body (a 400 for one that is no job), so the worker holds that key and
+// no other. That the extraction then goes through shows that the
+// controller holds the same one.
+func checkJobEndpointToken(t *testing.T, c *chartCase, local int) {
+	t.Helper()
+	jt, _ := c.values["jobToken"].(map[string]any)
+	name, _ := jt["secretName"].(string)
+	key, _ := jt["key"].(string)
+	data := c.secrets[name]
+	if data[key] == nil {
+		t.Fatalf("the case's values name the job token %s/%s, which its Secrets do not hold", name, key)
+	}
+	others := 0
+	for k, v := range data {
+		if k != key {
+			others++
+			postJob(t, local, strings.TrimSpace(string(v)), http.StatusUnauthorized, "the Secret's key "+k)
+		}
+	}
+	if others == 0 {
+		t.Fatalf("the Secret %s holds only %s: the test cannot tell a mount of that key from a mount of every key", name, key)
+	}
+	postJob(t, local, "", http.StatusUnauthorized, "no token")
+	postJob(t, local, strings.TrimSpace(string(data[key])), http.StatusBadRequest, "the token of "+key)
+}
+
+// postJob POSTs "{}" (no job) to the jobs endpoint with the bearer token
+// (none if empty) and expects the status want.
+func postJob(t *testing.T, local int, token string, want int, with string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d%s", local, httpjobs.Path), strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST to the worker's jobs endpoint with %s: %v", with, err)
+	}
+	resp.Body.Close() //nolint:errcheck
+	if resp.StatusCode != want {
+		t.Errorf("POST to the worker's jobs endpoint with %s: %s, want %d", with, resp.Status, want)
+	}
 }
 
 // service returns a rendered Service, typed.

@@ -76,13 +76,23 @@ var (
 	// name the server's address and a credentials Secret the test makes.
 	s3Case = chartCase{name: "s3", release: "media", namespace: "ytx-s3", extractionNS: "podcasts"}
 	// httpCase hands jobs to the workers over HTTP: no Kafka, no broker.
+	// The job token is a Secret the user made, under a key of its own: a
+	// job goes through only if both pods read that key.
 	httpCase = chartCase{
 		name: "http", release: "relay", namespace: "ytx-http", extractionNS: "radio",
 		values: map[string]any{
 			"transport":  "http",
+			"jobToken":   map[string]any{"secretName": "relay-jobs", "key": "shared-token"},
 			"controller": map[string]any{"queuedTimeout": "30s"},
 			"worker":     map[string]any{"jobsQueue": 4},
 		},
+		secrets: map[string]map[string][]byte{"relay-jobs": {
+			"shared-token": []byte("dGhlLXRva2VuLW9mLXRoZS1yZWxheS1yZWxlYXNl\n"),
+			// A key that is not the token, at the path the programs read:
+			// a chart that mounted every key, or this one, would hand
+			// them this, and the worker would take it.
+			"token": []byte("not-the-job-token-of-this-release"),
+		}},
 	}
 
 	// doctorCase runs the doctor's CronJob. Its cookies Secret (under a

@@ -164,7 +164,7 @@ func testWiring(t *testing.T, c *chartCase) {
 		})
 	}
 
-	procs := runExtraction(t, c, pe, ctrl, worker, ctrlPorts, workerPorts, extra)
+	procs := runExtraction(t, c, pe, ctrl, worker, ctrlPorts, workerPorts, extra, nil)
 
 	// Neither process wrote its Kafka password anywhere in its output.
 	for _, pr := range procs {
@@ -182,8 +182,9 @@ func testWiring(t *testing.T, c *chartCase) {
 // its status says (on the volume or in the bucket the values name); then
 // deletes it and checks that the controller's finalizer deleted the files.
 // It stops both processes with SIGTERM, as the kubelet does, and returns
-// them for checks of their output.
-func runExtraction(t *testing.T, c *chartCase, pe *podEnv, ctrl, worker *pod, ctrlPorts, workerPorts map[int]int, extra []string) []*process {
+// them for checks of their output. up, unless nil, runs once both answer
+// their probes, before the extraction.
+func runExtraction(t *testing.T, c *chartCase, pe *podEnv, ctrl, worker *pod, ctrlPorts, workerPorts map[int]int, extra []string, up func()) []*process {
 	t.Helper()
 	ctx := t.Context()
 	procs := []*process{startProcess(t, ctrl, ctrl.args, extra...), startProcess(t, worker, worker.args, extra...)}
@@ -198,6 +199,9 @@ func runExtraction(t *testing.T, c *chartCase, pe *podEnv, ctrl, worker *pod, ct
 	}
 	checkProbes(t, mgrProc, ctrl, ctrlPorts, alive)
 	checkProbes(t, workerProc, worker, workerPorts, alive)
+	if up != nil {
+		up()
+	}
 
 	x := &v1alpha1.YouTubeExtraction{
 		ObjectMeta: metav1.ObjectMeta{Name: "never-gonna", Namespace: c.extractionNS},

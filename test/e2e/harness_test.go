@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/devenv"
 	"ytx.dev/ytx/internal/download"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/storage"
@@ -67,6 +69,9 @@ type env struct {
 	transport     string
 	jobsAddr      string
 	queuedTimeout time.Duration
+	// jobToken is the manager's --job-token-file, and the workers' unless
+	// workerSetup.jobToken names another.
+	jobToken string
 }
 
 // newEnv creates the namespace and topics and starts a manager.
@@ -78,6 +83,10 @@ func newEnv(t *testing.T, s setup) *env {
 	}
 	if s.http {
 		e.transport, e.jobsAddr = app.TransportHTTP, freeAddr(t)
+		var err error
+		if e.jobToken, err = devenv.WriteJobToken(filepath.Join(t.TempDir(), "job-token")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.ctrl = s.controller
 	e.ctrl.Name = "ctrl-" + e.ns
@@ -144,6 +153,7 @@ func (e *env) startManager() (stop func()) {
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing,
 		Kafka: e.kafka, Namespaces: append([]string{e.ns}, e.others...), Controller: e.ctrl, Storage: e.storage,
 		Transport: e.transport, WorkerURL: "http://" + e.jobsAddr, QueuedTimeout: e.queuedTimeout,
+		JobTokenFile: e.jobToken,
 	})
 	if err != nil {
 		cancel()
@@ -161,8 +171,10 @@ type workerSetup struct {
 	// youtube tunes the worker's HTTP client; DialContext and RootCAs
 	// default to the fake's (every connection lands on the fake).
 	youtube youtube.HTTPOptions
-	// jobsQueue is --jobs-queue, for the HTTP transport.
+	// jobsQueue is --jobs-queue, for the HTTP transport; jobToken its
+	// --job-token-file (default the manager's).
 	jobsQueue int
+	jobToken  string
 	// resolve is the resolver chain: by default ytx's own default
 	// (kkdai, then yt-dlp), with yt-dlp trusting caFile.
 	resolve app.ResolverConfig
@@ -209,13 +221,16 @@ func (e *env) startWorker(s workerSetup) (stop func()) {
 		s.caFile = youTubeCA
 	}
 	s.resolve.YTDLP.Env = append(s.resolve.YTDLP.Env, "SSL_CERT_FILE="+s.caFile)
+	if s.jobToken == "" {
+		s.jobToken = e.jobToken
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := app.NewWorker(ctx, app.WorkerConfig{
 		Kube: app.Kube{Config: apiServer.Config}, Serving: serveNothing, Kafka: e.kafka,
 		Concurrency: s.concurrency, ShutdownGrace: 2 * time.Second, Worker: s.options,
 		YouTube: s.youtube, Resolve: s.resolve,
 		Storage: e.storage, Download: s.download,
-		Transport: e.transport, JobsAddr: e.jobsAddr, JobsQueue: s.jobsQueue,
+		Transport: e.transport, JobsAddr: e.jobsAddr, JobsQueue: s.jobsQueue, JobTokenFile: s.jobToken,
 	})
 	if err != nil {
 		cancel()

@@ -2,10 +2,12 @@ package faults
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/devenv"
 	"ytx.dev/ytx/test/internal/balancer"
 	"ytx.dev/ytx/test/internal/freeport"
 )
@@ -27,10 +29,17 @@ func TestHTTPTransportWorkerKilled(t *testing.T) {
 		addrs[w] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	svc := startService(t, addrs)
-	s := newSystem(t, systemOptions{managerFlags: []string{"--transport", "http", "--worker-url", "http://" + svc, "--queued-timeout", "4s"}})
+	token, err := devenv.WriteJobToken(filepath.Join(t.TempDir(), "job-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSystem(t, systemOptions{managerFlags: []string{"--transport", "http", "--worker-url", "http://" + svc, "--queued-timeout", "4s", "--job-token-file", token}})
 	s.startManager("manager")
+	workerFlags := func(name string) []string {
+		return []string{"--transport", "http", "--jobs-bind-address", addrs[name], "--concurrency", "1", "--jobs-queue", "2", "--job-token-file", token}
+	}
 	for _, w := range workerNames {
-		s.startWorker(w, "--transport", "http", "--jobs-bind-address", addrs[w], "--concurrency", "1", "--jobs-queue", "2")
+		s.startWorker(w, workerFlags(w)...)
 	}
 	ids := clipVideos(t, n, 40_000)
 	xs := make([]extraction, n)
@@ -62,7 +71,7 @@ func TestHTTPTransportWorkerKilled(t *testing.T) {
 		}
 		done++
 		time.Sleep(200 * time.Millisecond)
-		s.startWorker(victim, "--transport", "http", "--jobs-bind-address", addrs[victim], "--concurrency", "1", "--jobs-queue", "2")
+		s.startWorker(victim, workerFlags(victim)...)
 	}
 	for i := range xs {
 		xs[i].want = want{phase: v1alpha1.PhaseSucceeded, attempts: 1 + int32(len(cut[xs[i].name]))}

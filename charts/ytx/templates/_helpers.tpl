@@ -75,6 +75,16 @@ flags, no Kafka Secrets mounted, no Kafka egress.
 
 {{- define "ytx.jobsPort" -}}8090{{- end }}
 
+{{/*
+Transport http: where both pods mount the job token, the key of the Secret
+jobToken.secretName (the same for both, so they hold the same token), and
+what --job-token-file of both says. A directory mount, not subPath: the
+kubelet updates it in place when the Secret changes, and the programs read
+it again.
+*/}}
+{{- define "ytx.jobTokenDir" -}}/etc/ytx/job-token{{- end }}
+{{- define "ytx.jobTokenFile" -}}{{ include "ytx.jobTokenDir" . }}/token{{- end }}
+
 {{/* --worker-url: the worker Service's DNS name in the release's namespace. */}}
 {{- define "ytx.workerURL" -}}
 {{- printf "http://%s.%s.svc:%s" (include "ytx.workerService" .) .Release.Namespace (include "ytx.jobsPort" .) }}
@@ -91,6 +101,7 @@ passed, only the --kafka-* flags.
 {{- include "ytx.kafkaArgs" . }}
 {{- else -}}
 - --transport=http
+- --job-token-file={{ include "ytx.jobTokenFile" $ctx }}
 {{- if eq .component "controller" }}
 - --worker-url={{ include "ytx.workerURL" $ctx }}
 {{- else }}
@@ -237,6 +248,9 @@ file:///var/lib/ytx
 {{- end }}
 {{- if and .Values.keda.enabled (eq .Values.transport "http") }}
 {{- fail "keda.enabled is true but transport is http: KEDA scales the workers on the Kafka consumer group's lag, and with transport http there is no Kafka; set keda.enabled=false (and worker.replicas), or use transport kafka" }}
+{{- end }}
+{{- if and (eq .Values.transport "http") (not .Values.jobToken.secretName) }}
+{{- fail (printf "jobToken.secretName is empty but transport is http: the workers take a job only with the token of that Secret, which the chart never creates (a token made at render time would change with every upgrade). Create it once, e.g. kubectl -n %s create secret generic %s-job-token --from-literal=token=\"$(head -c 32 /dev/urandom | base64)\", and set jobToken.secretName=%s-job-token" .Release.Namespace (include "ytx.fullname" .) (include "ytx.fullname" .)) }}
 {{- end }}
 {{- with .Values.controller.queuedTimeout }}
 {{- if and (eq $.Values.transport "http") (eq (int (include "ytx.seconds" .)) 0) }}
@@ -416,6 +430,11 @@ readinessProbe:
   mountPath: /etc/ytx/kafka-user
   readOnly: true
 {{- end }}
+{{- if not (include "ytx.kafkaTransport" .) }}
+- name: job-token
+  mountPath: {{ include "ytx.jobTokenDir" . }}
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* Volumes shared by both pods; call with (dict "ctx" $ "component" "worker"). */}}
@@ -455,6 +474,15 @@ readinessProbe:
     items:
       - key: {{ ternary "password" $k.external.sasl.passwordSecret.key $k.strimzi.enabled }}
         path: password
+{{- end }}
+{{- if not (include "ytx.kafkaTransport" $ctx) }}
+- name: job-token
+  secret:
+    secretName: {{ $ctx.Values.jobToken.secretName }}
+    defaultMode: 0440
+    items:
+      - key: {{ $ctx.Values.jobToken.key }}
+        path: token
 {{- end }}
 {{- end }}
 
