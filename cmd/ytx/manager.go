@@ -5,6 +5,7 @@ import (
 
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/kafka"
 )
 
 func managerCommand() *cobra.Command {
@@ -21,6 +22,7 @@ func managerCommand() *cobra.Command {
 	kubeFlags(fs, &c.Kube)
 	servingFlags(fs, &c.Serving, ":8080", ":8081")
 	kafkaFlags(fs, &c.Kafka)
+	fs.StringVar(&c.Kafka.Group, "kafka-group", kafka.DefaultGroup, "consumer group of the workers, whose offsets and members the manager reads (Describe on the group) to tell a lost job from one that waits its turn")
 	fs.StringVar(&c.Transport, "transport", app.TransportKafka, "how jobs reach the workers: kafka (durable) or http (POSTed to --worker-url; a worker that dies loses its queued jobs until --queued-timeout sends them again)")
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "with --transport=http: the workers' job endpoint, e.g. http://ytx-worker.ytx.svc:8090")
 	fs.DurationVar(&c.QueuedTimeout, "queued-timeout", 0, "send an attempt again that no worker claimed this long after it was sent; with kafka only if the workers' group says its message cannot still arrive (lost, consumed without a claim, or on a stuck partition), never because it waits behind a backlog (default: --heartbeat-timeout with http, 5m with kafka; negative: never)")

@@ -36,6 +36,9 @@ func TestBadValuesFail(t *testing.T) {
 			[]string{"keda.enabled is true but transport is http", "consumer group's lag", "set keda.enabled=false"}, false},
 		{"queued-timeout-zero-with-http", []string{"--set", "transport=http", "--set", "controller.queuedTimeout=0s"},
 			[]string{"controller.queuedTimeout is 0s with transport http", "stay Queued"}, false},
+		{"stuck-after-below-two-lag-intervals", []string{"--set", "controller.kafkaLagInterval=1m", "--set", "controller.kafkaStuckAfter=90s"},
+			[]string{"controller.kafkaStuckAfter 90s is less than twice controller.kafkaLagInterval 1m"}, false},
+		{"bad-lag-interval", []string{"--set", "controller.kafkaLagInterval=often"}, []string{"/controller/kafkaLagInterval"}, true},
 		{"bad-queued-timeout", []string{"--set", "controller.queuedTimeout=soon"}, []string{"/controller/queuedTimeout"}, true},
 		// Proxies with credentials go in the Secret, never on the command
 		// line where anyone who can list processes reads them.
