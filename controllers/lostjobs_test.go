@@ -172,7 +172,8 @@ func (h *kafkaHarness) wantWaits(res ctrl.Result) {
 
 // wantResent checks that a's attempt 1 was sent again, once, under key
 // (its own when empty), with a Resent event that says all of says, and
-// counted under reason.
+// counted under reason; a Warning, as with Kafka it means the queue
+// lost a job or a partition is not consumed.
 func (h *kafkaHarness) wantResent(res ctrl.Result, key, reason string, before float64, says ...string) {
 	h.t.Helper()
 	if key == "" {
@@ -182,7 +183,7 @@ func (h *kafkaHarness) wantResent(res ctrl.Result, key, reason string, before fl
 	if keys := h.pub.takeKeys(); len(keys) != 1 || keys[0] != key {
 		h.t.Errorf("sent again under keys %q, want [%q]", keys, key)
 	}
-	ev := h.wantEvents("Normal Resent")
+	ev := h.wantEvents("Warning Resent")
 	for _, s := range says {
 		if len(ev) == 1 && !strings.Contains(ev[0].Note, s) {
 			h.t.Errorf("Resent event %q does not say %q", ev[0].Note, s)
@@ -340,7 +341,7 @@ func TestKafkaPartitionWithoutProgressAndNothingClaimedIsStuck(t *testing.T) {
 	if len(keys) != 1 {
 		t.Fatalf("sent %v, want a's attempt again", keys)
 	}
-	ev := h.wantEvents("Normal Resent")
+	ev := h.wantEvents("Warning Resent")
 	if len(ev) == 1 && !strings.Contains(ev[0].Note, fmt.Sprintf("partition %d of topic %s is stuck for group %s (no progress for %s", p, topic, group, stuckAfter)) {
 		t.Errorf("Resent event %q does not say the partition made no progress", ev[0].Note)
 	}
@@ -408,7 +409,7 @@ func TestKafkaPartitionWhoseOtherMemberIsBusyIsStuck(t *testing.T) {
 	h.look(parts())
 	h.step("a")
 	h.wantSent(msg("a", 1, 1))
-	h.wantEvents("Normal Resent")
+	h.wantEvents("Warning Resent")
 }
 
 // The broker lost what the group had read: its committed offset is beyond
@@ -427,7 +428,7 @@ func TestKafkaPartitionCommittedBeyondTheLogEndIsStuck(t *testing.T) {
 	h.look(map[int]part{p: {start: 0, end: 3, committed: 57}})
 	h.step("a")
 	h.wantSent(msg("a", 1, 1))
-	ev := h.wantEvents("Normal Resent")
+	ev := h.wantEvents("Warning Resent")
 	if len(ev) == 1 && !strings.Contains(ev[0].Note, "committed offset 57 is beyond the end of the log (3)") {
 		t.Errorf("Resent event %q does not say why", ev[0].Note)
 	}

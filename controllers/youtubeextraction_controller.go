@@ -537,7 +537,14 @@ func (r *Reconciler) resend(ctx context.Context, x *v1alpha1.YouTubeExtraction, 
 	if v.why != "" {
 		why = ": " + v.why
 	}
-	r.event(x, corev1.EventTypeNormal, reasonResent, "attempt %d was not claimed within %s%s; sent again to %s", x.Status.Attempts, r.opts.QueuedTimeout, why, r.opts.Queue)
+	// With HTTP a dead worker's queued jobs come back this way as a
+	// matter of course; with Kafka a re-send means the queue lost a job
+	// or a partition is not consumed, which someone should look into.
+	kind := corev1.EventTypeWarning
+	if v.reason == resentUnclaimed {
+		kind = corev1.EventTypeNormal
+	}
+	r.event(x, kind, reasonResent, "attempt %d was not claimed within %s%s; sent again to %s", x.Status.Attempts, r.opts.QueuedTimeout, why, r.opts.Queue)
 	return ctrl.Result{RequeueAfter: r.opts.QueuedTimeout}, nil
 }
 
