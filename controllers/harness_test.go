@@ -26,6 +26,7 @@ import (
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/eventtest"
 	"ytx.dev/ytx/internal/job"
+	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/storage"
 )
 
@@ -93,6 +94,9 @@ func newHarness(t *testing.T, opts Options, objs ...client.Object) *harness {
 		now:       h.clock.Now,
 		published: map[types.NamespacedName]sent{},
 		slots:     newSlots(opts.MaxInFlightPerNamespace, h.client),
+	}
+	if err := h.r.watchQueue(h.client); err != nil {
+		t.Fatal(err)
 	}
 	return h
 }
@@ -218,6 +222,10 @@ type publisher struct {
 	// during, when set, runs inside each Publish: what happens on the API
 	// server while the message is on its way.
 	during func(job.Message)
+	// keys are the keys of PublishKeyed, in order; place says where a
+	// message under a key lands (lostjobs_test.go).
+	keys  []string
+	place func(key string) kafka.Position
 }
 
 func (p *publisher) Publish(_ context.Context, m job.Message) error {

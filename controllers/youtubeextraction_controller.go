@@ -58,10 +58,18 @@ type Options struct {
 	// conditions and events, so users know where to look.
 	Queue string
 	// QueuedTimeout, when positive, sends an attempt again that no worker
-	// claimed this long after it was sent: a transport that keeps jobs in
-	// a worker's memory (HTTP) loses them with the worker. Kafka keeps
-	// them, so it needs none.
+	// claimed this long after it was sent. Without a Queue (HTTP, where a
+	// worker that dies loses the jobs in its memory) age alone decides;
+	// with a QueueReader (Kafka), the lost-job rules do (lostjobs.go): a job that
+	// waits its turn behind a backlog is left alone.
 	QueuedTimeout time.Duration
+	// QueueReader, when set, reads the job topic and the workers' consumer
+	// group for the lost-job rules, every LagInterval (default
+	// DefaultLagInterval); the publisher must then be a KeyedPublisher.
+	// StuckAfter (default DefaultStuckAfter) is how long a partition may
+	// go without progress before its queued attempts go elsewhere.
+	QueueReader             QueueReader
+	LagInterval, StuckAfter time.Duration
 	// Name names the controller in logs and metrics. Names must be unique in
 	// a process; tests that run several managers in one process set it.
 	Name string
@@ -98,6 +106,8 @@ func (o *Options) defaults() {
 	def(&o.PublishBackoff, time.Second)
 	def(&o.PublishBackoffMax, time.Minute)
 	def(&o.WaitRecheck, 30*time.Second)
+	def(&o.LagInterval, DefaultLagInterval)
+	def(&o.StuckAfter, DefaultStuckAfter)
 	if o.Name == "" {
 		o.Name = "youtubeextraction"
 	}
@@ -135,12 +145,18 @@ type Reconciler struct {
 
 	// slots holds each namespace to MaxInFlightPerNamespace.
 	slots *slots
+
+	// watch tells lost jobs from waiting ones (nil without a QueueReader);
+	// keyed is the publisher, when it says where messages land.
+	watch *queueWatch
+	keyed KeyedPublisher
 }
 
 // sent is what the controller remembers of a publish.
 type sent struct {
 	resourceVersion string
 	at              time.Time
+	placed          placed
 }
 
 // +kubebuilder:rbac:groups=ytx.dev,resources=youtubeextractions,verbs=get;list;watch;update;patch;delete
@@ -160,6 +176,14 @@ func New(mgr ctrl.Manager, publisher Publisher, opts Options) (*Reconciler, erro
 		now:       time.Now,
 		published: map[types.NamespacedName]sent{},
 		slots:     newSlots(opts.MaxInFlightPerNamespace, mgr.GetCache()),
+	}
+	if err := r.watchQueue(mgr.GetCache()); err != nil {
+		return nil, err
+	}
+	if r.watch != nil {
+		if err := mgr.Add(r.watch); err != nil {
+			return nil, err
+		}
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.YouTubeExtraction{}).
@@ -300,10 +324,11 @@ func (r *Reconciler) wait(ctx context.Context, x *v1alpha1.YouTubeExtraction) (c
 
 // publishQueued publishes the job of a resource already written Queued.
 func (r *Reconciler) publishQueued(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
-	if err := r.publisher.Publish(ctx, r.message(x)); err != nil {
+	at, err := r.send(ctx, x, r.keyFor(x))
+	if err != nil {
 		return r.publishFailed(ctx, x, err)
 	}
-	r.remember(x)
+	r.remember(x, at)
 	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
 	return ctrl.Result{}, nil
 }
@@ -318,7 +343,8 @@ func (r *Reconciler) publishPending(ctx context.Context, x *v1alpha1.YouTubeExtr
 	if !ok {
 		return r.wait(ctx, x)
 	}
-	if err := r.publisher.Publish(ctx, r.message(x)); err != nil {
+	at, err := r.send(ctx, x, r.keyFor(x))
+	if err != nil {
 		undo()
 		return r.publishFailed(ctx, x, err)
 	}
@@ -328,7 +354,7 @@ func (r *Reconciler) publishPending(ctx context.Context, x *v1alpha1.YouTubeExtr
 		// slot stays taken, as the message is out.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	r.remember(x)
+	r.remember(x, at)
 	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
 	return ctrl.Result{}, nil
 }
@@ -462,35 +488,117 @@ func (r *Reconciler) alreadyPublished(x *v1alpha1.YouTubeExtraction) bool {
 	return r.published[client.ObjectKeyFromObject(x)].resourceVersion == x.ResourceVersion
 }
 
-func (r *Reconciler) remember(x *v1alpha1.YouTubeExtraction) {
+func (r *Reconciler) remember(x *v1alpha1.YouTubeExtraction, at placed) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.published[client.ObjectKeyFromObject(x)] = sent{resourceVersion: x.ResourceVersion, at: r.now()}
+	r.published[client.ObjectKeyFromObject(x)] = sent{resourceVersion: x.ResourceVersion, at: r.now(), placed: at}
 }
 
-// sentAt is when this process last published x's current Queued status.
-func (r *Reconciler) sentAt(x *v1alpha1.YouTubeExtraction) time.Time {
+// lastSent is what this process remembers of publishing x's current
+// Queued status.
+func (r *Reconciler) lastSent(x *v1alpha1.YouTubeExtraction) sent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.published[client.ObjectKeyFromObject(x)].at
+	return r.published[client.ObjectKeyFromObject(x)]
 }
 
 // checkQueued sends a Queued attempt again that no worker claimed within
-// QueuedTimeout. The same message again is harmless: a worker claims an
-// attempt once. It costs no attempt, as the job never ran.
+// QueuedTimeout, if it cannot still be on its way (see lostjobs.go). The
+// same message again is harmless: a worker claims an attempt once. It
+// costs no attempt, as the job never ran.
 func (r *Reconciler) checkQueued(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
 	if r.opts.QueuedTimeout <= 0 {
 		return ctrl.Result{}, nil
 	}
-	if wait := r.sentAt(x).Add(r.opts.QueuedTimeout).Sub(r.now()); wait > 0 {
+	last := r.lastSent(x)
+	if wait := last.at.Add(r.opts.QueuedTimeout).Sub(r.now()); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if err := r.publisher.Publish(ctx, r.message(x)); err != nil {
+	v := verdict{resend: true, reason: resentUnclaimed}
+	if r.watch != nil {
+		v = r.watch.judge(r.message(x).Key(), last.placed, last.at)
+	}
+	if !v.resend {
+		// It waits its turn, or the queue could not be read since it
+		// was sent: ask again after the next look.
+		return ctrl.Result{RequeueAfter: r.opts.LagInterval}, nil
+	}
+	return r.resend(ctx, x, v)
+}
+
+// resend publishes x's attempt again as v says, and records why.
+func (r *Reconciler) resend(ctx context.Context, x *v1alpha1.YouTubeExtraction, v verdict) (ctrl.Result, error) {
+	key := v.key
+	if key == "" {
+		key = r.keyFor(x)
+	}
+	at, err := r.send(ctx, x, key)
+	if err != nil {
 		return r.publishFailed(ctx, x, err)
 	}
-	r.remember(x)
-	r.event(x, corev1.EventTypeNormal, reasonResent, "attempt %d was not claimed within %s; sent again to %s", x.Status.Attempts, r.opts.QueuedTimeout, r.opts.Queue)
+	r.remember(x, at)
+	resentTotal.WithLabelValues(v.reason).Inc()
+	why := ""
+	if v.why != "" {
+		why = ": " + v.why
+	}
+	// With HTTP a dead worker's queued jobs come back this way as a
+	// matter of course; with Kafka a re-send means the queue lost a job
+	// or a partition is not consumed, which someone should look into.
+	kind := corev1.EventTypeWarning
+	if v.reason == resentUnclaimed {
+		kind = corev1.EventTypeNormal
+	}
+	r.event(x, kind, reasonResent, "attempt %d was not claimed within %s%s; sent again to %s", x.Status.Attempts, r.opts.QueuedTimeout, why, r.opts.Queue)
 	return ctrl.Result{RequeueAfter: r.opts.QueuedTimeout}, nil
+}
+
+// send publishes x's current attempt under key and says where it landed
+// (unplaced when the publisher cannot tell).
+func (r *Reconciler) send(ctx context.Context, x *v1alpha1.YouTubeExtraction, key string) (placed, error) {
+	if r.keyed == nil {
+		return unplaced, r.publisher.Publish(ctx, r.message(x))
+	}
+	pos, err := r.keyed.PublishKeyed(ctx, r.message(x), key)
+	if err != nil {
+		return unplaced, err
+	}
+	return placed{partition: pos.Partition, offset: pos.Offset}, nil
+}
+
+// keyFor is the key to publish x's attempt under: its own, unless its
+// partition is stuck.
+func (r *Reconciler) keyFor(x *v1alpha1.YouTubeExtraction) string {
+	key := r.message(x).Key()
+	if r.watch == nil {
+		return key
+	}
+	return r.watch.keyFor(key)
+}
+
+// watchQueue sets up the lost-job rules when Options.QueueReader is set.
+func (r *Reconciler) watchQueue(cache client.Reader) error {
+	if r.opts.QueueReader == nil || r.opts.QueuedTimeout <= 0 {
+		return nil
+	}
+	keyed, ok := r.publisher.(KeyedPublisher)
+	if !ok {
+		return fmt.Errorf("controllers: a QueueReader needs a publisher that says where messages land (a KeyedPublisher), not a %T", r.publisher)
+	}
+	r.keyed = keyed
+	r.watch = newQueueWatch(r.opts.QueueReader, cache, r.opts, r.now, r.placements)
+	return nil
+}
+
+// placements is where this process last sent each resource's job.
+func (r *Reconciler) placements() map[types.NamespacedName]placed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[types.NamespacedName]placed, len(r.published))
+	for k, s := range r.published {
+		out[k] = s.placed
+	}
+	return out
 }
 
 // reasonResent is the Event of checkQueued.

@@ -42,6 +42,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"session timeout below the brokers' minimum", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-session-timeout", "1s"}, nil, []string{"--kafka-session-timeout"}},
 		{"lease shorter than renew deadline", []string{"manager", "--kafka-brokers", "k:9092", "--leader-election-lease-duration", "5s", "--leader-election-renew-deadline", "8s", "--leader-election-retry-period", "1s"}, nil, []string{"--leader-election-lease-duration"}},
 		{"lease timings half set", []string{"manager", "--kafka-brokers", "k:9092", "--leader-election-lease-duration", "5s"}, nil, []string{"--leader-election-renew-deadline"}},
+		{"stuck-after below two lag intervals", []string{"manager", "--kafka-brokers", "k:9092", "--kafka-lag-interval", "1m", "--kafka-stuck-after", "90s"}, nil, []string{"--kafka-stuck-after 1m30s", "--kafka-lag-interval 1m0s"}},
+		{"negative lag interval", []string{"manager", "--kafka-brokers", "k:9092", "--kafka-lag-interval", "-1s"}, nil, []string{"--kafka-lag-interval -1s"}},
 		{"unknown transport", []string{"manager", "--transport", "grpc"}, nil, []string{"--transport"}},
 		{"http without a worker URL", []string{"manager", "--transport", "http"}, nil, []string{"--worker-url"}},
 		{"bad worker URL", []string{"manager", "--transport", "http", "--worker-url", "ytx-worker:8090", "--storage", "file:///tmp"}, nil, []string{"--worker-url"}},

@@ -5,6 +5,7 @@ import (
 
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/kafka"
 )
 
 func managerCommand() *cobra.Command {
@@ -21,10 +22,13 @@ func managerCommand() *cobra.Command {
 	kubeFlags(fs, &c.Kube)
 	servingFlags(fs, &c.Serving, ":8080", ":8081")
 	kafkaFlags(fs, &c.Kafka)
+	fs.StringVar(&c.Kafka.Group, "kafka-group", kafka.DefaultGroup, "consumer group of the workers, whose offsets and members the manager reads (Describe on the group) to tell a lost job from one that waits its turn")
 	fs.StringVar(&c.Transport, "transport", app.TransportKafka, "how jobs reach the workers: kafka (durable) or http (POSTed to --worker-url; a worker that dies loses its queued jobs until --queued-timeout sends them again)")
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "with --transport=http: the workers' job endpoint, e.g. http://ytx-worker.ytx.svc:8090")
 	fs.StringVar(&c.JobTokenFile, "job-token-file", "", "with --transport=http (required then): file holding the token sent with every job (Authorization: Bearer), the same as the workers'; a mounted Secret key, read again when it changes")
-	fs.DurationVar(&c.QueuedTimeout, "queued-timeout", 0, "send an attempt again that no worker claimed this long after it was sent (default: --heartbeat-timeout with http, never with kafka; negative: never)")
+	fs.DurationVar(&c.QueuedTimeout, "queued-timeout", 0, "send an attempt again that no worker claimed this long after it was sent; with kafka only if the workers' group says its message cannot still arrive (lost, consumed without a claim, or on a stuck partition), never because it waits behind a backlog (default: --heartbeat-timeout with http, 5m with kafka; negative: never)")
+	fs.DurationVar(&c.Controller.LagInterval, "kafka-lag-interval", 0, "with kafka: how often the manager reads the job topic's offsets and the workers' group (Describe on both) to find lost jobs and stuck partitions (default 30s)")
+	fs.DurationVar(&c.Controller.StuckAfter, "kafka-stuck-after", 0, "with kafka: a partition with waiting messages whose committed offset has not moved for this long, while its owner runs and claims nothing, is stuck: its queued jobs are sent to another partition (default 10m; at least twice --kafka-lag-interval)")
 	logFlags(fs, &log, "json")
 	fs.BoolVar(&c.LeaderElection, "leader-elect", false, "elect one active replica through a Lease, so that several can run")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")

@@ -64,6 +64,9 @@ func (c *ManagerConfig) Validate() error {
 	if c.Controller.MaxConcurrentReconciles < 0 {
 		return fmt.Errorf("--max-concurrent-reconciles %d: must be at least 1", c.Controller.MaxConcurrentReconciles)
 	}
+	if err := c.lostJobFlags(); err != nil {
+		return err
+	}
 	if c.Controller.MaxInFlightPerNamespace < 0 {
 		return fmt.Errorf("--max-in-flight-per-namespace %d: must not be negative (0 for no cap)", c.Controller.MaxInFlightPerNamespace)
 	}
@@ -83,6 +86,25 @@ func (c *ManagerConfig) Validate() error {
 		return checkJobToken(c.JobTokenFile)
 	}
 	return c.Kafka.Validate()
+}
+
+// lostJobFlags checks the timings of the lost-job rules: a partition is
+// seen without progress from two looks at least.
+func (c *ManagerConfig) lostJobFlags() error {
+	stuck, every := c.Controller.StuckAfter, c.Controller.LagInterval
+	switch {
+	case stuck < 0 || every < 0:
+		return fmt.Errorf("--kafka-stuck-after %s and --kafka-lag-interval %s must not be negative", stuck, every)
+	case stuck == 0:
+		stuck = controllers.DefaultStuckAfter
+	}
+	if every == 0 {
+		every = controllers.DefaultLagInterval
+	}
+	if stuck < 2*every {
+		return fmt.Errorf("--kafka-stuck-after %s must be at least twice --kafka-lag-interval %s: a partition is found without progress by two looks at least", stuck, every)
+	}
+	return nil
 }
 
 // durations checks the leader-election timings against each other, as
@@ -108,6 +130,9 @@ func (c *ManagerConfig) durations() string {
 type Manager struct {
 	mgr       manager.Manager
 	publisher publisher
+	// queue reads the workers' group for the lost-job rules; nil when
+	// they are off (HTTP, or re-sends turned off).
+	queue *kafka.Inspector
 }
 
 // NewManager connects to the API server and Kafka and registers the
@@ -129,6 +154,12 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	reader, err := c.newQueueReader(ctx)
+	if err != nil {
+		publisher.Close()
+		return nil, err
+	}
+	m := &Manager{publisher: publisher, queue: reader}
 	opts := manager.Options{
 		LeaderElection:                c.LeaderElection,
 		LeaderElectionID:              c.LeaderElectionID,
@@ -152,25 +183,35 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	mgr, err := newCtrlManager(cfg, c.Serving, opts)
-	if err != nil {
-		publisher.Close()
+	if m.mgr, err = newCtrlManager(cfg, c.Serving, opts); err != nil {
+		m.close()
 		return nil, err
 	}
 	copts := c.Controller
 	copts.Queue = queue
 	copts.QueuedTimeout = c.queuedTimeout()
 	copts.Storage = store
-	if _, err := controllers.New(mgr, publisher, copts); err != nil {
-		publisher.Close()
+	if reader != nil {
+		copts.QueueReader = reader
+	}
+	if _, err := controllers.New(m.mgr, publisher, copts); err != nil {
+		m.close()
 		return nil, err
 	}
-	return &Manager{mgr: mgr, publisher: publisher}, nil
+	return m, nil
+}
+
+// close releases the connections to the transport.
+func (m *Manager) close() {
+	m.publisher.Close()
+	if m.queue != nil {
+		m.queue.Close()
+	}
 }
 
 // Start runs the controller until ctx ends.
 func (m *Manager) Start(ctx context.Context) error {
-	defer m.publisher.Close()
+	defer m.close()
 	ctrl.LoggerFrom(ctx).Info("starting manager")
 	return m.mgr.Start(ctx)
 }

@@ -74,20 +74,51 @@ func (c *ManagerConfig) newPublisher(ctx context.Context) (publisher, string, er
 	return p, c.Kafka.Topic, err
 }
 
+// DefaultKafkaQueuedTimeout is --queued-timeout with Kafka: how long an
+// attempt waits unclaimed before the manager asks the consumer group
+// whether its message can still be on its way. A backlog does not trip
+// it (the group's offsets tell a waiting message from a lost one), so it
+// is short enough to heal a lost job within minutes.
+const DefaultKafkaQueuedTimeout = 5 * time.Minute
+
 // queuedTimeout is --queued-timeout, or its transport's default: HTTP
 // loses the jobs a worker held when it dies, so they are sent again after
-// the heartbeat timeout; Kafka loses none, and a long backlog is no reason
-// to send a job twice.
+// the heartbeat timeout; with Kafka, after DefaultKafkaQueuedTimeout, if
+// the group's offsets say the message cannot still be waiting.
 func (c *ManagerConfig) queuedTimeout() time.Duration {
 	switch {
 	case c.QueuedTimeout != 0:
 		return c.QueuedTimeout
 	case c.Transport != TransportHTTP:
-		return 0
+		return DefaultKafkaQueuedTimeout
 	case c.Controller.HeartbeatTimeout > 0:
 		return c.Controller.HeartbeatTimeout
 	}
 	return 2 * time.Minute
+}
+
+// newQueueReader reads the job topic and the workers' group for the
+// lost-job rules: with Kafka, unless re-sends are off. One look at start
+// makes a missing ACL one line that names it, not a log line per check.
+func (c *ManagerConfig) newQueueReader(ctx context.Context) (*kafka.Inspector, error) {
+	if c.Transport == TransportHTTP || c.queuedTimeout() <= 0 {
+		return nil, nil
+	}
+	in, err := kafka.NewInspector(c.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	// A missing grant stops the manager at start with the line that names
+	// it. An unreachable broker does not: Kafka may come up after the
+	// manager (both installed at once), and the lost-job watch looks again
+	// every --kafka-lag-interval.
+	if _, err := in.Look(ctx); kafka.Refused(err) {
+		in.Close()
+		return nil, err
+	} else if err != nil {
+		ctrl.LoggerFrom(ctx).Info("kafka not reachable yet; the lost-job watch will look again", "error", err.Error())
+	}
+	return in, nil
 }
 
 // source delivers job messages to a worker, several at once, until ctx

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -22,6 +23,21 @@ type Publisher struct {
 	cfg       Config
 	transport *kafka.Transport
 	w         *kafka.Writer
+
+	// placed receives, per message being written, where the broker put
+	// it. It is keyed by the address of the message's value, the one
+	// thing of a message that the Writer's Completion callback is
+	// documented to hand back unchanged (its byte slices are the
+	// caller's).
+	mu     sync.Mutex
+	placed map[*byte]*Position
+}
+
+// Position is where the broker wrote a message: the job topic's partition
+// and the message's offset in it.
+type Position struct {
+	Partition int
+	Offset    int64
 }
 
 // NewPublisher validates cfg and returns a Publisher. It does not connect:
@@ -53,21 +69,60 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		AllowAutoTopicCreation: false,
 		Transport:              t,
 	}
-	return &Publisher{cfg: cfg, transport: t, w: w}, nil
+	p := &Publisher{cfg: cfg, transport: t, w: w, placed: map[*byte]*Position{}}
+	w.Completion = p.completed
+	return p, nil
+}
+
+// completed records where each message the caller waits for was written.
+// The Writer calls it before WriteMessages returns.
+func (p *Publisher) completed(msgs []kafka.Message, err error) {
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range msgs {
+		if len(m.Value) == 0 {
+			continue
+		}
+		if pos := p.placed[&m.Value[0]]; pos != nil {
+			*pos = Position{Partition: m.Partition, Offset: m.Offset}
+		}
+	}
 }
 
 // Publish writes m to the job topic, keyed by m.Key(). It returns when all
 // in-sync replicas have the message, or with an error; if ctx has no
 // deadline, DefaultPublishTimeout applies.
 func (p *Publisher) Publish(ctx context.Context, m job.Message) error {
+	_, err := p.PublishKeyed(ctx, m, m.Key())
+	return err
+}
+
+// PublishKeyed writes m to the job topic under key and returns where the
+// broker put it. The key only picks the partition (workers read the
+// value alone), so another key than m.Key() sends a job around a
+// partition that nobody consumes. The Position is {-1, -1} if the broker
+// did not say (a Produce API older than version 3).
+func (p *Publisher) PublishKeyed(ctx context.Context, m job.Message, key string) (Position, error) {
 	value, err := job.Encode(m)
 	if err != nil {
-		return err
+		return Position{}, err
 	}
-	if err := p.PublishRaw(ctx, p.cfg.Topic, []byte(m.Key()), value); err != nil {
-		return fmt.Errorf("publish job %s: %w", m, err)
+	pos := &Position{Partition: -1, Offset: -1}
+	p.mu.Lock()
+	p.placed[&value[0]] = pos
+	p.mu.Unlock()
+	err = p.PublishRaw(ctx, p.cfg.Topic, []byte(key), value)
+	p.mu.Lock()
+	delete(p.placed, &value[0])
+	at := *pos
+	p.mu.Unlock()
+	if err != nil {
+		return Position{}, fmt.Errorf("publish job %s: %w", m, err)
 	}
-	return nil
+	return at, nil
 }
 
 // PublishRaw writes one message to topic as is. It is the dead-letter path,

@@ -46,6 +46,9 @@ func TestBadValuesFail(t *testing.T) {
 		{"job-token-typo", []string{"--set", "jobToken.secret=t"}, []string{"/jobToken", "'secret' not allowed"}, true},
 		{"queued-timeout-zero-with-http", []string{"--set", "transport=http", "--set", "jobToken.secretName=t", "--set", "controller.queuedTimeout=0s"},
 			[]string{"controller.queuedTimeout is 0s with transport http", "stay Queued"}, false},
+		{"stuck-after-below-two-lag-intervals", []string{"--set", "controller.kafkaLagInterval=1m", "--set", "controller.kafkaStuckAfter=90s"},
+			[]string{"controller.kafkaStuckAfter 90s is less than twice controller.kafkaLagInterval 1m"}, false},
+		{"bad-lag-interval", []string{"--set", "controller.kafkaLagInterval=often"}, []string{"/controller/kafkaLagInterval"}, true},
 		{"bad-queued-timeout", []string{"--set", "controller.queuedTimeout=soon"}, []string{"/controller/queuedTimeout"}, true},
 		// Proxies with credentials go in the Secret, never on the command
 		// line where anyone who can list processes reads them.

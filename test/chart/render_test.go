@@ -659,7 +659,11 @@ func checkDefaults(t *testing.T, r *rendered) {
 		wantFlag(t, f, "kafka-topic", "ytx.extractions")
 		wantFlag(t, f, "storage", "file:///var/lib/ytx")
 	}
+	// Both read the workers' group: the controller to find lost jobs.
 	wantFlag(t, wf, "kafka-group", "ytx-workers")
+	wantFlag(t, cf, "kafka-group", "ytx-workers")
+	wantFlag(t, cf, "kafka-lag-interval", "30s")
+	wantFlag(t, cf, "kafka-stuck-after", "10m")
 	wantFlag(t, wf, "kafka-dead-letter-topic", "ytx.extractions.dlq")
 	wantFlag(t, wf, "concurrency", "4")
 	wantFlag(t, wf, "max-artifact-bytes", "8Gi")
@@ -728,7 +732,12 @@ func checkDefaults(t *testing.T, r *rendered) {
 		}
 	}
 	for name, want := range map[string][]string{
-		"demo-ytx-controller": {"topic ytx.extractions literal [Describe Write]"},
+		// Describe on the workers' group: the controller reads its
+		// committed offsets and members to find lost jobs.
+		"demo-ytx-controller": {
+			"group ytx-workers literal [Describe]",
+			"topic ytx.extractions literal [Describe Write]",
+		},
 		"demo-ytx-worker": {
 			"group ytx-workers literal [Read]",
 			"topic ytx.extractions literal [Describe Read]",

@@ -13,7 +13,7 @@ import (
 
 // kafkaClient talks to the broker behind the processes' backs.
 func (s *system) kafkaClient() *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(broker.addr), Timeout: 10 * time.Second, Transport: s.wire}
+	return &kafka.Client{Addr: kafka.TCP(s.broker.addr), Timeout: 10 * time.Second, Transport: s.wire}
 }
 
 // partitions are the job topic's partition numbers.

@@ -36,6 +36,8 @@ type system struct {
 	store   storage.Store
 	s3      bool
 	book    *logBook
+	// broker is the suite's, or the scenario's own (systemOptions.broker).
+	broker *brokerProcess
 	// wire carries the suite's own requests to the broker (kafkaClient,
 	// the injected messages). kafka-go's DefaultTransport would keep
 	// metadata from earlier scenarios for a few seconds, in which this
@@ -53,8 +55,11 @@ type system struct {
 }
 
 type systemOptions struct {
-	partitions                int  // of the job topic; default 4
-	s3                        bool // S3 storage instead of a directory
+	partitions int  // of the job topic; default 4
+	s3         bool // S3 storage instead of a directory
+	// broker, when set, is a broker of the scenario's own (one it may
+	// wipe); default the suite's.
+	broker                    *brokerProcess
 	managerFlags, workerFlags []string
 }
 
@@ -63,11 +68,14 @@ func newSystem(t *testing.T, o systemOptions) *system {
 	if o.partitions == 0 {
 		o.partitions = 4
 	}
+	if o.broker == nil {
+		o.broker = broker
+	}
 	ns := "faults-" + rand.String(5)
 	s := &system{
-		t: t, ns: ns, s3: o.s3, book: &logBook{},
+		t: t, ns: ns, s3: o.s3, book: &logBook{}, broker: o.broker,
 		kafka: kafka.Config{
-			Brokers: []string{broker.addr}, Topic: "jobs-" + ns, Group: "workers-" + ns,
+			Brokers: []string{o.broker.addr}, Topic: "jobs-" + ns, Group: "workers-" + ns,
 			DeadLetterTopic: "dlq-" + ns, ClientID: "faults",
 		}.WithDefaults(),
 		managerFlags: o.managerFlags, workerFlags: o.workerFlags,
@@ -155,7 +163,7 @@ func (s *system) env() []string {
 func (s *system) commonFlags() []string {
 	return []string{
 		"--kubeconfig", plane.kubeconfig,
-		"--kafka-brokers", broker.addr, "--kafka-topic", s.kafka.Topic,
+		"--kafka-brokers", s.broker.addr, "--kafka-topic", s.kafka.Topic,
 		"--storage", s.storage,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--log-format", "json",
@@ -170,7 +178,7 @@ func (s *system) startManager(name string, extra ...string) *process {
 	s.t.Helper()
 	args := append([]string{"manager"}, s.commonFlags()...)
 	args = append(args,
-		"--namespaces", s.ns,
+		"--namespaces", s.ns, "--kafka-group", s.kafka.Group,
 		"--leader-elect", "--leader-election-namespace", s.ns,
 		"--heartbeat-timeout", "4s", "--retry-backoff", "300ms", "--retry-backoff-max", "2s",
 		"--rate-limited-backoff", "1s", "--rate-limited-backoff-max", "2s",

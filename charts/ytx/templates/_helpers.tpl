@@ -179,8 +179,9 @@ passed, only the --kafka-* flags.
 - --kafka-password-file=/etc/ytx/kafka-user/password
 {{- end }}
 - --kafka-topic={{ $k.topic }}
-{{- if eq $component "worker" }}
+{{- /* The controller reads the workers' group to find lost jobs. */}}
 - --kafka-group={{ $k.group }}
+{{- if eq $component "worker" }}
 - --kafka-dead-letter-topic={{ include "ytx.deadLetterTopic" $ctx }}
 {{- end }}
 {{- end }}
@@ -259,6 +260,10 @@ file:///var/lib/ytx
 {{- end }}
 {{- /* With transport http every kafka.* value is ignored, so it is not checked either. */}}
 {{- if include "ytx.kafkaTransport" . }}
+{{- $c := .Values.controller }}
+{{- if lt (int (include "ytx.seconds" $c.kafkaStuckAfter)) (mul 2 (int (include "ytx.seconds" $c.kafkaLagInterval))) }}
+{{- fail (printf "controller.kafkaStuckAfter %s is less than twice controller.kafkaLagInterval %s: a partition is found without progress by two looks at least; raise kafkaStuckAfter or lower kafkaLagInterval" $c.kafkaStuckAfter $c.kafkaLagInterval) }}
+{{- end }}
 {{- if and $k.strimzi.enabled $k.external.enabled }}
 {{- fail "kafka: kafka.strimzi.enabled and kafka.external.enabled are both true; choose one Kafka mode (set the other to false)" }}
 {{- end }}
