@@ -44,8 +44,10 @@ type ConsumerOptions struct {
 	// for members to rejoin. Zero: kafka-go's 30 s.
 	SessionTimeout time.Duration
 
-	// tune lets this package's tests shorten group timings.
-	tune func(*kafka.ReaderConfig)
+	// heartbeat, when set, is how often the consumer heartbeats the group:
+	// this package's tests shorten it so that members learn of a rebalance
+	// at once rather than after kafka-go's 3 s.
+	heartbeat time.Duration
 }
 
 // Hooks are optional callbacks. They run on the consumer's goroutines,
@@ -208,8 +210,8 @@ func (c *Consumer) Run(ctx context.Context, concurrency int, handle Handler) err
 		// session; a tenth leaves room for a slow round trip or two.
 		rcfg.HeartbeatInterval = st / 10
 	}
-	if c.opts.tune != nil {
-		c.opts.tune(&rcfg)
+	if hb := c.opts.heartbeat; hb > 0 {
+		rcfg.HeartbeatInterval = hb
 	}
 	// NewReader panics on a bad config; make that an error.
 	if err := rcfg.Validate(); err != nil {
