@@ -1,0 +1,201 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"ytx.dev/ytx/internal/job"
+)
+
+// LogNotCommitted is logged, with the message's partition, offset, key,
+// job (when the value is a job message) and why, for each message the
+// consumer finished and cannot commit: whoever owns its partition is given
+// it again (a worker's claim then drops it). It happens when a rebalance
+// gives the partition to another member while the message runs, or while
+// it waits behind an unfinished one (Kafka commits one offset per
+// partition); when the consumer stops with an earlier message of the
+// partition handed back unfinished; and when the last commit before
+// leaving the group fails.
+const LogNotCommitted = "finished message not committed; it will be delivered again"
+
+// Why a finished message is not committed (the "why" of LogNotCommitted).
+const (
+	WhyRevokedWhileRunning = "its partition went to another member while it ran"
+	WhyRevokedBehind       = "its partition went to another member while an earlier message of it ran"
+	WhyBehindUnfinished    = "an earlier message of its partition was handed back unfinished as the consumer stopped"
+	WhyFinalCommitFailed   = "the last commit before leaving the group failed"
+)
+
+// fetched is a message read from a partition in a group generation, or an
+// error of the group or of a fetch.
+type fetched struct {
+	msg kafka.Message
+	gen int32
+	err error
+}
+
+// Kafka's classic group protocol, which kafka-go speaks, is eager: at each
+// rebalance every member gives up all its partitions and is assigned anew
+// in the next generation. The consumer follows the generations itself,
+// rather than through a kafka-go Reader, to know which partitions it owns:
+// it commits only those, in the generation that assigns them, and it can
+// tell which finished messages its commits cannot cover.
+
+// groupConfig is the kafka-go consumer group the consumer joins.
+func (c *Consumer) groupConfig(dialer *kafka.Dialer) kafka.ConsumerGroupConfig {
+	klog := c.log.WithName("kafka-go")
+	gc := kafka.ConsumerGroupConfig{
+		ID:      c.cfg.Group,
+		Brokers: c.cfg.Brokers,
+		Dialer:  dialer,
+		Topics:  []string{c.cfg.Topic},
+		// A new group starts at the beginning: a job published before the
+		// first worker ever joined must not be skipped.
+		StartOffset: kafka.FirstOffset,
+		// Partitions added to the topic (KafkaTopic spec.partitions) are
+		// picked up by a rebalance without a restart.
+		WatchPartitionChanges: true,
+		JoinGroupBackoff:      2 * time.Second,
+		Logger:                logAt(klog.V(2)),
+		ErrorLogger:           logAt(klog.V(1)),
+	}
+	if st := c.opts.SessionTimeout; st > 0 {
+		gc.SessionTimeout, gc.RebalanceTimeout = st, st
+		// Kafka's rule of thumb: heartbeat at most a third of the
+		// session; a tenth leaves room for a slow round trip or two.
+		gc.HeartbeatInterval = st / 10
+	}
+	if hb := c.opts.heartbeat; hb > 0 {
+		gc.HeartbeatInterval = hb
+	}
+	return gc
+}
+
+// follow takes each generation the group forms, until ctx ends or the group
+// is closed, and sends what its partitions' fetchers read to out. Errors of
+// the group go to out too, until consumed is closed: kafka-go retries them,
+// Run decides whether they are fatal.
+func (c *Consumer) follow(ctx context.Context, cg *kafka.ConsumerGroup, dialer *kafka.Dialer, out chan<- fetched, consumed <-chan struct{}) {
+	for {
+		gen, err := cg.Next(ctx)
+		switch {
+		case ctx.Err() != nil, errors.Is(err, kafka.ErrGroupClosed):
+			return
+		case err != nil:
+			select {
+			case out <- fetched{err: err}:
+			case <-consumed:
+				// Run is making its last commit: keep following the
+				// group, for a generation to commit in.
+				c.log.Info("consumer group error; retrying", "error", err.Error())
+			case <-ctx.Done():
+				return
+			}
+		default:
+			c.startGeneration(gen, dialer, out)
+		}
+	}
+}
+
+// startGeneration makes gen the live generation: its assignment goes to the
+// tracker, a fetcher starts per assigned partition (unless Run is
+// stopping), and gen's end is watched.
+func (c *Consumer) startGeneration(gen *kafka.Generation, dialer *kafka.Dialer, out chan<- fetched) {
+	assigned := make(map[int]int64)
+	for _, a := range gen.Assignments[c.cfg.Topic] {
+		assigned[a.ID] = a.Offset
+	}
+	c.mu.Lock()
+	lost := c.tracker.assign(gen.ID, assigned)
+	c.gen = gen
+	c.stats.Uncommitted += int64(len(lost))
+	c.mu.Unlock()
+	c.log.V(1).Info("group generation started", "generation", gen.ID, "partitions", fmt.Sprint(assigned))
+	c.logNotCommitted(lost, WhyRevokedBehind)
+
+	gen.Start(func(ctx context.Context) {
+		<-ctx.Done()
+		c.endGeneration(gen)
+	})
+	if !c.stopping.Load() {
+		for _, a := range gen.Assignments[c.cfg.Topic] {
+			gen.Start(func(ctx context.Context) { c.fetchPartition(ctx, dialer, gen.ID, a, out) })
+		}
+	}
+	c.wake()
+}
+
+// endGeneration runs when gen ends (a rebalance, or leaving the group),
+// before this member joins the next one. The coordinator still accepts
+// commits in gen while it prepares the rebalance, and the partitions'
+// next owners read their offsets only after this member has joined again:
+// what is committed now is not delivered again.
+func (c *Consumer) endGeneration(gen *kafka.Generation) {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	if err := c.commitIn(gen); err != nil {
+		c.log.Info("commit at the end of a group generation failed", "generation", gen.ID, "error", err.Error())
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		c.gen = nil
+	}
+	c.mu.Unlock()
+}
+
+// fetchPartition reads the partition assignment a gives, from the offset it
+// starts at, and sends each message to out, until gen ends.
+func (c *Consumer) fetchPartition(ctx context.Context, dialer *kafka.Dialer, gen int32, a kafka.PartitionAssignment, out chan<- fetched) {
+	klog := c.log.WithName("kafka-go")
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   c.cfg.Brokers,
+		Topic:     c.cfg.Topic,
+		Partition: a.ID,
+		Dialer:    dialer,
+		// The broker answers a fetch as soon as there is one message
+		// (MinBytes 1) or after MaxWait; short, so a generation ends
+		// promptly.
+		MinBytes:    1,
+		MaxBytes:    1 << 20,
+		MaxWait:     500 * time.Millisecond,
+		Logger:      logAt(klog.V(2)),
+		ErrorLogger: logAt(klog.V(1)),
+	})
+	defer r.Close()
+	if err := r.SetOffset(a.Offset); err != nil {
+		c.log.Error(err, "cannot start reading a partition", "partition", a.ID, "offset", a.Offset)
+		<-ctx.Done() // returning would end the generation for every member
+		return
+	}
+	for {
+		msg, err := r.FetchMessage(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case out <- fetched{msg: msg, gen: gen, err: err}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// logNotCommitted logs LogNotCommitted for each of ms.
+func (c *Consumer) logNotCommitted(ms []uncommitted, why string) {
+	for _, m := range ms {
+		c.log.Info(LogNotCommitted, "partition", m.partition, "offset", m.offset, "job", m.label, "why", why)
+	}
+}
+
+// label names msg in LogNotCommitted: its job, as workers log it, or its key
+// when it is not a job message.
+func label(msg kafka.Message) string {
+	if j, err := job.Decode(msg.Value); err == nil {
+		return j.String()
+	}
+	return "key " + string(msg.Key)
+}
