@@ -29,6 +29,9 @@ const DefaultDrainTimeout = 20 * time.Second
 // this, the finished messages are delivered again instead.
 const finalCommitTimeout = 10 * time.Second
 
+// commitTimeout bounds one request for the group's offsets.
+const commitTimeout = 10 * time.Second
+
 // errNoGeneration: the group is rebalancing, there is no generation to
 // commit in; the commit is retried in the next one.
 var errNoGeneration = errors.New("no group generation to commit in: the group is rebalancing")
@@ -108,6 +111,7 @@ type Consumer struct {
 	commitMu sync.Mutex
 	mu       sync.Mutex
 	gen      *kafka.Generation // the live generation; nil while the group rebalances
+	client   *kafka.Client     // set by Run
 	tracker  *offsetTracker
 	stats    Stats
 }
@@ -203,6 +207,13 @@ func (c *Consumer) Run(ctx context.Context, concurrency int, handle Handler) err
 		return err
 	}
 	defer dlq.Close()
+	transport, err := c.cfg.Transport()
+	if err != nil {
+		return err
+	}
+	defer transport.CloseIdleConnections()
+	// For the group's offsets of partitions gone to other members.
+	c.client = &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: transport, Timeout: commitTimeout}
 	cg, err := kafka.NewConsumerGroup(c.groupConfig(dialer))
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
@@ -384,10 +395,7 @@ func (c *Consumer) process(runCtx, ctx context.Context, dlq *Publisher, handle H
 	}
 
 	c.mu.Lock()
-	advanced, lost := c.tracker.finish(tk, label(msg))
-	if lost {
-		c.stats.Uncommitted++
-	}
+	advanced := c.tracker.finish(tk, label(msg))
 	c.stats.InFlight--
 	c.stats.Finished++
 	if err != nil {
@@ -403,9 +411,6 @@ func (c *Consumer) process(runCtx, ctx context.Context, dlq *Publisher, handle H
 	}
 	if h := c.opts.Hooks.Finished; h != nil {
 		h(msg, err, time.Since(began))
-	}
-	if lost {
-		c.logNotCommitted([]uncommitted{{partition: msg.Partition, offset: msg.Offset, label: label(msg)}}, WhyRevokedWhileRunning)
 	}
 	if advanced {
 		c.wake()
@@ -474,10 +479,21 @@ func (c *Consumer) commit() error {
 func (c *Consumer) commitIn(gen *kafka.Generation) error {
 	c.mu.Lock()
 	cps := c.tracker.pending(gen.ID)
+	revoked := c.tracker.revoked()
 	c.mu.Unlock()
+	if len(revoked) > 0 {
+		if err := c.commitRevoked(gen, revoked); err != nil {
+			return err
+		}
+	}
 	if len(cps) == 0 {
 		return nil
 	}
+	return c.commitPoints(gen, cps)
+}
+
+// commitPoints commits cps in gen, in one request.
+func (c *Consumer) commitPoints(gen *kafka.Generation, cps []commitPoint) error {
 	offsets := make(map[int]int64, len(cps))
 	for _, cp := range cps {
 		offsets[cp.partition] = cp.offset
@@ -517,7 +533,7 @@ func (c *Consumer) finalCommit() {
 		err := c.commit()
 		c.mu.Lock()
 		// Everything committable is committed in the live generation.
-		settled := err == nil && c.gen != nil && len(c.tracker.pending(c.gen.ID)) == 0
+		settled := err == nil && c.gen != nil && len(c.tracker.pending(c.gen.ID)) == 0 && len(c.tracker.revoked()) == 0
 		left := c.tracker.uncommitted()
 		c.mu.Unlock()
 		if len(left) == 0 {

@@ -11,24 +11,26 @@ import (
 	"ytx.dev/ytx/internal/job"
 )
 
-// LogNotCommitted is logged, with the message's partition, offset, key,
-// job (when the value is a job message) and why, for each message the
-// consumer finished and cannot commit: whoever owns its partition is given
-// it again (a worker's claim then drops it). It happens when a rebalance
-// gives the partition to another member while the message runs, or while
-// it waits behind an unfinished one (Kafka commits one offset per
-// partition); when the consumer stops with an earlier message of the
-// partition handed back unfinished; and when the last commit before
-// leaving the group fails.
+// LogNotCommitted is logged, with the message's partition, offset, job
+// (when the value is a job message, else its key) and why, for each message
+// the consumer finished and could not commit before it left the group:
+// whoever owns its partition is given it again (a worker's claim then drops
+// it).
 const LogNotCommitted = "finished message not committed; it will be delivered again"
 
 // Why a finished message is not committed (the "why" of LogNotCommitted).
 const (
-	WhyRevokedWhileRunning = "its partition went to another member while it ran"
-	WhyRevokedBehind       = "its partition went to another member while an earlier message of it ran"
-	WhyBehindUnfinished    = "an earlier message of its partition was handed back unfinished as the consumer stopped"
-	WhyFinalCommitFailed   = "the last commit before leaving the group failed"
+	// Kafka commits one offset per partition: a message finished after
+	// one that was handed back, or that still ran when the consumer left,
+	// cannot be committed.
+	WhyBehindUnfinished  = "an earlier message of its partition was left unfinished"
+	WhyFinalCommitFailed = "the last commit before leaving the group failed"
 )
+
+// LogCommittedRevoked is logged when the consumer commits, for a partition
+// that a rebalance gave to another member, messages it finished there
+// after the rebalance: the new owner had not committed that far.
+const LogCommittedRevoked = "committed what finished on a partition another member owns now"
 
 // fetched is a message read from a partition in a group generation, or an
 // error of the group or of a fetch.
@@ -110,12 +112,10 @@ func (c *Consumer) startGeneration(gen *kafka.Generation, dialer *kafka.Dialer, 
 		assigned[a.ID] = a.Offset
 	}
 	c.mu.Lock()
-	lost := c.tracker.assign(gen.ID, assigned)
+	c.tracker.assign(gen.ID, assigned)
 	c.gen = gen
-	c.stats.Uncommitted += int64(len(lost))
 	c.mu.Unlock()
 	c.log.V(1).Info("group generation started", "generation", gen.ID, "partitions", fmt.Sprint(assigned))
-	c.logNotCommitted(lost, WhyRevokedBehind)
 
 	gen.Start(func(ctx context.Context) {
 		<-ctx.Done()
@@ -182,6 +182,60 @@ func (c *Consumer) fetchPartition(ctx context.Context, dialer *kafka.Dialer, gen
 			return
 		}
 	}
+}
+
+// commitRevoked commits, in gen, the commit points of partitions that went
+// to other members, where the group's offset is still behind them: what
+// this consumer finished there after the rebalance is then not delivered
+// again, and the new owner's messages behind the group's offset were all
+// finished here. Where the group's offset is already as far, there is
+// nothing to commit. (A new owner's commit between the read and the commit
+// may be moved back; what is between is delivered again, and dropped by the
+// claim.)
+func (c *Consumer) commitRevoked(gen *kafka.Generation, cps []commitPoint) error {
+	parts := make([]int, len(cps))
+	for i, cp := range cps {
+		parts[i] = cp.partition
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	res, err := c.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.Group, Topics: map[string][]int{c.cfg.Topic: parts}})
+	if err == nil {
+		err = res.Error
+	}
+	if err != nil {
+		c.log.Info("reading the group's offsets failed; will retry", "error", err.Error())
+		return err
+	}
+	group := make(map[int]int64)
+	for _, p := range res.Topics[c.cfg.Topic] {
+		if p.Error != nil {
+			c.log.Info("reading the group's offsets failed; will retry", "partition", p.Partition, "error", p.Error.Error())
+			return p.Error
+		}
+		group[p.Partition] = p.CommittedOffset
+	}
+	var ahead []commitPoint
+	c.mu.Lock()
+	for _, cp := range cps {
+		if g, ok := group[cp.partition]; ok && g >= cp.offset {
+			// The new owner is as far: forget what is behind it.
+			c.tracker.committed(commitPoint{partition: cp.partition, offset: g, epoch: cp.epoch})
+		} else {
+			ahead = append(ahead, cp)
+		}
+	}
+	c.mu.Unlock()
+	if len(ahead) == 0 {
+		return nil
+	}
+	if err := c.commitPoints(gen, ahead); err != nil {
+		return err
+	}
+	for _, cp := range ahead {
+		c.log.Info(LogCommittedRevoked, "partition", cp.partition, "offset", cp.offset, "groupOffset", group[cp.partition])
+	}
+	return nil
 }
 
 // logNotCommitted logs LogNotCommitted for each of ms.

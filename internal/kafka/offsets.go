@@ -11,17 +11,16 @@ import "slices"
 // (compaction, transaction markers), and the next message after N is
 // whatever was fetched next, not N+1.
 //
-// Ownership: the consumer commits a partition only in a group generation
-// that assigns the partition to it. A partition kept from one generation to
-// the next keeps what was fetched and finished: its messages are fetched
-// again from the committed offset, and a message finished before, or by
-// its first delivery while the second runs, is finished. A partition that
-// went to another member is committed no more by this consumer (that would
-// move the group's offset back behind what its new owner committed): what
-// this consumer finished of it and had not committed is delivered again to
-// the new owner, and the tracker reports it. A partition that comes back
-// after another member may have had it starts a new epoch; messages of the
-// old one count as finished after their partition went.
+// Ownership: the consumer commits a partition's position in a group
+// generation that assigns the partition to it. A partition kept from one
+// generation to the next keeps what was fetched and finished: its messages
+// are fetched again from the committed offset, and a message finished
+// before, or by its first delivery while the second runs, is finished. A
+// partition that went to another member keeps its queue too: what this
+// consumer finishes of it may still be committed, but only where the new
+// owner has not got that far (see Consumer.commitRevoked). A partition
+// that comes back after another member may have had it starts a new epoch;
+// tickets of the old one no longer count.
 //
 // offsetTracker is not safe for concurrent use; the Consumer guards it.
 type offsetTracker struct {
@@ -42,8 +41,8 @@ type partitionOffsets struct {
 	// last is the highest offset fetched in this epoch, -1 if none.
 	last int64
 	// committed is the group's offset as far as this consumer knows: the
-	// one the generation started the partition at, or a later commit of
-	// this consumer; -1 if none.
+	// one the generation started the partition at, a later commit of this
+	// consumer, or where a new owner was found to be; -1 if none.
 	committed int64
 }
 
@@ -84,14 +83,11 @@ func (t *offsetTracker) part(partition int) *partitionOffsets {
 }
 
 // assign records generation gen's assignment: partition → the offset it
-// starts at (the group's committed offset, or negative for none). It
-// returns the finished, uncommitted messages of the partitions this
-// consumer had and lost: the new owner is given them again.
-func (t *offsetTracker) assign(gen int32, assigned map[int]int64) (lost []uncommitted) {
+// starts at (the group's committed offset, or negative for none).
+func (t *offsetTracker) assign(gen int32, assigned map[int]int64) {
 	for partition, p := range t.parts {
-		if _, ok := assigned[partition]; !ok && p.owned {
+		if _, ok := assigned[partition]; !ok {
 			p.owned = false
-			lost = append(lost, p.dropDone(partition)...)
 		}
 	}
 	for partition, start := range assigned {
@@ -107,7 +103,6 @@ func (t *offsetTracker) assign(gen int32, assigned map[int]int64) (lost []uncomm
 			p.prune()
 		}
 	}
-	return lost
 }
 
 // start records a delivery of the message at offset of partition, fetched
@@ -136,29 +131,21 @@ func (t *offsetTracker) start(gen int32, partition int, offset int64) (tk ticket
 }
 
 // finish records that tk's message is done; label names it in reports.
-// advanced reports that the partition's commit position moved. lost
-// reports a message this consumer cannot commit: its partition went to
-// another member, which is given it again.
-func (t *offsetTracker) finish(tk ticket, label string) (advanced, lost bool) {
+// advanced reports that the partition's commit position moved (whether the
+// partition is still this consumer's or not).
+func (t *offsetTracker) finish(tk ticket, label string) (advanced bool) {
 	p := t.parts[tk.partition]
-	if p == nil {
-		return false, false
+	if p == nil || p.epoch != tk.epoch {
+		// The partition went and came back while it ran: it is read
+		// again from the group's offset.
+		return false
 	}
-	if p.epoch != tk.epoch {
-		// The partition went and came back while it ran.
-		return false, tk.offset >= p.committed
-	}
-	i, found := slices.BinarySearch(p.queue, tk.offset)
-	if !found {
-		return false, false // committed meanwhile, by a second delivery
-	}
-	if !p.owned {
-		p.queue = slices.Delete(p.queue, i, i+1)
-		return false, true
+	if _, found := slices.BinarySearch(p.queue, tk.offset); !found {
+		return false // committed meanwhile, by a second delivery
 	}
 	before := p.position()
 	p.done[tk.offset] = label
-	return p.position() != before, false
+	return p.position() != before
 }
 
 // pending returns, for the partitions generation gen assigns to this
@@ -186,14 +173,26 @@ func (t *offsetTracker) committed(cp commitPoint) {
 	}
 }
 
-// uncommitted lists the finished messages of owned partitions that are not
-// committed.
+// revoked returns the commit points of partitions that went to another
+// member, where this consumer finished more than it committed.
+func (t *offsetTracker) revoked() []commitPoint {
+	var cps []commitPoint
+	for partition, p := range t.parts {
+		if p.owned {
+			continue
+		}
+		if next := p.position(); next > p.committed {
+			cps = append(cps, commitPoint{partition: partition, offset: next, epoch: p.epoch})
+		}
+	}
+	return cps
+}
+
+// uncommitted lists the finished messages that are not committed.
 func (t *offsetTracker) uncommitted() []uncommitted {
 	var out []uncommitted
 	for partition, p := range t.parts {
-		if p.owned {
-			out = append(out, p.finished(partition)...)
-		}
+		out = append(out, p.finished(partition)...)
 	}
 	return out
 }
@@ -242,14 +241,5 @@ func (p *partitionOffsets) finished(partition int) []uncommitted {
 			out = append(out, uncommitted{partition: partition, offset: o, label: label})
 		}
 	}
-	return out
-}
-
-// dropDone removes the finished messages from the queue and returns them;
-// unfinished ones stay, for finish to report.
-func (p *partitionOffsets) dropDone(partition int) []uncommitted {
-	out := p.finished(partition)
-	p.queue = slices.DeleteFunc(p.queue, func(o int64) bool { _, ok := p.done[o]; return ok })
-	clear(p.done)
 	return out
 }

@@ -112,6 +112,50 @@ func TestRevokedPartitionIsNotCommittedByItsFormerOwner(t *testing.T) {
 	}
 }
 
+// A message that finishes after a rebalance gave its partition to another
+// member that has not got that far (its slots are busy, or it was stopped)
+// is committed by the member that ran it: no one is given it again.
+func TestRevokedPartitionIsCommittedWhereItsNewOwnerIsBehind(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, newCluster(t), 2)
+	produce(t, cfg, 1, 3)
+	kc := client(t, cfg)
+
+	releaseFirst, releaseSecond, busy := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(releaseFirst) }) })
+	calls := newRecorder()
+	first := startConsumer(t, withClientID(cfg, "first"), 4, fastGroup, func(ctx context.Context, m kafka.Message) error {
+		if n := calls.add(m); m.Partition == 1 && m.Offset == 0 && n == 1 {
+			<-releaseFirst // a long job, still running when its partition goes
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, "partition 1's offsets 1 and 2 finished", func() bool { return calls.count() == 3 })
+
+	// The second member gets partition 1 from offset 0 and holds its only
+	// slot with the first message it is given, until the test ends.
+	var busyOnce sync.Once
+	startConsumer(t, withClientID(cfg, "second"), 1, fastGroup, func(ctx context.Context, m kafka.Message) error {
+		busyOnce.Do(func() { close(busy) })
+		<-releaseSecond
+		return nil
+	})
+	t.Cleanup(func() { close(releaseSecond) }) // before the second is stopped
+	select {
+	case <-busy:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the second member was given nothing")
+	}
+	// The long job ends: the first member no longer owns partition 1, and
+	// the second has committed nothing there.
+	releaseOnce.Do(func() { close(releaseFirst) })
+	first.stop(t)
+	if got := committed(t, kc, cfg, 2)[1]; got != 3 {
+		t.Errorf("partition 1's committed offset is %d once the first member left, want 3: it had finished offsets 0 to 2 and the second member had committed none", got)
+	}
+}
+
 // produce writes n messages to partition of cfg.Topic.
 func produce(t *testing.T, cfg Config, partition, n int) {
 	t.Helper()
