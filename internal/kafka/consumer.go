@@ -478,18 +478,12 @@ func (c *Consumer) commit() error {
 // the group has moved to a later generation. commitMu must be held.
 func (c *Consumer) commitIn(gen *kafka.Generation) error {
 	c.mu.Lock()
-	cps := c.tracker.pending(gen.ID)
-	revoked := c.tracker.revoked()
+	cps := append(c.tracker.pending(gen.ID), c.tracker.revoked()...)
 	c.mu.Unlock()
-	if len(revoked) > 0 {
-		if err := c.commitRevoked(gen, revoked); err != nil {
-			return err
-		}
-	}
 	if len(cps) == 0 {
 		return nil
 	}
-	return c.commitPoints(gen, cps)
+	return c.commitAhead(gen, cps)
 }
 
 // commitPoints commits cps in gen, in one request.

@@ -184,15 +184,16 @@ func (c *Consumer) fetchPartition(ctx context.Context, dialer *kafka.Dialer, gen
 	}
 }
 
-// commitRevoked commits, in gen, the commit points of partitions that went
-// to other members, where the group's offset is still behind them: what
-// this consumer finished there after the rebalance is then not delivered
-// again, and the new owner's messages behind the group's offset were all
-// finished here. Where the group's offset is already as far, there is
-// nothing to commit. (A new owner's commit between the read and the commit
-// may be moved back; what is between is delivered again, and dropped by the
+// commitAhead commits, in gen, those of cps that are ahead of the group's
+// offset. A partition's owner and, for what it finished there after a
+// rebalance, its former owner may both commit it: each commits only where
+// the other has not got further, so the group's offset does not move back
+// and what one finished is not delivered again. Everything below a commit
+// point was finished by whoever commits it, so nothing is skipped. (A
+// commit of the other landing between the read and the commit may still be
+// moved back; what is between is delivered again, and dropped by the
 // claim.)
-func (c *Consumer) commitRevoked(gen *kafka.Generation, cps []commitPoint) error {
+func (c *Consumer) commitAhead(gen *kafka.Generation, cps []commitPoint) error {
 	parts := make([]int, len(cps))
 	for i, cp := range cps {
 		parts[i] = cp.partition
@@ -232,7 +233,15 @@ func (c *Consumer) commitRevoked(gen *kafka.Generation, cps []commitPoint) error
 	if err := c.commitPoints(gen, ahead); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	var revoked []commitPoint
 	for _, cp := range ahead {
+		if p := c.tracker.parts[cp.partition]; p != nil && !p.owned {
+			revoked = append(revoked, cp)
+		}
+	}
+	c.mu.Unlock()
+	for _, cp := range revoked {
 		c.log.Info(LogCommittedRevoked, "partition", cp.partition, "offset", cp.offset, "groupOffset", group[cp.partition])
 	}
 	return nil

@@ -18,7 +18,7 @@ import "slices"
 // before, or by its first delivery while the second runs, is finished. A
 // partition that went to another member keeps its queue too: what this
 // consumer finishes of it may still be committed, but only where the new
-// owner has not got that far (see Consumer.commitRevoked). A partition
+// owner has not got that far (see Consumer.commitAhead). A partition
 // that comes back after another member may have had it starts a new epoch;
 // tickets of the old one no longer count.
 //

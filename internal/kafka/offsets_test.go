@@ -224,7 +224,7 @@ func TestTrackerKeptPartitionKeepsWhatFinished(t *testing.T) {
 
 // A partition that goes to another member is committed in no generation
 // that does not assign it; what this consumer finishes of it afterwards
-// makes commit points for Consumer.commitRevoked.
+// makes commit points for Consumer.commitAhead.
 func TestTrackerRevokedPartition(t *testing.T) {
 	tr := newOwner(0, 1)
 	p0 := fetch(t, tr, 1, 0, 0)
