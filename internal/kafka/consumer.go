@@ -23,9 +23,18 @@ type Handler func(ctx context.Context, msg kafka.Message) error
 // fits in Kubernetes' default 30 s termination grace period.
 const DefaultDrainTimeout = 20 * time.Second
 
-// commitTimeout bounds one commit. kafka-go's CommitMessages blocks while
-// the group rebalances (no generation to commit in) and retries itself.
+// finalCommitTimeout bounds how long a stopping consumer waits for a group
+// generation to commit in, when the group is rebalancing as it stops. A
+// rebalance waits up to the session timeout for members to rejoin; past
+// this, the finished messages are delivered again instead.
+const finalCommitTimeout = 10 * time.Second
+
+// commitTimeout bounds one request for the group's offsets.
 const commitTimeout = 10 * time.Second
+
+// errNoGeneration: the group is rebalancing, there is no generation to
+// commit in; the commit is retried in the next one.
+var errNoGeneration = errors.New("no group generation to commit in: the group is rebalancing")
 
 // ConsumerOptions tunes a Consumer. The zero value is usable.
 type ConsumerOptions struct {
@@ -44,8 +53,10 @@ type ConsumerOptions struct {
 	// for members to rejoin. Zero: kafka-go's 30 s.
 	SessionTimeout time.Duration
 
-	// tune lets this package's tests shorten group timings.
-	tune func(*kafka.ReaderConfig)
+	// heartbeat, when set, is how often the consumer heartbeats the group:
+	// this package's tests shorten it so that members learn of a rebalance
+	// at once rather than after kafka-go's 3 s.
+	heartbeat time.Duration
 }
 
 // Hooks are optional callbacks. They run on the consumer's goroutines,
@@ -73,8 +84,11 @@ type Stats struct {
 	DeadLettered int64 // of Failed, those written to the dead-letter topic
 	Redelivered  int64 // handler calls that asked for redelivery (ErrRedeliver)
 	InFlight     int64 // handlers running now
-	Resets       int64 // partitions seen fetched again from an earlier offset (rebalances)
+	Refetched    int64 // of Fetched, messages fetched again (a rebalance restarted their partition at its committed offset)
 	CommitErrors int64 // failed commit attempts
+	// Uncommitted are finished messages this consumer could not commit
+	// (each logged as LogNotCommitted): they are delivered again.
+	Uncommitted int64
 	// Committed is the last offset this consumer committed per partition
 	// (the next offset to read, Kafka's convention).
 	Committed map[int]int64
@@ -89,10 +103,17 @@ type Consumer struct {
 	log    logr.Logger
 	ran    atomic.Bool
 	notify chan struct{} // wakes the committer; buffered, one pending wake is enough
+	// stopping: Run's context has ended; no partition is read any more.
+	stopping atomic.Bool
 
-	mu      sync.Mutex
-	tracker *offsetTracker
-	stats   Stats
+	// commitMu makes commits one at a time, so that the one at the end of
+	// a generation comes after any other in it.
+	commitMu sync.Mutex
+	mu       sync.Mutex
+	gen      *kafka.Generation // the live generation; nil while the group rebalances
+	client   *kafka.Client     // set by Run
+	tracker  *offsetTracker
+	stats    Stats
 }
 
 // NewConsumer validates cfg. It does not connect; Run does.
@@ -162,6 +183,14 @@ func (c *Consumer) Stats() Stats {
 // so jobs can finish or hand back cleanly. Handlers must return soon after
 // their context is cancelled: Run waits for them. Then Run commits what is
 // finished, leaves the group and closes its connections.
+//
+// What is finished is committed in the group generation that assigns its
+// partition to this consumer, and only then: a message that finishes after
+// a rebalance gave its partition to another member (or waited behind one
+// that did) stays uncommitted, is delivered again to the new owner, and is
+// logged as LogNotCommitted. When Run stops, it commits what is finished
+// before it leaves the group; if the group is rebalancing then, it waits
+// for the next generation (at most finalCommitTimeout) to commit in.
 func (c *Consumer) Run(ctx context.Context, concurrency int, handle Handler) error {
 	if concurrency < 1 {
 		return fmt.Errorf("kafka consumer: concurrency %d, want at least 1", concurrency)
@@ -178,60 +207,60 @@ func (c *Consumer) Run(ctx context.Context, concurrency int, handle Handler) err
 		return err
 	}
 	defer dlq.Close()
-	klog := c.log.WithName("kafka-go")
-	rcfg := kafka.ReaderConfig{
-		Brokers: c.cfg.Brokers,
-		GroupID: c.cfg.Group,
-		Topic:   c.cfg.Topic,
-		Dialer:  dialer,
-		// A new group starts at the beginning: a job published before the
-		// first worker ever joined must not be skipped.
-		StartOffset: kafka.FirstOffset,
-		// 0 = CommitMessages commits synchronously: when it returns nil,
-		// the offset is stored, which the tracker relies on.
-		CommitInterval: 0,
-		// The broker answers a fetch as soon as there is one message
-		// (MinBytes 1) or after MaxWait; short, so Close is prompt.
-		MinBytes: 1,
-		MaxBytes: 1 << 20,
-		MaxWait:  500 * time.Millisecond,
-		// Partitions added to the topic (KafkaTopic spec.partitions) are
-		// picked up by a rebalance without a restart.
-		WatchPartitionChanges: true,
-		JoinGroupBackoff:      2 * time.Second,
-		Logger:                logAt(klog.V(2)),
-		ErrorLogger:           logAt(klog.V(1)),
+	transport, err := c.cfg.Transport()
+	if err != nil {
+		return err
 	}
-	if st := c.opts.SessionTimeout; st > 0 {
-		rcfg.SessionTimeout, rcfg.RebalanceTimeout = st, st
-		// Kafka's rule of thumb: heartbeat at most a third of the
-		// session; a tenth leaves room for a slow round trip or two.
-		rcfg.HeartbeatInterval = st / 10
-	}
-	if c.opts.tune != nil {
-		c.opts.tune(&rcfg)
-	}
-	// NewReader panics on a bad config; make that an error.
-	if err := rcfg.Validate(); err != nil {
+	defer transport.CloseIdleConnections()
+	// For the group's offsets of partitions gone to other members.
+	c.client = &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: transport, Timeout: commitTimeout}
+	cg, err := kafka.NewConsumerGroup(c.groupConfig(dialer))
+	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
 	}
-	reader := kafka.NewReader(rcfg)
-
-	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelHandlers()
+	msgs := make(chan fetched)
+	// consumed is closed once nothing reads msgs any more; the group is
+	// followed until Run has made its last commit.
+	consumed := make(chan struct{})
+	followCtx, stopFollowing := context.WithCancel(context.Background())
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		c.follow(followCtx, cg, dialer, msgs, consumed)
+	}()
 	commitCtx, stopCommitter := context.WithCancel(context.Background())
 	committerDone := make(chan struct{})
 	go func() {
 		defer close(committerDone)
-		c.commitLoop(commitCtx, reader)
+		c.commitLoop(commitCtx)
 	}()
 
+	runErr := c.consume(ctx, msgs, concurrency, dlq, handle)
+	close(consumed)
+
+	stopCommitter()
+	<-committerDone
+	c.finalCommit()
+	// Closing the group ends the generation and sends LeaveGroup, so the
+	// partitions go to the other members at once.
+	stopFollowing()
+	cg.Close()
+	<-followed
+	return runErr
+}
+
+// consume handles messages until ctx ends (nil) or a fatal error, then
+// waits for the running handlers: DrainTimeout, then their context is
+// cancelled and they have to return.
+func (c *Consumer) consume(ctx context.Context, msgs <-chan fetched, concurrency int, dlq *Publisher, handle Handler) error {
+	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
 	// running ends with ctx, or when fetching stops on a fatal error:
 	// either way, handlers asking for redelivery are now handed back.
 	running, stopRunning := context.WithCancel(ctx)
 	defer stopRunning()
 	var wg sync.WaitGroup
-	runErr := c.fetchLoop(running, reader, concurrency, func(msg kafka.Message, tk ticket, release func()) {
+	runErr := c.fetchLoop(running, msgs, concurrency, func(msg kafka.Message, tk ticket, release func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -239,6 +268,7 @@ func (c *Consumer) Run(ctx context.Context, concurrency int, handle Handler) err
 			c.process(running, handlerCtx, dlq, handle, msg, tk)
 		}()
 	})
+	c.stopping.Store(true)
 	stopRunning()
 
 	drained := make(chan struct{})
@@ -257,23 +287,12 @@ func (c *Consumer) Run(ctx context.Context, concurrency int, handle Handler) err
 	}
 	cancelHandlers()
 	<-drained
-
-	stopCommitter()
-	<-committerDone
-	finalCtx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	if err := c.commit(finalCtx, reader); err != nil {
-		c.log.Info("final commit failed; unfinished and uncommitted messages will be delivered again", "error", err.Error())
-	}
-	cancel()
-	if err := reader.Close(); err != nil {
-		c.log.Info("closing the reader", "error", err.Error())
-	}
 	return runErr
 }
 
-// fetchLoop fetches messages while a handler slot is free and hands each to
-// start, until ctx ends (nil) or a fatal error.
-func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, concurrency int, start func(kafka.Message, ticket, func())) error {
+// fetchLoop takes fetched messages while a handler slot is free and hands
+// each to start, until ctx ends (nil) or a fatal error.
+func (c *Consumer) fetchLoop(ctx context.Context, msgs <-chan fetched, concurrency int, start func(kafka.Message, ticket, func())) error {
 	slots := make(chan struct{}, concurrency)
 	release := func() { <-slots }
 	for backoff := time.Duration(0); ; {
@@ -282,44 +301,55 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, concurrency i
 		case <-ctx.Done():
 			return nil
 		}
-		msg, err := r.FetchMessage(ctx)
-		if err != nil {
+		var f fetched
+		select {
+		case f = <-msgs:
+		case <-ctx.Done():
 			release()
-			if ctx.Err() != nil {
-				return nil
-			}
-			if fatal(err) {
-				c.log.Error(err, "cannot consume")
-				return fmt.Errorf("kafka consumer (group %q, topic %q): %w", c.cfg.Group, c.cfg.Topic, err)
+			return nil
+		}
+		if f.err != nil {
+			release()
+			if fatal(f.err) {
+				c.log.Error(f.err, "cannot consume")
+				return fmt.Errorf("kafka consumer (group %q, topic %q): %w", c.cfg.Group, c.cfg.Topic, f.err)
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			c.log.Info("fetch failed; retrying", "error", err.Error(), "backoff", backoff)
+			c.log.Info("fetch failed; retrying", "error", f.err.Error(), "backoff", backoff)
 			if !sleepCtx(ctx, backoff) {
 				return nil
 			}
 			continue
 		}
 		backoff = 0
-		c.mu.Lock()
-		tk, reset := c.tracker.start(msg.Partition, msg.Offset)
-		c.stats.Fetched++
-		c.stats.InFlight++
-		if reset {
-			c.stats.Resets++
-		}
-		c.mu.Unlock()
-		if reset {
-			// kafka-go re-fetches from the committed offset after a
-			// rebalance; messages of the old generation still running
-			// will not be committed, their new copies will.
-			c.log.Info("partition fetched again from an earlier offset (group rebalanced); tracking restarts there",
-				"partition", msg.Partition, "offset", msg.Offset)
+		tk, ok := c.track(f)
+		if !ok {
+			release()
+			continue
 		}
 		if h := c.opts.Hooks.Fetched; h != nil {
-			h(msg)
+			h(f.msg)
 		}
-		start(msg, tk, release)
+		start(f.msg, tk, release)
 	}
+}
+
+// track records the start of f's handler. It reports false for a message
+// fetched in a generation that has ended, whose partition is not this
+// consumer's for now: its owner reads it again.
+func (c *Consumer) track(f fetched) (ticket, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tk, ok, again := c.tracker.start(f.gen, f.msg.Partition, f.msg.Offset)
+	if !ok {
+		return tk, false
+	}
+	c.stats.Fetched++
+	c.stats.InFlight++
+	if again {
+		c.stats.Refetched++
+	}
+	return tk, true
 }
 
 // process runs the handler for msg and records the outcome. runCtx is Run's
@@ -365,7 +395,7 @@ func (c *Consumer) process(runCtx, ctx context.Context, dlq *Publisher, handle H
 	}
 
 	c.mu.Lock()
-	advanced := c.tracker.finish(tk)
+	advanced := c.tracker.finish(tk, label(msg))
 	c.stats.InFlight--
 	c.stats.Finished++
 	if err != nil {
@@ -383,10 +413,7 @@ func (c *Consumer) process(runCtx, ctx context.Context, dlq *Publisher, handle H
 		h(msg, err, time.Since(began))
 	}
 	if advanced {
-		select {
-		case c.notify <- struct{}{}:
-		default: // a wake is already pending; it will commit this too
-		}
+		c.wake()
 	}
 }
 
@@ -402,9 +429,10 @@ func (c *Consumer) call(ctx context.Context, handle Handler, msg kafka.Message) 
 	return handle(ctx, msg)
 }
 
-// commitLoop commits whenever a commit point moved, until ctx ends. A
-// failed commit is retried after a backoff (and at the next wake).
-func (c *Consumer) commitLoop(ctx context.Context, r *kafka.Reader) {
+// commitLoop commits whenever a commit point moved or a generation started,
+// until ctx ends. A failed commit is retried after a backoff (and at the
+// next wake).
+func (c *Consumer) commitLoop(ctx context.Context) {
 	var retry <-chan time.Time
 	backoff := time.Duration(0)
 	for {
@@ -415,7 +443,7 @@ func (c *Consumer) commitLoop(ctx context.Context, r *kafka.Reader) {
 		case <-retry:
 		}
 		retry = nil
-		if err := c.commit(ctx, r); err != nil && ctx.Err() == nil {
+		if err := c.commit(); err != nil {
 			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
 			retry = time.After(backoff)
 		} else {
@@ -424,31 +452,51 @@ func (c *Consumer) commitLoop(ctx context.Context, r *kafka.Reader) {
 	}
 }
 
-// commit commits every pending commit point in one request.
-func (c *Consumer) commit(ctx context.Context, r *kafka.Reader) error {
+// wake asks the committer to commit.
+func (c *Consumer) wake() {
+	select {
+	case c.notify <- struct{}{}:
+	default: // a wake is already pending; it will commit this too
+	}
+}
+
+// commit commits every pending commit point in the live generation.
+func (c *Consumer) commit() error {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	c.mu.Lock()
-	cps := c.tracker.pending()
+	gen := c.gen
+	c.mu.Unlock()
+	if gen == nil {
+		return errNoGeneration
+	}
+	return c.commitIn(gen)
+}
+
+// commitIn commits, in one request, the pending commit points of the
+// partitions gen assigns to this consumer. The coordinator refuses it once
+// the group has moved to a later generation. commitMu must be held.
+func (c *Consumer) commitIn(gen *kafka.Generation) error {
+	c.mu.Lock()
+	cps := append(c.tracker.pending(gen.ID), c.tracker.revoked()...)
 	c.mu.Unlock()
 	if len(cps) == 0 {
 		return nil
 	}
-	msgs := make([]kafka.Message, len(cps))
-	for i, cp := range cps {
-		// CommitMessages commits a message's offset + 1.
-		msgs[i] = kafka.Message{Topic: c.cfg.Topic, Partition: cp.partition, Offset: cp.offset - 1}
+	return c.commitAhead(gen, cps)
+}
+
+// commitPoints commits cps in gen, in one request.
+func (c *Consumer) commitPoints(gen *kafka.Generation, cps []commitPoint) error {
+	offsets := make(map[int]int64, len(cps))
+	for _, cp := range cps {
+		offsets[cp.partition] = cp.offset
 	}
-	cctx, cancel := context.WithTimeout(ctx, commitTimeout)
-	defer cancel()
-	if err := r.CommitMessages(cctx, msgs...); err != nil {
-		// Typically a rebalance: the generation we would commit in is
-		// gone, or the partition has a new owner. Nothing is lost: what
-		// is not committed is delivered again.
+	if err := gen.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: offsets}); err != nil {
 		c.mu.Lock()
 		c.stats.CommitErrors++
 		c.mu.Unlock()
-		if ctx.Err() == nil {
-			c.log.Info("commit failed; will retry", "error", err.Error())
-		}
+		c.log.Info("commit failed; will retry", "generation", gen.ID, "error", err.Error())
 		if h := c.opts.Hooks.CommitFailed; h != nil {
 			h(err)
 		}
@@ -466,6 +514,45 @@ func (c *Consumer) commit(ctx context.Context, r *kafka.Reader) error {
 		}
 	}
 	return nil
+}
+
+// finalCommit commits what is finished before Run leaves the group. If the
+// group is rebalancing, it waits for the next generation, at most
+// finalCommitTimeout. What it cannot commit is logged as LogNotCommitted:
+// finished messages behind one handed back unfinished (Kafka commits one
+// offset per partition), or all of them if no commit went through.
+func (c *Consumer) finalCommit() {
+	deadline := time.Now().Add(finalCommitTimeout)
+	for {
+		err := c.commit()
+		c.mu.Lock()
+		// Everything committable is committed in the live generation.
+		settled := err == nil && c.gen != nil && len(c.tracker.pending(c.gen.ID)) == 0 && len(c.tracker.revoked()) == 0
+		left := c.tracker.uncommitted()
+		c.mu.Unlock()
+		if len(left) == 0 {
+			return
+		}
+		why := ""
+		switch {
+		case settled:
+			why = WhyBehindUnfinished
+		case time.Now().After(deadline):
+			if err == nil {
+				err = errNoGeneration // committed in a generation that ended meanwhile
+			}
+			c.log.Info("final commit failed", "error", err.Error())
+			why = WhyFinalCommitFailed
+		default:
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		c.mu.Lock()
+		c.stats.Uncommitted += int64(len(left))
+		c.mu.Unlock()
+		c.logNotCommitted(left, why)
+		return
+	}
 }
 
 // logAt adapts a logr level to kafka-go's Printf-style Logger.

@@ -386,7 +386,7 @@ func TestRebalanceLosesNothing(t *testing.T) {
 
 	// kafka-go learns of a rebalance from a heartbeat: beat often, so the
 	// test does not wait the default 3 s.
-	fast := ConsumerOptions{tune: func(rc *kafka.ReaderConfig) { rc.HeartbeatInterval = 100 * time.Millisecond }}
+	fast := ConsumerOptions{heartbeat: 100 * time.Millisecond}
 	all, recA, recB := newRecorder(), newRecorder(), newRecorder()
 	// After a few messages the first member's handlers wait until the
 	// second member has handled one, which it can only do once the group

@@ -258,11 +258,31 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{seen: make(map[string]int)} }
 
-func (r *recorder) add(m kafka.Message) {
+// add records m and returns how many times m has been handled.
+func (r *recorder) add(m kafka.Message) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seen[fmt.Sprintf("%d/%d", m.Partition, m.Offset)]++
+	po := fmt.Sprintf("%d/%d", m.Partition, m.Offset)
+	r.seen[po]++
 	r.msgs = append(r.msgs, m)
+	return r.seen[po]
+}
+
+// offsets returns the offsets of partition handled, in order, with repeats.
+func (r *recorder) offsets(partition int) []int64 {
+	var out []int64
+	for _, m := range r.snapshot() {
+		if m.Partition == partition {
+			out = append(out, m.Offset)
+		}
+	}
+	return out
+}
+
+func (r *recorder) seenOffset(partition int, offset int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[fmt.Sprintf("%d/%d", partition, offset)] > 0
 }
 
 func (r *recorder) count() int {
