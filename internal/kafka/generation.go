@@ -1,9 +1,12 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -61,9 +64,11 @@ func (c *Consumer) groupConfig(dialer *kafka.Dialer) kafka.ConsumerGroupConfig {
 		// Partitions added to the topic (KafkaTopic spec.partitions) are
 		// picked up by a rebalance without a restart.
 		WatchPartitionChanges: true,
-		JoinGroupBackoff:      2 * time.Second,
-		Logger:                logAt(klog.V(2)),
-		ErrorLogger:           logAt(klog.V(1)),
+		// kafka-go's defaults, with range taking partitions in order.
+		GroupBalancers:   []kafka.GroupBalancer{rangeBalancer{}, kafka.RoundRobinGroupBalancer{}},
+		JoinGroupBackoff: 2 * time.Second,
+		Logger:           logAt(klog.V(2)),
+		ErrorLogger:      logAt(klog.V(1)),
 	}
 	if st := c.opts.SessionTimeout; st > 0 {
 		gc.SessionTimeout, gc.RebalanceTimeout = st, st
@@ -261,4 +266,20 @@ func label(msg kafka.Message) string {
 		return j.String()
 	}
 	return "key " + string(msg.Key)
+}
+
+// rangeBalancer is kafka-go's range balancer fed the partitions in numeric
+// order, as Kafka's own RangeAssignor takes them. kafka-go's takes them in
+// the order the broker's metadata lists them, which need not be sorted (kfake
+// lists them from a map), so with nothing changed a rebalance could move
+// every partition to another member. Its protocol name stays "range": members
+// of an older worker version still agree on it.
+type rangeBalancer struct{ kafka.RangeGroupBalancer }
+
+func (b rangeBalancer) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
+	sorted := slices.Clone(partitions)
+	slices.SortFunc(sorted, func(x, y kafka.Partition) int {
+		return cmp.Or(strings.Compare(x.Topic, y.Topic), cmp.Compare(x.ID, y.ID))
+	})
+	return b.RangeGroupBalancer.AssignGroups(members, sorted)
 }

@@ -180,3 +180,21 @@ func withClientID(cfg Config, id string) Config {
 	cfg.ClientID = id
 	return cfg
 }
+
+// The range balancer gives each member a run of partitions in numeric
+// order, whatever order the broker's metadata lists them in: members are
+// ordered by ID, so "a-…" gets the lower half.
+func TestRangeBalancerAssignsPartitionsInOrder(t *testing.T) {
+	members := []kafka.GroupMember{{ID: "b-2", Topics: []string{"jobs"}}, {ID: "a-1", Topics: []string{"jobs"}}}
+	var parts []kafka.Partition
+	for _, id := range []int{3, 1, 0, 2} {
+		parts = append(parts, kafka.Partition{Topic: "jobs", ID: id})
+	}
+	got := rangeBalancer{}.AssignGroups(members, parts)
+	if a, b := got["a-1"]["jobs"], got["b-2"]["jobs"]; !slices.Equal(a, []int{0, 1}) || !slices.Equal(b, []int{2, 3}) {
+		t.Errorf("assigned a-1 %v and b-2 %v, want [0 1] and [2 3]", a, b)
+	}
+	if name := (rangeBalancer{}).ProtocolName(); name != "range" {
+		t.Errorf("protocol %q, want range: members of an older version must agree with it", name)
+	}
+}
