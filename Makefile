@@ -123,9 +123,7 @@ FUZZ_TARGETS = $(shell grep -rE --include='*_test.go' --exclude-dir=bin --exclud
 fuzz: ## Run every Fuzz target for FUZZTIME (10s) each; a crasher lands in the package's testdata/fuzz/ and then fails plain go test until fixed.
 	@test -n "$(FUZZ_TARGETS)" || { echo "no Fuzz targets found"; exit 1; }
 	@for t in $(FUZZ_TARGETS); do \
-	  pkg=./$${t%%:*}; fn=$${t##*:}; \
-	  echo "go test -run '^$$' -fuzz '^$$fn\$$' -fuzztime $(FUZZTIME) $$pkg"; \
-	  go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  hack/fuzz-target.sh $${t%%:*} $${t##*:} $(FUZZTIME) || exit 1; \
 	done
 
 .PHONY: bench

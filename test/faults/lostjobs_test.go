@@ -97,7 +97,9 @@ func TestBrokerLosesItsData(t *testing.T) {
 	}
 	t.Cleanup(own.close)
 	s := newSystem(t, systemOptions{broker: own, workerFlags: fastGroup,
-		managerFlags: lostJobTimings(5*time.Second, time.Second, 10*time.Second)})
+		managerFlags: append(lostJobTimings(5*time.Second, time.Second, 10*time.Second),
+			// Every one published before the broker goes, none Pending.
+			"--max-in-flight-per-namespace", "0")})
 	s.startManager("manager")
 	workers := []string{"worker-a", "worker-b"}
 	for _, w := range workers {
@@ -119,7 +121,7 @@ func TestBrokerLosesItsData(t *testing.T) {
 		}
 	}
 	s.apply(xs[before:])
-	s.waitPhase(xs[before:], v1alpha1.PhaseQueued, 30*time.Second)
+	s.waitPhase(xs[before:], v1alpha1.PhaseQueued, within(30*time.Second))
 
 	own.p.kill()
 	own.dir = filepath.Join(tmpRoot, "kafka-"+t.Name()+"-wiped")
@@ -213,7 +215,11 @@ func TestBacklogIsNotResent(t *testing.T) {
 func TestStuckPartitionIsDetected(t *testing.T) {
 	n := 8 * *scale
 	s := newSystem(t, systemOptions{workerFlags: fastGroup,
-		managerFlags: lostJobTimings(3*time.Second, time.Second, 6*time.Second)})
+		managerFlags: append(lostJobTimings(3*time.Second, time.Second, 6*time.Second),
+			// Every one published at once, before the partition is found
+			// stuck: later ones would be sent around it at once, with no
+			// re-send to count.
+			"--max-in-flight-per-namespace", "0")})
 	s.startManager("manager")
 	s.startWorker("worker-a")
 	s.startWorker("worker-b")
