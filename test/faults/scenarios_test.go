@@ -676,6 +676,7 @@ func TestPoisonAndDuplicateMessages(t *testing.T) {
 	dead := s.countTopic(s.kafka.DeadLetterTopic)
 	if dead != poison {
 		t.Errorf("%d messages in the dead-letter topic, want the %d poison ones", dead, poison)
+		r.unexpected++
 	}
 	var lag map[int]int64
 	if !waitUntil(30*time.Second, func() bool {
@@ -684,6 +685,7 @@ func TestPoisonAndDuplicateMessages(t *testing.T) {
 		return err == nil && sumLag(lag) == 0
 	}) {
 		t.Errorf("partitions left behind (uncommitted messages by partition): %v", lag)
+		r.unexpected++
 	}
 	table.note(r.scenario, fmt.Sprintf("%d poison → %d dead letters; %d dropped at the claim; lag at the end %d", poison, dead, drops, sumLag(lag)))
 }
