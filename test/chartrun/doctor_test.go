@@ -282,11 +282,7 @@ func testDoctorForbidden(t *testing.T, c *chartCase, doctor client.WithWatch, re
 		}
 		return &cm
 	}
-	actions := []struct {
-		name    string
-		allowed bool
-		do      func() error
-	}{
+	actions := []rightsCheck{
 		{"gets its ConfigMap", true, func() error { return doctor.Get(ctx, mine, &corev1.ConfigMap{}) }},
 		{"updates its ConfigMap", true, func() error { return doctor.Update(ctx, fresh(mine)) }},
 		{"reads the cookies Secret", false, func() error {
@@ -323,13 +319,5 @@ func testDoctorForbidden(t *testing.T, c *chartCase, doctor client.WithWatch, re
 		{"lists Events", false, func() error { return doctor.List(ctx, &eventsv1.EventList{}, client.InNamespace(c.namespace)) }},
 		{"lists Pods", false, func() error { return doctor.List(ctx, &corev1.PodList{}, client.InNamespace(c.namespace)) }},
 	}
-	for _, a := range actions {
-		err := a.do()
-		switch {
-		case a.allowed && err != nil:
-			t.Errorf("%s: refused, want allowed: %v", a.name, err)
-		case !a.allowed && !apierrors.IsForbidden(err):
-			t.Errorf("%s: got %v, want 403 Forbidden", a.name, err)
-		}
-	}
+	checkRights(t, actions)
 }

@@ -280,12 +280,7 @@ func testForbidden(t *testing.T, c *chartCase, ctrlCfg, workerCfg *rest.Config, 
 		}
 		return &got
 	}
-	type action struct {
-		name    string
-		allowed bool
-		do      func() error
-	}
-	actions := []action{
+	actions := []rightsCheck{
 		{"worker gets the extraction", true, func() error { return worker.Get(ctx, key, &v1alpha1.YouTubeExtraction{}) }},
 		{"worker patches the status", true, func() error {
 			return worker.Status().Patch(ctx, fresh(), client.RawPatch(types.MergePatchType, []byte(`{}`)))
@@ -323,10 +318,10 @@ func testForbidden(t *testing.T, c *chartCase, ctrlCfg, workerCfg *rest.Config, 
 	for _, ns := range secretNS {
 		k := client.ObjectKey{Namespace: ns, Name: "db-credentials"}
 		actions = append(actions,
-			action{"worker reads a Secret in " + ns, false, func() error { return worker.Get(ctx, k, &corev1.Secret{}) }},
-			action{"controller reads a Secret in " + ns, false, func() error { return ctrl.Get(ctx, k, &corev1.Secret{}) }},
-			action{"worker lists Secrets in " + ns, false, func() error { return worker.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)) }},
-			action{"controller lists Secrets in " + ns, false, func() error { return ctrl.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)) }},
+			rightsCheck{"worker reads a Secret in " + ns, false, func() error { return worker.Get(ctx, k, &corev1.Secret{}) }},
+			rightsCheck{"controller reads a Secret in " + ns, false, func() error { return ctrl.Get(ctx, k, &corev1.Secret{}) }},
+			rightsCheck{"worker lists Secrets in " + ns, false, func() error { return worker.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)) }},
+			rightsCheck{"controller lists Secrets in " + ns, false, func() error { return ctrl.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)) }},
 		)
 	}
 	if c.unwatched != "" {
@@ -342,11 +337,11 @@ func testForbidden(t *testing.T, c *chartCase, ctrlCfg, workerCfg *rest.Config, 
 		t.Cleanup(func() { admin.Delete(context.Background(), outsider) }) //nolint:errcheck
 		okey := client.ObjectKeyFromObject(outsider)
 		actions = append(actions,
-			action{"controller lists extractions in unwatched " + out, false, func() error {
+			rightsCheck{"controller lists extractions in unwatched " + out, false, func() error {
 				return ctrl.List(ctx, &v1alpha1.YouTubeExtractionList{}, client.InNamespace(out))
 			}},
-			action{"controller gets an extraction in unwatched " + out, false, func() error { return ctrl.Get(ctx, okey, &v1alpha1.YouTubeExtraction{}) }},
-			action{"controller updates an extraction in unwatched " + out, false, func() error {
+			rightsCheck{"controller gets an extraction in unwatched " + out, false, func() error { return ctrl.Get(ctx, okey, &v1alpha1.YouTubeExtraction{}) }},
+			rightsCheck{"controller updates an extraction in unwatched " + out, false, func() error {
 				var got v1alpha1.YouTubeExtraction
 				if err := admin.Get(ctx, okey, &got); err != nil {
 					return err
@@ -354,28 +349,20 @@ func testForbidden(t *testing.T, c *chartCase, ctrlCfg, workerCfg *rest.Config, 
 				got.Finalizers = append(got.Finalizers, "ytx.dev/artifacts")
 				return ctrl.Update(ctx, &got)
 			}},
-			action{"worker gets an extraction in unwatched " + out, false, func() error { return worker.Get(ctx, okey, &v1alpha1.YouTubeExtraction{}) }},
-			action{"worker patches status in unwatched " + out, false, func() error {
+			rightsCheck{"worker gets an extraction in unwatched " + out, false, func() error { return worker.Get(ctx, okey, &v1alpha1.YouTubeExtraction{}) }},
+			rightsCheck{"worker patches status in unwatched " + out, false, func() error {
 				return worker.Status().Patch(ctx, outsider, client.RawPatch(types.MergePatchType, []byte(`{}`)))
 			}},
-			action{"controller lists extractions cluster-wide", false, func() error { return ctrl.List(ctx, &v1alpha1.YouTubeExtractionList{}) }},
-			action{"worker lists extractions cluster-wide", false, func() error { return worker.List(ctx, &v1alpha1.YouTubeExtractionList{}) }},
+			rightsCheck{"controller lists extractions cluster-wide", false, func() error { return ctrl.List(ctx, &v1alpha1.YouTubeExtractionList{}) }},
+			rightsCheck{"worker lists extractions cluster-wide", false, func() error { return worker.List(ctx, &v1alpha1.YouTubeExtractionList{}) }},
 		)
 		for _, ns := range c.watched {
-			actions = append(actions, action{"controller lists extractions in watched " + ns, true, func() error {
+			actions = append(actions, rightsCheck{"controller lists extractions in watched " + ns, true, func() error {
 				return ctrl.List(ctx, &v1alpha1.YouTubeExtractionList{}, client.InNamespace(ns))
 			}})
 		}
 	}
-	for _, a := range actions {
-		err := a.do()
-		switch {
-		case a.allowed && err != nil:
-			t.Errorf("%s: refused, want allowed: %v", a.name, err)
-		case !a.allowed && !apierrors.IsForbidden(err):
-			t.Errorf("%s: got %v, want 403 Forbidden", a.name, err)
-		}
-	}
+	checkRights(t, actions)
 }
 
 func newClient(t *testing.T, cfg *rest.Config) client.Client {
@@ -449,4 +436,27 @@ func describe(x *v1alpha1.YouTubeExtraction) string {
 		conds = append(conds, c.Type+"="+string(c.Status)+"("+c.Reason+": "+c.Message+")")
 	}
 	return "phase=" + string(x.Status.Phase) + " worker=" + x.Status.Worker + " conditions=[" + strings.Join(conds, "; ") + "]"
+}
+
+// rightsCheck is one request made with a rendered ServiceAccount's own
+// rights, and whether RBAC must allow it.
+type rightsCheck struct {
+	name    string
+	allowed bool
+	do      func() error
+}
+
+// checkRights makes each request and fails on one allowed that was refused,
+// or one refused with anything but 403 Forbidden.
+func checkRights(t *testing.T, checks []rightsCheck) {
+	t.Helper()
+	for _, a := range checks {
+		err := a.do()
+		switch {
+		case a.allowed && err != nil:
+			t.Errorf("%s: refused, want allowed: %v", a.name, err)
+		case !a.allowed && !apierrors.IsForbidden(err):
+			t.Errorf("%s: got %v, want 403 Forbidden", a.name, err)
+		}
+	}
 }
