@@ -201,8 +201,11 @@ const (
 
 // Artifact is one stored file.
 type Artifact struct {
+	// kind is what the file holds: audio, video, thumbnail or info (the
+	// full metadata as JSON). It keys the list: one file of each kind.
+	// +required
 	Kind ArtifactKind `json:"kind"`
-	// uri is where the file is: file:///dir/ns/name/audio.m4a or s3://bucket/prefix/ns/name/audio.m4a.
+	// uri is where the file is, under the storage layout <ns>/<name>/<uid>/<generation>-<attempt>/: file:///var/lib/ytx/ns/name/UID/1-1/audio.m4a or s3://bucket/prefix/ns/name/UID/1-1/audio.m4a.
 	URI       string `json:"uri"`
 	MediaType string `json:"mediaType,omitempty"`
 	SizeBytes int64  `json:"sizeBytes,omitempty"`
@@ -240,9 +243,10 @@ type YouTubeExtractionStatus struct {
 	VideoID string `json:"videoID,omitempty"`
 	// +optional
 	Metadata *VideoMetadata `json:"metadata,omitempty"`
-	// artifacts lists the stored files.
+	// artifacts lists the stored files, at most one of each kind.
 	// +optional
-	// +listType=atomic
+	// +listType=map
+	// +listMapKey=kind
 	Artifacts []Artifact `json:"artifacts,omitempty"`
 	// resolver is what read the video and served the files: kkdai (in
 	// the worker) or yt-dlp.
@@ -292,6 +296,7 @@ type YouTubeExtractionStatus struct {
 // +kubebuilder:printcolumn:name="Video",type=string,JSONPath=`.status.videoID`
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.status.metadata.title`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Failed")].reason`,description="Why it failed: the reason of the Failed condition"
 // +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress.percent`,description="Percent of bytes done"
 // +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1
 // +kubebuilder:printcolumn:name="Worker",type=string,JSONPath=`.status.worker`,priority=1
@@ -326,8 +331,4 @@ type YouTubeExtractionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []YouTubeExtraction `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&YouTubeExtraction{}, &YouTubeExtractionList{})
 }

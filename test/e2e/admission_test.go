@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/youtube/linktest"
@@ -113,5 +114,32 @@ func TestAdmissionAcceptsVideoLinks(t *testing.T) {
 		if x.Spec.ArtifactPolicy != v1alpha1.ArtifactPolicyDelete {
 			t.Errorf("%s: artifactPolicy defaulted to %q, want Delete", name, x.Spec.ArtifactPolicy)
 		}
+	}
+}
+
+// TestStatusArtifactsAreKeyedByKind: status.artifacts is a list map keyed
+// by kind, so the API server refuses a status naming two files of one kind
+// (a writer bug that would leave a user guessing which is theirs), and
+// server-side apply can merge one artifact at a time.
+func TestStatusArtifactsAreKeyedByKind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	e.create("keyed", rick)
+	artifact := func(kind v1alpha1.ArtifactKind, file string) v1alpha1.Artifact {
+		return v1alpha1.Artifact{Kind: kind, URI: "file:///var/lib/ytx/" + e.ns + "/keyed/" + file}
+	}
+	write := func(artifacts ...v1alpha1.Artifact) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			x := e.get("keyed")
+			x.Status.Artifacts = artifacts
+			return k8s.Status().Update(e.ctx(10*time.Second), x)
+		})
+	}
+	err := write(artifact(v1alpha1.ArtifactAudio, "a.m4a"), artifact(v1alpha1.ArtifactAudio, "b.m4a"))
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "status.artifacts[1]") || !strings.Contains(err.Error(), "Duplicate value") {
+		t.Errorf("two audio artifacts: %v, want Invalid naming status.artifacts[1] as a duplicate", err)
+	}
+	if err := write(artifact(v1alpha1.ArtifactAudio, "a.m4a"), artifact(v1alpha1.ArtifactVideo, "v.mp4"), artifact(v1alpha1.ArtifactInfo, "info.json")); err != nil {
+		t.Errorf("one artifact of each kind: %v", err)
 	}
 }

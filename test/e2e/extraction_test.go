@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"slices"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +153,16 @@ func TestUnplayableVideosFailWithReason(t *testing.T) {
 			t.Errorf("%s: message %q should name the video and say %q", c.name, cond.Message, c.says)
 		}
 		e.waitEvent(c.name, c.reason, 10*time.Second)
+	}
+	// `kubectl get extractions` shows each one's reason beside its phase.
+	table := e.kubectl("get", "extractions")
+	if !strings.Contains(strings.SplitN(table, "\n", 2)[0], "REASON") {
+		t.Errorf("`kubectl get extractions` has no REASON column:\n%s", table)
+	}
+	for _, c := range cases {
+		if !regexp.MustCompile(`(?m)^` + c.name + `\s.*\sFailed\s+` + c.reason + `\s`).MatchString(table) {
+			t.Errorf("`kubectl get extractions` does not show %s Failed with %s:\n%s", c.name, c.reason, table)
+		}
 	}
 	// Permanent failures are not retried: the attempt count and the number of
 	// player requests stay where they are.
