@@ -19,13 +19,6 @@ import (
 // artifactPolicy says.
 const Finalizer = "ytx.dev/artifacts"
 
-// Event reasons of the finalizer.
-const (
-	reasonArtifactsDeleted    = "ArtifactsDeleted"
-	reasonArtifactsRetained   = "ArtifactsRetained"
-	reasonArtifactsNotDeleted = "ArtifactsNotDeleted"
-)
-
 // ensureFinalizer adds the finalizer to a live resource. It returns true when
 // it wrote the resource (the write triggers another reconcile).
 func (r *Reconciler) ensureFinalizer(ctx context.Context, x *v1alpha1.YouTubeExtraction) (bool, error) {
@@ -61,7 +54,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 	prefix := storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))
 	if x.Spec.ArtifactPolicy == v1alpha1.ArtifactPolicyRetain || r.opts.Storage == nil {
 		if r.opts.Storage != nil {
-			r.event(x, corev1.EventTypeNormal, reasonArtifactsRetained, "artifactPolicy Retain: files under %s stay", r.opts.Storage.URI(prefix))
+			r.event(x, corev1.EventTypeNormal, v1alpha1.EventArtifactsRetained, "artifactPolicy Retain: files under %s stay", r.opts.Storage.URI(prefix))
 		}
 		return r.release(ctx, x)
 	}
@@ -69,7 +62,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 	legacy, err := r.deleteOwn(ctx, x)
 	switch {
 	case err != nil && r.now().Sub(deleted) >= r.opts.CleanupTimeout:
-		r.event(x, corev1.EventTypeWarning, reasonArtifactsNotDeleted,
+		r.event(x, corev1.EventTypeWarning, v1alpha1.EventArtifactsNotDeleted,
 			"gave up deleting the files under %s after %s; delete them by hand: %v", r.opts.Storage.URI(prefix), r.opts.CleanupTimeout, err)
 		return r.release(ctx, x)
 	case err != nil:
@@ -82,7 +75,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 	if legacy > 0 {
 		note = fmt.Sprintf(" and %d stored under %s before ytx kept files by UID", legacy, r.opts.Storage.URI(storage.NamePrefix(x.Namespace, x.Name)))
 	}
-	r.event(x, corev1.EventTypeNormal, reasonArtifactsDeleted, "deleted the files under %s%s", r.opts.Storage.URI(prefix), note)
+	r.event(x, corev1.EventTypeNormal, v1alpha1.EventArtifactsDeleted, "deleted the files under %s%s", r.opts.Storage.URI(prefix), note)
 	return r.release(ctx, x)
 }
 

@@ -329,7 +329,7 @@ func (r *Reconciler) publishQueued(ctx context.Context, x *v1alpha1.YouTubeExtra
 		return r.publishFailed(ctx, x, err)
 	}
 	r.remember(x, at)
-	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
+	r.event(x, corev1.EventTypeNormal, v1alpha1.EventQueued, "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
 	return ctrl.Result{}, nil
 }
 
@@ -355,7 +355,7 @@ func (r *Reconciler) publishPending(ctx context.Context, x *v1alpha1.YouTubeExtr
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.remember(x, at)
-	r.event(x, corev1.EventTypeNormal, "Queued", "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
+	r.event(x, corev1.EventTypeNormal, v1alpha1.EventQueued, "attempt %d of video %s queued on %s", x.Status.Attempts, x.Status.VideoID, r.opts.Queue)
 	return ctrl.Result{}, nil
 }
 
@@ -549,7 +549,7 @@ func (r *Reconciler) resend(ctx context.Context, x *v1alpha1.YouTubeExtraction, 
 	if v.reason == resentUnclaimed {
 		kind = corev1.EventTypeNormal
 	}
-	r.event(x, kind, reasonResent, "attempt %d was not claimed within %s%s; sent again to %s", x.Status.Attempts, r.opts.QueuedTimeout, why, r.opts.Queue)
+	r.event(x, kind, v1alpha1.EventResent, "attempt %d was not claimed within %s%s; sent again to %s", x.Status.Attempts, r.opts.QueuedTimeout, why, r.opts.Queue)
 	return ctrl.Result{RequeueAfter: r.opts.QueuedTimeout}, nil
 }
 
@@ -600,9 +600,6 @@ func (r *Reconciler) placements() map[types.NamespacedName]placed {
 	}
 	return out
 }
-
-// reasonResent is the Event of checkQueued.
-const reasonResent = "Resent"
 
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()

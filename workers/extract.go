@@ -47,7 +47,7 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 		},
 		func(o resolver.Outcome) {
 			w.log.Info("resolver failed; trying the next", "job", t.claim.msg.String(), "resolver", o.Resolver, "reason", o.Reason, "next", o.Next, "error", o.Err.Error())
-			w.event(t.claim.object(), corev1.EventTypeNormal, reasonResolverFallback,
+			w.event(t.claim.object(), corev1.EventTypeNormal, v1alpha1.EventResolverFallback,
 				"%s could not serve attempt %d (%s); trying %s", o.Resolver, t.claim.msg.Attempt, o.Reason, o.Next)
 		})
 	if err != nil {
@@ -60,9 +60,6 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 	t.resolver = used.Name()
 	return outcome{}
 }
-
-// reasonResolverFallback is the Event when the next resolver takes over.
-const reasonResolverFallback = "ResolverFallback"
 
 // request is what the job asks of the resolvers: its route to YouTube (a
 // proxy, chosen when the pacer lets the job start), its cookies and its

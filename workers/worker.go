@@ -150,7 +150,7 @@ func (w *Worker) Handle(ctx context.Context, m job.Message) error {
 		return nil
 	}
 	log.Info(LogClaimed)
-	w.event(c.object(), corev1.EventTypeNormal, "Running", "attempt %d claimed by worker %s", m.Attempt, w.opts.Name)
+	w.event(c.object(), corev1.EventTypeNormal, v1alpha1.EventRunning, "attempt %d claimed by worker %s", m.Attempt, w.opts.Name)
 
 	start := w.clock.Now()
 	t := newTask(c)
