@@ -121,6 +121,31 @@ func TestHelmUpgradeUpgradesTheCRD(t *testing.T) {
 	if !strings.Contains(out, "STATUS: deployed") {
 		t.Fatalf("helm install:\n%s", out)
 	}
+	// The notes say what the chosen storage needs.
+	if strings.Contains(out, "crds.enabled is false") {
+		t.Error("the notes of a release that manages the CRD say it does not")
+	}
+	checkNotes(t, out, "Storage: the chart's trial S3 server ytx-s3 (versitygw, bucket ytx)", "NOT for production",
+		"the ReadWriteOnce claim ytx-s3 (20Gi, the cluster's default class)", "stays Pending, the cluster has no default", "Installing on kind / minikube / a cloud")
+	for _, c := range []struct {
+		set  []string
+		want []string
+	}{
+		{[]string{"storage.type=pvc"}, []string{"Storage: the claim notes-ytx-data", "it needs a ReadWriteMany volume", "describe pvc notes-ytx-data",
+			"crds.enabled is false", "kubectl apply --server-side --force-conflicts -f config/crd/bases/ytx.dev_youtubeextractions.yaml"}},
+		{[]string{"storage.s3.trialServer.enabled=false", "storage.s3.bucket=media", "storage.s3.region=eu-west-1"},
+			[]string{"Storage: S3 (AWS), bucket media, which must exist", "from the pods' IAM role", "read, write, list and delete"}},
+		{[]string{"storage.s3.trialServer.persistence.enabled=false", "storage.s3.credentialsSecret.name=my-keys"},
+			[]string{"Its files are in an emptyDir: they are lost with its pod", "Its keys are in the Secret my-keys."}},
+	} {
+		// A second release owns no CRD: crds.enabled=false.
+		args := []string{"install", "notes", chartDir, "--dry-run=server", "--set", "crds.enabled=false"}
+		for _, s := range c.set {
+			args = append(args, "--set", s)
+		}
+		checkNotes(t, h(args...), c.want...)
+	}
+
 	if servesThumbnail() {
 		t.Fatal("the older release's CRD serves spec.thumbnail: the test's copy did not remove it")
 	}
@@ -215,4 +240,20 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 		}
 	}
 	return nil
+}
+
+// checkNotes checks that helm's output (its NOTES) says each of want, on
+// one line or across lines.
+func checkNotes(t *testing.T, out string, want ...string) {
+	t.Helper()
+	_, notes, ok := strings.Cut(out, "NOTES:")
+	if !ok {
+		t.Fatalf("helm printed no NOTES:\n%s", out)
+	}
+	flat := strings.Join(strings.Fields(notes), " ")
+	for _, w := range want {
+		if !strings.Contains(flat, w) {
+			t.Errorf("the notes do not say %q:\n%s", w, notes)
+		}
+	}
 }
