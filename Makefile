@@ -62,11 +62,11 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRD (also into the chart) and the manager's and worker's RBAC under config/.
+manifests: $(CONTROLLER_GEN) ## Generate the CRD (also as the chart's template) and the manager's and worker's RBAC under config/.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=ytx-manager paths="./controllers/..." output:rbac:artifacts:config=config/rbac/manager
 	$(CONTROLLER_GEN) rbac:roleName=ytx-worker paths="./workers/..." output:rbac:artifacts:config=config/rbac/worker
-	@mkdir -p charts/ytx/crds && cp config/crd/bases/*.yaml charts/ytx/crds/
+	@hack/chart-crds.sh config/crd/bases charts/ytx/templates/crds
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.
@@ -84,7 +84,7 @@ check-fmt: ## Fail when a Go file is not gofmt clean.
 # What `make generate manifests` writes. check-generated regenerates it in a
 # copy of the source tree and compares, so that the work tree is never
 # rewritten by a check.
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac charts/ytx/crds
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac charts/ytx/templates/crds
 
 .PHONY: check-generated
 check-generated: $(CONTROLLER_GEN) ## Fail, naming each file, when a generated file differs from what `make generate manifests` would write.

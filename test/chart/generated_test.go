@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -16,15 +17,17 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestChartCRDsAreGenerated: charts/ytx/crds holds exact copies of the CRDs
-// that controller-gen writes to config/crd/bases (`make manifests` copies
-// them), and nothing else.
+// TestChartCRDsAreGenerated: the chart's CRD templates
+// (templates/crds/, which `make manifests` writes) render exactly the CRDs
+// that controller-gen writes to config/crd/bases, one template for each
+// and nothing else: with the keep annotation by default, without it with
+// crds.keep=false, and not at all with crds.enabled=false.
 func TestChartCRDsAreGenerated(t *testing.T) {
 	generated, err := filepath.Glob(filepath.Join(repoRoot, "config", "crd", "bases", "*.yaml"))
 	if err != nil || len(generated) == 0 {
 		t.Fatalf("no CRDs in config/crd/bases (%v)", err)
 	}
-	inChart, err := filepath.Glob(filepath.Join(chartDir, "crds", "*"))
+	inChart, err := filepath.Glob(filepath.Join(chartDir, "templates", "crds", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,20 +39,52 @@ func TestChartCRDsAreGenerated(t *testing.T) {
 		got = append(got, filepath.Base(p))
 	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("charts/ytx/crds holds %q, config/crd/bases %q: run `make manifests`", got, want)
+		t.Fatalf("charts/ytx/templates/crds holds %q, config/crd/bases %q: run `make manifests`", got, want)
+	}
+	if fileExists(filepath.Join(chartDir, "crds")) {
+		t.Error("charts/ytx/crds exists: Helm would install that CRD too, and never upgrade it")
 	}
 	for _, name := range want {
-		a, err := os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", name))
+		data, err := os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := os.ReadFile(filepath.Join(chartDir, "crds", name))
-		if err != nil {
-			t.Fatal(err)
+		base, err := decodeObjects(string(data))
+		if err != nil || len(base) != 1 {
+			t.Fatalf("config/crd/bases/%s: %d objects, %v", name, len(base), err)
 		}
-		if !bytes.Equal(a, b) {
-			t.Errorf("charts/ytx/crds/%s differs from config/crd/bases/%s: run `make manifests`", name, name)
+		for _, keep := range []bool{true, false} {
+			out, err := helm("template", "demo", chartDir, "--show-only", "templates/crds/"+name, "--set", fmt.Sprintf("crds.keep=%v", keep))
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, err := decodeObjects(out)
+			if err != nil || len(objs) != 1 {
+				t.Fatalf("templates/crds/%s with crds.keep=%v: %d objects, %v", name, keep, len(objs), err)
+			}
+			wantObj := base[0].DeepCopy()
+			if keep {
+				a := wantObj.GetAnnotations()
+				a["helm.sh/resource-policy"] = "keep"
+				wantObj.SetAnnotations(a)
+			}
+			if !reflect.DeepEqual(objs[0].Object, wantObj.Object) {
+				t.Errorf("templates/crds/%s with crds.keep=%v renders\n%v\nwant config/crd/bases/%s%s:\n%v: run `make manifests`", name, keep, objs[0].Object,
+					name, map[bool]string{true: " with helm.sh/resource-policy: keep", false: ""}[keep], wantObj.Object)
+			}
 		}
+	}
+	objs, err := render("demo", "default", "--set", "crds.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			t.Errorf("crds.enabled=false renders CustomResourceDefinition %s", o.GetName())
+		}
+	}
+	if len(objs) == 0 {
+		t.Error("crds.enabled=false renders nothing at all")
 	}
 }
 
@@ -174,7 +209,7 @@ func TestReadmeListsEveryValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Objects passed on as they are get one row.
-	opaque := map[string]bool{"controller.resources": true, "worker.resources": true, "youtube.doctor.resources": true, "kafka.strimzi.storage": true}
+	opaque := map[string]bool{"controller.resources": true, "worker.resources": true, "youtube.doctor.resources": true, "kafka.strimzi.storage": true, "storage.s3.trialServer.resources": true}
 	var keys []string
 	var walk func(prefix string, m map[string]any)
 	walk = func(prefix string, m map[string]any) {

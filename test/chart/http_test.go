@@ -152,7 +152,7 @@ func checkHTTPOptional(t *testing.T, r *rendered) {
 	dns := "[namespaces map[kubernetes.io/metadata.name:kube-system]] [53/UDP 53/TCP]"
 	metrics := "[] [metrics/TCP health/TCP]"
 	checkNetworkPolicy(t, r, "controller", []string{metrics},
-		[]string{dns, api, "[pods of " + work + "] [8090/TCP]"})
+		[]string{dns, api, "[pods of " + work + "] [8090/TCP]", trialS3Egress(r)})
 	checkNetworkPolicy(t, r, "worker", []string{metrics, "[pods of " + ctrl + "] [jobs/TCP]"},
-		[]string{dns, api, "[0.0.0.0/0] [443/TCP]"})
+		[]string{dns, api, trialS3Egress(r), "[0.0.0.0/0] [443/TCP]"})
 }

@@ -56,6 +56,10 @@ func baseKinds(extra map[string]int) map[string]int {
 
 var strimziKinds = map[string]int{"Kafka": 1, "KafkaNodePool": 1, "KafkaTopic": 2, "KafkaUser": 2}
 
+// trialKinds is what the default storage adds: the trial S3 server's
+// Deployment (the third), Service, Secret and claim.
+var trialKinds = map[string]int{"Deployment": 3, "Service": 1, "Secret": 1, "PersistentVolumeClaim": 1}
+
 func merged(ms ...map[string]int) map[string]int {
 	out := map[string]int{}
 	for _, m := range ms {
@@ -69,13 +73,30 @@ func merged(ms ...map[string]int) map[string]int {
 var cases = []chartCase{
 	{
 		name: "defaults", release: "demo", namespace: "chart-defaults", fullname: "demo-ytx",
-		kinds: baseKinds(merged(strimziKinds, map[string]int{"PersistentVolumeClaim": 1})),
+		kinds: baseKinds(merged(strimziKinds, trialKinds)),
 		check: checkDefaults,
+	},
+	// Files on a ReadWriteMany volume instead.
+	{
+		name: "pvc", release: "demo", namespace: "chart-pvc", fullname: "demo-ytx",
+		args:  []string{"--set", "storage.type=pvc"},
+		kinds: baseKinds(merged(strimziKinds, map[string]int{"PersistentVolumeClaim": 1})),
+		check: checkPVC,
+	},
+	// The trial server with a Secret of the user's, a bucket and prefix of
+	// its own, and no claim.
+	{
+		name: "trial-s3-options", release: "try", namespace: "chart-trial-s3", fullname: "try-ytx",
+		args: []string{"--set", "storage.s3.credentialsSecret.name=my-s3", "--set", "storage.s3.credentialsSecret.accessKeyKey=user",
+			"--set", "storage.s3.credentialsSecret.secretKeyKey=pass", "--set", "storage.s3.bucket=media", "--set", "storage.s3.prefix=ytx",
+			"--set", "storage.s3.trialServer.persistence.enabled=false"},
+		kinds: baseKinds(merged(strimziKinds, map[string]int{"Deployment": 3, "Service": 1})),
+		check: checkTrialS3Options,
 	},
 	{
 		name: "external-kafka", release: "ytx", namespace: "chart-external", fullname: "ytx",
 		args:  valuesFile("values-external.yaml"),
-		kinds: baseKinds(map[string]int{"PersistentVolumeClaim": 1}),
+		kinds: baseKinds(trialKinds),
 		check: checkExternal,
 	},
 	{
@@ -89,7 +110,7 @@ var cases = []chartCase{
 		args: valuesFile("values-optional.yaml"),
 		kinds: baseKinds(merged(strimziKinds, map[string]int{
 			"PersistentVolumeClaim": 1, "ScaledObject": 1, "TriggerAuthentication": 1,
-			"Service": 2, "ServiceMonitor": 2, "NetworkPolicy": 2,
+			"Service": 3, "ServiceMonitor": 2, "NetworkPolicy": 3, "Deployment": 3, "Secret": 1,
 		})),
 		check: checkOptional,
 	},
@@ -97,14 +118,14 @@ var cases = []chartCase{
 		name: "namespaced", release: "scoped", namespace: "chart-namespaced", fullname: "scoped-ytx",
 		args: valuesFile("values-namespaced.yaml"),
 		kinds: baseKinds(merged(strimziKinds, map[string]int{
-			"PersistentVolumeClaim": 1, "ClusterRole": 0, "ClusterRoleBinding": 0, "Role": 5, "RoleBinding": 5,
-		})),
+			"ClusterRole": 0, "ClusterRoleBinding": 0, "Role": 5, "RoleBinding": 5,
+		}, trialKinds)),
 		check: checkNamespaced,
 	},
 	{
 		name: "production", release: "prod", namespace: "chart-production", fullname: "prod-ytx",
 		args:  []string{"-f", filepath.Join("..", "..", "charts", "ytx", "values-production.yaml")},
-		kinds: baseKinds(merged(strimziKinds, map[string]int{"PersistentVolumeClaim": 1, "NetworkPolicy": 2})),
+		kinds: baseKinds(merged(strimziKinds, map[string]int{"NetworkPolicy": 2})),
 		check: checkProduction,
 	},
 	// Every youtube value: resolvers, yt-dlp, cookies and proxies from
@@ -113,15 +134,15 @@ var cases = []chartCase{
 		name: "youtube", release: "tube", namespace: "chart-youtube", fullname: "tube-ytx",
 		args: valuesFile("values-youtube.yaml"),
 		kinds: baseKinds(merged(strimziKinds, map[string]int{
-			"PersistentVolumeClaim": 1, "ServiceAccount": 3, "Role": 2, "RoleBinding": 2, "CronJob": 1, "NetworkPolicy": 3,
-		})),
+			"ServiceAccount": 3, "Role": 2, "RoleBinding": 2, "CronJob": 1, "NetworkPolicy": 4,
+		}, trialKinds)),
 		check: checkYouTube,
 	},
 	// Transport http as the README installs it: no Kafka, the jobs Service.
 	{
 		name: "http", release: "ytx", namespace: "chart-http", fullname: "ytx",
 		args:  []string{"--set", "transport=http", "--set", "jobToken.secretName=ytx-job-token"},
-		kinds: baseKinds(map[string]int{"PersistentVolumeClaim": 1, "Service": 1}),
+		kinds: baseKinds(merged(trialKinds, map[string]int{"Service": 2})),
 		check: checkHTTP,
 	},
 	// Transport http with its optional values, NetworkPolicies and
@@ -130,7 +151,7 @@ var cases = []chartCase{
 		name: "http-optional", release: "fast", namespace: "chart-http-optional", fullname: "fast-ytx",
 		args: valuesFile("values-http.yaml"),
 		kinds: baseKinds(map[string]int{
-			"PersistentVolumeClaim": 1, "Service": 3, "ServiceMonitor": 2, "NetworkPolicy": 2,
+			"PersistentVolumeClaim": 1, "Service": 4, "ServiceMonitor": 2, "NetworkPolicy": 3, "Deployment": 3, "Secret": 1,
 		}),
 		check: checkHTTPOptional,
 	},
@@ -241,9 +262,16 @@ func cronJobPods(cj *batchv1.CronJob) *pods {
 }
 
 // podsFor is a component's pods: the controller's and the workers'
-// Deployments, the doctor's CronJob.
+// Deployments, the doctor's CronJob, the trial S3 server's Deployment (s3).
 func (r *rendered) podsFor(t *testing.T, component string) *pods {
 	t.Helper()
+	if component == "s3" {
+		d := r.trialServer(t)
+		if d == nil {
+			t.Fatal("no trial S3 server rendered")
+		}
+		return podsOf(d)
+	}
 	if component == "doctor" {
 		cj := r.cronJob(t)
 		if cj == nil {
@@ -255,12 +283,15 @@ func (r *rendered) podsFor(t *testing.T, component string) *pods {
 }
 
 // allPods are every pod template of the release: the controller's, the
-// workers' and, when rendered, the doctor's.
+// workers' and, when rendered, the doctor's and the trial S3 server's.
 func (r *rendered) allPods(t *testing.T) []*pods {
 	t.Helper()
 	out := []*pods{podsOf(r.deployment(t, "controller")), podsOf(r.deployment(t, "worker"))}
 	if cj := r.cronJob(t); cj != nil {
 		out = append(out, cronJobPods(cj))
+	}
+	if d := r.trialServer(t); d != nil {
+		out = append(out, podsOf(d))
 	}
 	return out
 }
@@ -576,6 +607,9 @@ func checkCommon(t *testing.T, r *rendered) {
 
 	// How the workers read YouTube, and the doctor when it is rendered.
 	checkYouTubeCommon(t, r)
+
+	// The trial S3 server, when rendered, and where its pods' files go.
+	checkStorageCommon(t, r)
 }
 
 // checkSecretFile checks that dir is a read-only mount of a Secret volume
@@ -657,7 +691,7 @@ func checkDefaults(t *testing.T, r *rendered) {
 		wantFlag(t, f, "kafka-username", "demo-ytx-"+component)
 		wantFlag(t, f, "kafka-password-file", "/etc/ytx/kafka-user/password")
 		wantFlag(t, f, "kafka-topic", "ytx.extractions")
-		wantFlag(t, f, "storage", "file:///var/lib/ytx")
+		wantFlag(t, f, "storage", "s3://ytx?endpoint=demo-ytx-s3."+ns+".svc:7070&region=us-east-1&insecure=true")
 	}
 	// Both read the workers' group: the controller to find lost jobs.
 	wantFlag(t, wf, "kafka-group", "ytx-workers")
@@ -681,19 +715,15 @@ func checkDefaults(t *testing.T, r *rendered) {
 		if s, k := secretVolume(t, p, c, "/etc/ytx/kafka-user"); s != d.Name || k != "password" {
 			t.Errorf("%s: password from %s/%s, want the KafkaUser's Secret %s/password", d.Name, s, k, d.Name)
 		}
-		if v := mountAt(p, c, "/var/lib/ytx"); v == nil || v.PersistentVolumeClaim.ClaimName != "demo-ytx-data" {
-			t.Errorf("%s: demo-ytx-data is not at /var/lib/ytx", d.Name)
-		}
 	}
 	if v := mountAt(podsOf(work), wc, "/scratch"); v.EmptyDir.SizeLimit.String() != "20Gi" {
 		t.Errorf("scratch sizeLimit %s, want 20Gi", v.EmptyDir.SizeLimit)
 	}
 
-	pvc := &corev1.PersistentVolumeClaim{}
-	fromUnstructured(t, r.get(t, "PersistentVolumeClaim", "demo-ytx-data"), pvc)
-	if !slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}) || pvc.Spec.Resources.Requests.Storage().String() != "50Gi" {
-		t.Errorf("PVC %v %v, want ReadWriteMany 50Gi", pvc.Spec.AccessModes, pvc.Spec.Resources.Requests.Storage())
-	}
+	// Storage: the trial S3 server, and no ReadWriteMany claim, which
+	// kind's, minikube's, k3s's and most clouds' default classes lack.
+	checkTrialS3(t, r, trialS3Want{bucket: "ytx", secret: "demo-ytx-s3", accessKey: "AWS_ACCESS_KEY_ID", secretKey: "AWS_SECRET_ACCESS_KEY", madeSecret: true, claim: true})
+	checkNoReadWriteMany(t, r)
 
 	// Strimzi.
 	k := r.get(t, "Kafka", "demo-ytx-kafka")
@@ -974,7 +1004,8 @@ func matches(selector map[string]any, labels map[string]string) bool {
 
 // checkNetworkPolicies checks the policies of both components (transport
 // kafka): in, only the metrics and health ports; out, only DNS, the API
-// server, the Strimzi brokers, and (worker) HTTPS.
+// server, the Strimzi brokers, S3 (the trial server's pods, or S3 on 443
+// for both), and (worker) HTTPS; and the trial server's own policy.
 func checkNetworkPolicies(t *testing.T, r *rendered, kafkaCluster string, apiCIDRs []string) {
 	t.Helper()
 	common := []string{
@@ -983,7 +1014,15 @@ func checkNetworkPolicies(t *testing.T, r *rendered, kafkaCluster string, apiCID
 		fmt.Sprintf("[pods map[strimzi.io/cluster:%s]] [9093/TCP]", kafkaCluster),
 	}
 	in := []string{"[] [metrics/TCP health/TCP]"}
-	checkNetworkPolicy(t, r, "controller", in, common)
+	if r.trialServer(t) != nil {
+		common = append(common, trialS3Egress(r))
+		checkNetworkPolicy(t, r, "controller", in, common)
+		checkNetworkPolicy(t, r, "worker", in, append(slices.Clone(common), "[0.0.0.0/0] [443/TCP]"))
+		checkTrialS3NetworkPolicy(t, r)
+		return
+	}
+	// S3 on AWS (443), behind httpsCIDRs.
+	checkNetworkPolicy(t, r, "controller", in, append(slices.Clone(common), "[0.0.0.0/0] [443/TCP]"))
 	checkNetworkPolicy(t, r, "worker", in, append(slices.Clone(common), "[0.0.0.0/0] [443/TCP]"))
 }
 

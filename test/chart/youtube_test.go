@@ -401,8 +401,8 @@ func checkYouTube(t *testing.T, r *rendered) {
 	https := "[0.0.0.0/0] [443/TCP 3128/TCP 1080/TCP]"
 	proxies := "[192.0.2.0/24] [3128/TCP 1080/TCP]"
 	metrics := "[] [metrics/TCP health/TCP]"
-	checkNetworkPolicy(t, r, "controller", []string{metrics}, []string{dns, api, kafka, proxies})
-	checkNetworkPolicy(t, r, "worker", []string{metrics}, []string{dns, api, kafka, https, proxies})
+	checkNetworkPolicy(t, r, "controller", []string{metrics}, []string{dns, api, kafka, trialS3Egress(r), proxies})
+	checkNetworkPolicy(t, r, "worker", []string{metrics}, []string{dns, api, kafka, trialS3Egress(r), https, proxies})
 	checkNetworkPolicy(t, r, "doctor", nil, []string{dns, api, https, proxies})
 }
 
@@ -472,7 +472,7 @@ func TestYouTubeValuesOneByOne(t *testing.T) {
 		{"extractor args as written", []string{`youtube.ytdlp.extractorArgs=["youtube:lang=en #x","youtube:player_client=web; po_token=a: b"]`, "youtube.doctor.enabled=true"},
 			with(flagArg{"ytdlp-extractor-args", "youtube:lang=en #x"}, flagArg{"ytdlp-extractor-args", "youtube:player_client=web; po_token=a: b"}), true, nil},
 		{"doctor NetworkPolicy with http and S3", []string{"youtube.doctor.enabled=true", "networkPolicy.enabled=true", "transport=http",
-			"jobToken.secretName=ytx-job-token", "storage.type=s3", "storage.s3.bucket=media", "storage.s3.endpoint=minio.storage:9000"},
+			"jobToken.secretName=ytx-job-token", "storage.type=s3", "storage.s3.bucket=media", "storage.s3.endpoint=minio.storage:9000", "storage.s3.trialServer.enabled=false"},
 			defaults, true, []string{
 				"[namespaces map[kubernetes.io/metadata.name:kube-system]] [53/UDP 53/TCP]",
 				"[] [443/TCP 6443/TCP]",

@@ -41,6 +41,9 @@ type chartCase struct {
 	unwatched string
 
 	render *render
+	// trialDir is the directory the case's trial S3 server serves, once
+	// it runs (its buckets are its subdirectories).
+	trialDir string
 	// broker is the case's Kafka; adminKafka a superuser on it.
 	broker     *kfake.Cluster
 	adminKafka kafka.Config

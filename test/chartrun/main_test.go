@@ -70,8 +70,15 @@ var (
 		values:  map[string]any{"watchNamespaces": []string{"team-a", "team-b"}},
 		watched: []string{"team-a", "team-b"}, unwatched: "team-c",
 	}
-	// wiringCase is the chart's defaults, run as processes.
-	wiringCase = chartCase{name: "wiring", release: "prod", namespace: "ytx", extractionNS: "music"}
+	// wiringCase stores on the shared volume (storage.type pvc), run as
+	// processes.
+	wiringCase = chartCase{
+		name: "wiring", release: "prod", namespace: "ytx", extractionNS: "music",
+		values: map[string]any{"storage": map[string]any{"type": "pvc"}},
+	}
+	// trialCase is the chart's defaults, run as processes: the files go to
+	// the trial S3 server, run from its rendered pod as bin/versitygw.
+	trialCase = chartCase{name: "trial", release: "try", namespace: "ytx-trial", extractionNS: "trial-music"}
 	// s3Case stores in S3 (a real S3 server); setup sets its values, which
 	// name the server's address and a credentials Secret the test makes.
 	s3Case = chartCase{name: "s3", release: "media", namespace: "ytx-s3", extractionNS: "podcasts"}
@@ -81,6 +88,7 @@ var (
 	httpCase = chartCase{
 		name: "http", release: "relay", namespace: "ytx-http", extractionNS: "radio",
 		values: map[string]any{
+			"storage":    map[string]any{"type": "pvc"},
 			"transport":  "http",
 			"jobToken":   map[string]any{"secretName": "relay-jobs", "key": "shared-token"},
 			"controller": map[string]any{"queuedTimeout": "30s"},
@@ -111,7 +119,7 @@ var (
 		)}},
 	}
 
-	cases = []*chartCase{&clusterCase, &namespacedCase, &wiringCase, &s3Case, &httpCase, &doctorCase}
+	cases = []*chartCase{&clusterCase, &namespacedCase, &wiringCase, &trialCase, &s3Case, &httpCase, &doctorCase}
 )
 
 // Shared by every test of the package.
@@ -208,7 +216,7 @@ func setup() error {
 		"type": "s3",
 		"s3": map[string]any{
 			"bucket": "media", "prefix": "ytx", "endpoint": s3srv.Endpoint, "region": s3test.Region, "insecure": true,
-			"credentialsSecret": map[string]any{"name": "s3-credentials"},
+			"credentialsSecret": map[string]any{"name": "s3-credentials"}, "trialServer": map[string]any{"enabled": false},
 		},
 	}}
 	s3Case.secrets = map[string]map[string][]byte{"s3-credentials": {

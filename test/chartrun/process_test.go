@@ -30,13 +30,20 @@ type process struct {
 // the chart forgot).
 func startProcess(t *testing.T, p *pod, args []string, extra ...string) *process {
 	t.Helper()
+	return startBinary(t, ytxBin, p, args, extra...)
+}
+
+// startBinary is startProcess for another program than bin/ytx: the pod's
+// container runs an image of its own (the trial S3 server's versitygw).
+func startBinary(t *testing.T, bin string, p *pod, args []string, extra ...string) *process {
+	t.Helper()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for _, e := range p.env {
 		env = append(env, e.name+"="+e.value)
 	}
 	env = append(env, extra...)
 	pr := &process{name: p.container.Name, out: &tail.Buffer{Max: 64 << 10}, done: make(chan struct{})}
-	pr.cmd = exec.Command(ytxBin, args...)
+	pr.cmd = exec.Command(bin, args...)
 	pr.cmd.Env = env
 	pr.cmd.Dir = t.TempDir()
 	var w io.Writer = pr.out
@@ -45,7 +52,7 @@ func startProcess(t *testing.T, p *pod, args []string, extra ...string) *process
 	}
 	pr.cmd.Stdout, pr.cmd.Stderr = w, w
 	if err := pr.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", ytxBin, err)
+		t.Fatalf("starting %s: %v", bin, err)
 	}
 	go func() {
 		pr.err = pr.cmd.Wait()

@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -62,6 +63,7 @@ func TestChartWiring(t *testing.T) {
 	}
 	t.Run("pvc", func(t *testing.T) { testWiring(t, &wiringCase) })
 	t.Run("s3", func(t *testing.T) { testWiring(t, &s3Case) })
+	t.Run("trial-s3", func(t *testing.T) { testWiring(t, &trialCase) })
 	t.Run("http", func(t *testing.T) { testWiringHTTP(t, &httpCase) })
 }
 
@@ -73,6 +75,14 @@ func testWiring(t *testing.T, c *chartCase) {
 	createNamespace(t, c.extractionNS)
 	for name, data := range c.secrets {
 		createSecret(t, c.namespace, name, data)
+	}
+	// The Secrets the chart renders, as helm would create them.
+	for _, o := range r.all("Secret") {
+		var sec corev1.Secret
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &sec); err != nil {
+			t.Fatal(err)
+		}
+		createSecret(t, c.namespace, sec.Name, sec.Data)
 	}
 
 	// What Strimzi's operators make of the chart's Kafka and KafkaUsers:
@@ -107,6 +117,12 @@ func testWiring(t *testing.T, c *chartCase) {
 	nsRe := regexp.QuoteMeta(c.namespace)
 	bootstrap := regexp.MustCompile(fmt.Sprintf(`\b%s(\.%s(\.svc(\.cluster\.local)?)?)?:%d\b`, svc, nsRe, k.port))
 	rewrites := map[*regexp.Regexp]string{bootstrap: c.broker.ListenAddrs()[0]}
+	// The trial S3 server, when the chart runs one: its rendered pod as
+	// bin/versitygw, and its Service's name becomes its address.
+	if r.find("Deployment", fn+"-s3") != nil {
+		service, addr := startTrialS3(t, c, pe)
+		rewrites[service] = addr
+	}
 	for _, p := range []*pod{ctrl, worker} {
 		if brokers, _ := flagValue(p.args, p.envMap(), "kafka-brokers"); brokers != k.bootstrap(c.namespace) {
 			t.Errorf("%s: --kafka-brokers = %q, want Strimzi's bootstrap Service %q", p.container.Name, brokers, k.bootstrap(c.namespace))
@@ -325,6 +341,11 @@ func (c *chartCase) artifactPath(pe *podEnv, uri string) (string, error) {
 		}
 		return u.Path, nil
 	case "s3":
+		if c.trialDir != "" {
+			// A bucket of the trial server is a directory of the volume
+			// it serves.
+			return filepath.Join(c.trialDir, u.Host, u.Path), nil
+		}
 		bucket, _, _ := unstructured.NestedString(c.values, "storage", "s3", "bucket")
 		if u.Host != bucket {
 			return "", fmt.Errorf("%s is not in the bucket %q of the values", uri, bucket)

@@ -188,14 +188,99 @@ passed, only the --kafka-* flags.
 
 {{/* Storage ---------------------------------------------------------------- */}}
 
+{{/*
+Whether the chart runs its trial S3 server (storage.s3.trialServer): "true"
+with storage.type s3 and trialServer.enabled, else "".
+*/}}
+{{- define "ytx.trialS3" -}}
+{{- if and (eq .Values.storage.type "s3") .Values.storage.s3.trialServer.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The trial server's Deployment, Service, claim and (made) Secret. */}}
+{{- define "ytx.trialS3Name" -}}
+{{- printf "%s-s3" (include "ytx.fullname" .) }}
+{{- end }}
+
+{{- define "ytx.trialS3Port" -}}7070{{- end }}
+
+{{- define "ytx.s3Bucket" -}}
+{{- if include "ytx.trialS3" . }}{{ default "ytx" .Values.storage.s3.bucket }}{{ else }}{{ .Values.storage.s3.bucket }}{{ end }}
+{{- end }}
+
+{{/* host:port of S3; empty: AWS. The trial server: its Service. */}}
+{{- define "ytx.s3Endpoint" -}}
+{{- if include "ytx.trialS3" . }}
+{{- printf "%s.%s.svc:%s" (include "ytx.trialS3Name" .) .Release.Namespace (include "ytx.trialS3Port" .) }}
+{{- else }}
+{{- .Values.storage.s3.endpoint }}
+{{- end }}
+{{- end }}
+
+{{/* versitygw answers for one region, us-east-1 unless told another. */}}
+{{- define "ytx.s3Region" -}}
+{{- if include "ytx.trialS3" . }}{{ default "us-east-1" .Values.storage.s3.region }}{{ else }}{{ .Values.storage.s3.region }}{{ end }}
+{{- end }}
+
+{{/*
+The Secret holding the S3 credentials: storage.s3.credentialsSecret.name,
+else with the trial server the one the chart makes; empty: none (IAM role).
+*/}}
+{{- define "ytx.s3CredentialsSecret" -}}
+{{- if .Values.storage.s3.credentialsSecret.name }}{{ .Values.storage.s3.credentialsSecret.name }}
+{{- else if include "ytx.trialS3" . }}{{ include "ytx.trialS3Name" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the chart makes the trial server's Secret: "true" with the trial
+server and no credentialsSecret.name.
+*/}}
+{{- define "ytx.trialS3MakesSecret" -}}
+{{- if and (include "ytx.trialS3" .) (not .Values.storage.s3.credentialsSecret.name) }}true{{ end }}
+{{- end }}
+
+{{/*
+The keys of the Secret the chart makes for the trial server, as a dict with
+"access" and "secret": those of the Secret already in the cluster (so that
+upgrades keep them: the server and the files are the same), else new random
+ones. They are made once per render and remembered in the values, so that
+the Secret and the pods' checksum annotation agree. Under `helm template`
+(and Argo CD, dry runs) lookup finds nothing: new keys with every render.
+*/}}
+{{- define "ytx.trialS3Keys" -}}
+{{- $t := .Values.storage.s3.trialServer }}
+{{- if not (hasKey $t "_keys") }}
+{{- $c := .Values.storage.s3.credentialsSecret }}
+{{- $keys := dict "access" (randAlphaNum 20) "secret" (randAlphaNum 40) }}
+{{- $old := lookup "v1" "Secret" .Release.Namespace (include "ytx.trialS3Name" .) }}
+{{- if and $old $old.data (hasKey $old.data $c.accessKeyKey) (hasKey $old.data $c.secretKeyKey) }}
+{{- $keys = dict "access" (index $old.data $c.accessKeyKey | b64dec) "secret" (index $old.data $c.secretKeyKey | b64dec) }}
+{{- end }}
+{{- $_ := set $t "_keys" $keys }}
+{{- end }}
+{{- toJson (get $t "_keys") }}
+{{- end }}
+
+{{/*
+Pod annotations of the pods that use the trial server's made Secret (the
+server, the controller, the workers): when its keys change (only under
+helm template), they restart together, since a running pod keeps the keys
+it started with.
+*/}}
+{{- define "ytx.trialS3Checksum" -}}
+{{- if include "ytx.trialS3MakesSecret" . -}}
+checksum/s3-credentials: {{ include "ytx.trialS3Keys" . | sha256sum }}
+{{- end }}
+{{- end }}
+
 {{- define "ytx.storageURL" -}}
 {{- if eq .Values.storage.type "s3" }}
 {{- $s3 := .Values.storage.s3 }}
 {{- $q := list }}
-{{- with $s3.endpoint }}{{ $q = append $q (printf "endpoint=%s" .) }}{{ end }}
-{{- with $s3.region }}{{ $q = append $q (printf "region=%s" (urlquery .)) }}{{ end }}
-{{- if $s3.insecure }}{{ $q = append $q "insecure=true" }}{{ end }}
-{{- printf "s3://%s" $s3.bucket }}
+{{- with include "ytx.s3Endpoint" . }}{{ $q = append $q (printf "endpoint=%s" .) }}{{ end }}
+{{- with include "ytx.s3Region" . }}{{ $q = append $q (printf "region=%s" (urlquery .)) }}{{ end }}
+{{- if or $s3.insecure (include "ytx.trialS3" .) }}{{ $q = append $q "insecure=true" }}{{ end }}
+{{- printf "s3://%s" (include "ytx.s3Bucket" .) }}
 {{- with trimAll "/" $s3.prefix }}/{{ . }}{{ end }}
 {{- with $q }}?{{ join "&" . }}{{ end }}
 {{- else -}}
@@ -209,7 +294,7 @@ file:///var/lib/ytx
 
 {{/* The port of the S3 endpoint (443 without one). */}}
 {{- define "ytx.s3Port" -}}
-{{- $ep := .Values.storage.s3.endpoint }}
+{{- $ep := include "ytx.s3Endpoint" . }}
 {{- if $ep }}{{ last (splitList ":" $ep) }}{{ else }}443{{ end }}
 {{- end }}
 
@@ -287,10 +372,16 @@ file:///var/lib/ytx
 {{- end }}
 {{- end }}
 {{- end }}
-{{- if eq .Values.storage.type "s3" }}
-{{- if not .Values.storage.s3.bucket }}
-{{- fail "storage.s3.bucket is empty but storage.type is s3" }}
+{{- $st := .Values.storage }}
+{{- if eq $st.type "s3" }}
+{{- if and (not $st.s3.trialServer.enabled) (not $st.s3.bucket) }}
+{{- fail "storage.s3.bucket is empty but storage.type is s3 and storage.s3.trialServer.enabled is false: set the bucket (and endpoint, region, credentialsSecret) of your S3 store, or storage.s3.trialServer.enabled=true to have the chart run a small S3 server for trying ytx out" }}
 {{- end }}
+{{- if and $st.s3.trialServer.enabled $st.s3.endpoint }}
+{{- fail (printf "storage.s3.endpoint is %s but storage.s3.trialServer.enabled is true: the files would go to the chart's trial server, not to %s; set storage.s3.trialServer.enabled=false to use your S3 store" $st.s3.endpoint $st.s3.endpoint) }}
+{{- end }}
+{{- else if and (not $st.pvc.existingClaim) (not (has "ReadWriteMany" $st.pvc.accessModes)) }}
+{{- fail (printf "storage.pvc.accessModes is %v without ReadWriteMany: the controller and every worker mount the claim, from whichever nodes they run on, and a ReadWriteOnce volume attaches to one node only, so pods on the others would stay ContainerCreating for ever. Use a StorageClass that offers ReadWriteMany (NFS, CephFS, EFS, Azure Files, Filestore) with accessModes [ReadWriteMany], or storage.type=s3 (the default; storage.s3.trialServer runs a small S3 server on a ReadWriteOnce volume for trying ytx out)" $st.pvc.accessModes) }}
 {{- end }}
 {{- $grace := int (include "ytx.seconds" .Values.worker.shutdownGrace) }}
 {{- if le (int (include "ytx.workerTerminationGrace" .)) $grace }}
@@ -366,18 +457,20 @@ capabilities:
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
-{{- if and (eq .Values.storage.type "s3") .Values.storage.s3.credentialsSecret.name }}
-{{- $c := .Values.storage.s3.credentialsSecret }}
+{{- if eq .Values.storage.type "s3" }}
+{{- with include "ytx.s3CredentialsSecret" . }}
+{{- $c := $.Values.storage.s3.credentialsSecret }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ $c.name }}
+      name: {{ . }}
       key: {{ $c.accessKeyKey }}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ $c.name }}
+      name: {{ . }}
       key: {{ $c.secretKeyKey }}
+{{- end }}
 {{- end }}
 {{- end }}
 
