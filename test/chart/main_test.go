@@ -2,13 +2,15 @@
 // --strict` and `helm template` over a matrix of values, facts about what
 // each case renders, values that must fail, and server-side apply (strict
 // field validation) of every rendered object to a real kube-apiserver, with
-// small stand-in CRDs for Strimzi, KEDA and the Prometheus Operator.
+// small stand-in CRDs for Strimzi and the real CRDs of KEDA and the
+// Prometheus Operator.
 package chart_test
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,12 +93,17 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	defer apiServer.Stop() //nolint:errcheck
-	// The stand-ins for the CRDs that other operators own; InstallCRDs
-	// waits until they are Established.
+	// The CRDs that other operators own: Strimzi's stand-ins, and KEDA's
+	// and the Prometheus Operator's own. InstallCRDs waits until they are
+	// Established.
+	operatorCRDs, err := moduleCRDs()
+	if err != nil {
+		return fail(err)
+	}
 	if _, err := envtest.InstallCRDs(apiServer.Config, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join("testdata", "crds")}, ErrorIfPathMissing: true,
+		Paths: append([]string{filepath.Join("testdata", "crds")}, operatorCRDs...), ErrorIfPathMissing: true,
 	}); err != nil {
-		return fail(fmt.Errorf("installing the stand-in CRDs: %w", err))
+		return fail(fmt.Errorf("installing the other operators' CRDs: %w", err))
 	}
 	if dyn, err = dynamic.NewForConfig(apiServer.Config); err != nil {
 		return fail(err)
@@ -107,6 +114,72 @@ func run(m *testing.M) int {
 	}
 	mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 	return m.Run()
+}
+
+// crdModules are the CRD files, by the Go module that ships them, of the
+// kinds the chart renders for KEDA and the Prometheus Operator. Their
+// versions are pinned in hack/tools/crds/go.mod.
+var crdModules = map[string][]string{
+	"github.com/kedacore/keda/v2": {
+		"config/crd/bases/keda.sh_scaledobjects.yaml",
+		"config/crd/bases/keda.sh_triggerauthentications.yaml",
+	},
+	"github.com/prometheus-operator/prometheus-operator": {
+		"example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
+	},
+}
+
+// moduleCRDs downloads (or finds in the module cache) the modules of
+// crdModules at the versions of hack/tools/crds/go.mod, checked against its
+// go.sum, and returns the paths of their CRD files; a module or file that
+// is missing is an error, never a skip.
+func moduleCRDs() ([]string, error) {
+	dir := filepath.Join(repoRoot, "hack", "tools", "crds")
+	args := []string{"mod", "download", "-json"}
+	for m := range crdModules {
+		args = append(args, m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	// go mod download -json prints a JSON object per module, with Error
+	// set for one it could not get, and exits non-zero then.
+	dirs := map[string]string{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var m struct{ Path, Version, Dir, Error string }
+		if derr := dec.Decode(&m); errors.Is(derr, io.EOF) {
+			break
+		} else if derr != nil {
+			return nil, fmt.Errorf("reading `go %s` in %s: %w\n%s", strings.Join(args, " "), dir, derr, stderr.String())
+		}
+		if m.Error != "" {
+			return nil, fmt.Errorf("downloading the CRDs' module %s@%s (pinned in %s/go.mod): %s", m.Path, m.Version, dir, m.Error)
+		}
+		dirs[m.Path] = m.Dir
+	}
+	if err != nil {
+		return nil, fmt.Errorf("`go %s` in %s: %w\n%s", strings.Join(args, " "), dir, err, stderr.String())
+	}
+	var paths []string
+	for m, files := range crdModules {
+		if dirs[m] == "" {
+			return nil, fmt.Errorf("`go %s` in %s gave no directory for %s", strings.Join(args, " "), dir, m)
+		}
+		for _, f := range files {
+			p := filepath.Join(dirs[m], filepath.FromSlash(f))
+			if !fileExists(p) {
+				return nil, fmt.Errorf("the CRD file %s is not in %s: did the module move it? Find it there and fix crdModules", f, dirs[m])
+			}
+			paths = append(paths, p)
+		}
+	}
+	return paths, nil
 }
 
 func fileExists(p string) bool {

@@ -730,9 +730,6 @@ func checkDefaults(t *testing.T, r *rendered) {
 	if k.GetAPIVersion() != "kafka.strimzi.io/v1" {
 		t.Errorf("Kafka apiVersion %s", k.GetAPIVersion())
 	}
-	if a := k.GetAnnotations(); a["strimzi.io/kraft"] != "enabled" || a["strimzi.io/node-pools"] != "enabled" {
-		t.Errorf("Kafka annotations %v", a)
-	}
 	listeners := nested(t, k, "spec", "kafka", "listeners").([]any)
 	want := map[string]any{"name": "tls", "port": int64(9093), "type": "internal", "tls": true, "authentication": map[string]any{"type": "scram-sha-512"}}
 	if len(listeners) != 1 || fmt.Sprint(listeners[0]) != fmt.Sprint(want) {
@@ -744,7 +741,9 @@ func checkDefaults(t *testing.T, r *rendered) {
 	nested(t, k, "spec", "entityOperator", "topicOperator")
 	nested(t, k, "spec", "entityOperator", "userOperator")
 
-	pool := r.get(t, "KafkaNodePool", "demo-ytx-kafka-pool")
+	// The pool is named after the full name: short, and unique in the
+	// namespace (see TestStrimziPodNamesFit).
+	pool := r.get(t, "KafkaNodePool", "demo-ytx")
 	if pool.GetLabels()["strimzi.io/cluster"] != "demo-ytx-kafka" {
 		t.Errorf("KafkaNodePool labels %v", pool.GetLabels())
 	}
@@ -1116,7 +1115,7 @@ func checkProduction(t *testing.T, r *rendered) {
 	if *ctrl.Spec.Replicas != 2 || *work.Spec.Replicas != 4 {
 		t.Errorf("replicas %d and %d, want 2 and 4", *ctrl.Spec.Replicas, *work.Spec.Replicas)
 	}
-	pool := r.get(t, "KafkaNodePool", "prod-ytx-kafka-pool")
+	pool := r.get(t, "KafkaNodePool", "prod-ytx")
 	if nested(t, pool, "spec", "replicas") != int64(3) {
 		t.Errorf("KafkaNodePool replicas %v, want 3", nested(t, pool, "spec", "replicas"))
 	}

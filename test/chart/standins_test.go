@@ -9,9 +9,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// TestStandInCRDsRejectMisspeltFields proves that the stand-in CRDs bite:
-// a rendered object with one field misspelt is refused by server-side apply
-// with strict field validation, while the object as rendered is accepted.
+// TestStandInCRDsRejectMisspeltFields proves that the other operators' CRDs
+// the tests load (Strimzi's stand-ins, KEDA's and the Prometheus Operator's
+// own) bite: a rendered object with one field misspelt is refused by
+// server-side apply with strict field validation, while the object as
+// rendered is accepted.
 func TestStandInCRDsRejectMisspeltFields(t *testing.T) {
 	const ns = "chart-standins"
 	objs, err := render("bite", ns, "--set", "keda.enabled=true", "--set", "metrics.serviceMonitor.enabled=true")

@@ -120,6 +120,17 @@ passed, only the --kafka-* flags.
 {{- printf "%s-kafka" (include "ytx.fullname" .) }}
 {{- end }}
 
+{{/*
+Name of the cluster's only KafkaNodePool: kafka.strimzi.poolName, else the
+full name. Not a fixed short name: pool names are unique in a namespace, and
+two releases in one namespace with the same pool name would fight over one
+KafkaNodePool (under `helm template | kubectl apply`, or Argo CD, the second
+would silently take the first's nodes).
+*/}}
+{{- define "ytx.kafkaPool" -}}
+{{- default (include "ytx.fullname" .) .Values.kafka.strimzi.poolName }}
+{{- end }}
+
 {{- define "ytx.deadLetterTopic" -}}
 {{- default (printf "%s.dlq" .Values.kafka.topic) .Values.kafka.deadLetterTopic }}
 {{- end }}
@@ -389,6 +400,121 @@ file:///var/lib/ytx
 {{- end }}
 {{- if and .Values.keda.enabled (gt (int .Values.keda.minReplicas) (int .Values.keda.maxReplicas)) }}
 {{- fail "keda.minReplicas is larger than keda.maxReplicas" }}
+{{- end }}
+{{- if include "ytx.strimzi" . }}
+{{- include "ytx.validateStrimziNames" . }}
+{{- include "ytx.validateStrimziPoolKept" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Strimzi derives the names of what it makes from the Kafka cluster's name and
+the node pool's, and a name that is too long is refused by the API server at
+run time, in Strimzi's operator, where the user sees only a cluster that never
+becomes ready: refuse it here instead. From Strimzi 1.2.0's source:
+- A node's pod is <cluster>-<pool>-<node id> (api/.../KafkaResources.java
+  kafkaPodName; cluster-operator/.../model/KafkaPool.java componentName and
+  nodeRef), and the pod's hostname and its label strimzi.io/pod-name are the
+  same (model/WorkloadUtils.java createStatefulPod): a DNS label and a label
+  value, 63 characters at most. This bounds the StrimziPodSet <cluster>-<pool>
+  (label strimzi.io/controller-name) and the label strimzi.io/pool-name too.
+  Strimzi gives the nodes of a cluster's only pool the IDs 0 to replicas-1.
+- Of the names from the cluster's name alone, <cluster>-entity-topic-operator
+  is the longest: the label strimzi.io/name of the Topic Operator's Secret and
+  RoleBinding (model/EntityTopicOperator.java NAME_SUFFIX;
+  operator-common/.../Labels.java generateDefaultLabels), 63 at most, and its
+  certificate's CN (64 at most, certificate-issuer/.../OpenSslCertIssuer.java
+  MAXIMUM_CN_LENGTH). It bounds the shorter ones: the Services
+  <cluster>-kafka-bootstrap and <cluster>-kafka-brokers (DNS labels), the
+  labels strimzi.io/cluster, strimzi.io/name <cluster>-kafka and
+  <cluster>-entity-operator, the brokers' CN <cluster>-kafka. (Strimzi cuts
+  app.kubernetes.io/instance and part-of to 63 itself.)
+The pod rule is checked first: with the pool named after the full name it is
+the one that binds. Each message gives a length that satisfies both.
+*/}}
+{{- define "ytx.validateStrimziNames" -}}
+{{- $fn := include "ytx.fullname" . }}
+{{- $cluster := include "ytx.kafkaCluster" . }}
+{{- $pool := include "ytx.kafkaPool" . }}
+{{- $poolSet := .Values.kafka.strimzi.poolName }}
+{{- $lastID := toString (sub (int .Values.kafka.strimzi.replicas) 1) }}
+{{- $pod := printf "%s-%s-%s" $cluster $pool $lastID }}
+{{- $operator := printf "%s-entity-topic-operator" $cluster }}
+{{- /* The longest full name that both rules allow, with this pool and these node IDs. */}}
+{{- $clusterExtra := sub (len $cluster) (len $fn) }}
+{{- $maxByOperator := sub (sub 63 (len "-entity-topic-operator")) $clusterExtra }}
+{{- $podRoom := sub 63 (add $clusterExtra 2 (len $lastID)) }}
+{{- $maxByPod := ternary (sub $podRoom (len $pool)) (div $podRoom 2) (not (empty $poolSet)) }}
+{{- $shortenFN := include "ytx.shortenFullname" (dict "ctx" . "max" (min $maxByOperator $maxByPod)) }}
+{{- if gt (len $pod) 63 }}
+{{- $maxPool := sub (len $pool) (sub (len $pod) 63) }}
+{{- $ways := list }}
+{{- if and $poolSet (gt $maxPool 0) (le (len $operator) 63) }}
+{{- $ways = append $ways (printf "shorten kafka.strimzi.poolName (%s) to at most %d characters" $pool $maxPool) }}
+{{- end }}
+{{- if $poolSet }}
+{{- $ways = append $ways $shortenFN }}
+{{- else }}
+{{- $ways = append $ways (printf "the node pool is named after the full name, so %s" $shortenFN) }}
+{{- if and (gt $maxPool 0) (le (len $operator) 63) }}
+{{- $ways = append $ways (printf "set kafka.strimzi.poolName to a name of at most %d characters that no other KafkaNodePool in namespace %s has" $maxPool .Release.Namespace) }}
+{{- end }}
+{{- end }}
+{{- fail (printf "kafka: Strimzi would name the pod of Kafka node %s %s (%d characters: the Kafka cluster %s, the node pool %s and the node ID), and a pod's name is also its hostname and a label value, which have at most 63 characters: the API server would refuse the pod and Kafka would never start; %s" $lastID $pod (len $pod) $cluster $pool (join "; or " $ways)) }}
+{{- end }}
+{{- if gt (len $operator) 63 }}
+{{- fail (printf "kafka: the Kafka cluster name %s is too long for Strimzi, which labels the Topic Operator's objects and names its certificate %s (%d characters), where at most 63 fit, so the cluster would never become ready; %s" $cluster $operator (len $operator) $shortenFN) }}
+{{- end }}
+{{- end }}
+
+{{/*
+How to make the full name at most .max characters long, naming the values
+it is made of; call with (dict "ctx" $ "max" 27).
+*/}}
+{{- define "ytx.shortenFullname" -}}
+{{- $ctx := .ctx }}
+{{- $fn := include "ytx.fullname" $ctx }}
+{{- $name := default $ctx.Chart.Name $ctx.Values.nameOverride }}
+{{- $maxRelease := sub .max (add1 (len $name)) }}
+{{- if $ctx.Values.fullnameOverride -}}
+shorten fullnameOverride ({{ $fn }}) to at most {{ .max }} characters
+{{- else if contains $name $ctx.Release.Name -}}
+shorten the release name ({{ $ctx.Release.Name }}, the full name as it contains {{ $name }}) to at most {{ .max }} characters, or set fullnameOverride to a name of at most {{ .max }} characters
+{{- else -}}
+shorten the full name {{ $fn }} (release name, dash, {{ if $ctx.Values.nameOverride }}nameOverride{{ else }}chart name{{ end }}) to at most {{ .max }} characters:
+{{- if $ctx.Values.nameOverride }} a shorter release name or nameOverride, or
+{{- else if gt $maxRelease 0 }} a release name of at most {{ $maxRelease }} characters, or
+{{- end }} fullnameOverride set to a name of at most {{ .max }} characters
+{{- end }}
+{{- end }}
+
+{{/*
+Renaming the KafkaNodePool of an installed release would replace its Kafka
+nodes with new, empty ones. The pool was named <fullname>-kafka-pool before
+kafka.strimzi.poolName existed, so an upgrade of such an install without that
+value would do just that: refuse it. Only `helm install` and `helm upgrade`
+see the cluster (`lookup`); `helm template` and the tools built on it (Argo
+CD) see nothing here, which is why the README's upgrade notes say it too.
+Only pools of this release (Helm's annotation) and this Kafka cluster count:
+a pool added by hand is left alone.
+*/}}
+{{- define "ytx.validateStrimziPoolKept" -}}
+{{- $api := printf "%s/KafkaNodePool" .Values.kafka.strimzi.apiVersion }}
+{{- if .Capabilities.APIVersions.Has $api }}
+{{- $cluster := include "ytx.kafkaCluster" . }}
+{{- $pool := include "ytx.kafkaPool" . }}
+{{- $found := lookup .Values.kafka.strimzi.apiVersion "KafkaNodePool" .Release.Namespace "" }}
+{{- range $p := $found.items }}
+{{- $labels := $p.metadata.labels | default dict }}
+{{- $annotations := $p.metadata.annotations | default dict }}
+{{- if and (eq (index $labels "strimzi.io/cluster" | default "") $cluster) (eq (index $annotations "meta.helm.sh/release-name" | default "") $.Release.Name) (ne $p.metadata.name $pool) }}
+{{- $old := printf "%s-%s-0" $cluster $p.metadata.name }}
+{{- if gt (len $old) 63 }}
+{{- fail (printf "kafka: this release's Kafka cluster %s has the node pool %s, whose pods' names (%s, %d characters) are too long for Kubernetes, so it never ran a Kafka node: delete it (kubectl -n %s delete kafkanodepool %s) and run the upgrade again, which makes the pool %s" $cluster $p.metadata.name $old (len $old) $.Release.Namespace $p.metadata.name $pool) }}
+{{- end }}
+{{- fail (printf "kafka: this release's Kafka cluster %s has the node pool %s, and this upgrade would rename it %s, which replaces the cluster's Kafka nodes with new, empty ones: set kafka.strimzi.poolName=%s to keep it (see \"Upgrading\" in the chart's README)" $cluster $p.metadata.name $pool $p.metadata.name) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
