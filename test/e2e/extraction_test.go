@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
