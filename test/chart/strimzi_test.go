@@ -228,8 +228,10 @@ func TestStrimziPoolRenameRefusedOnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	pools := dyn.Resource(schema.GroupVersionResource{Group: "kafka.strimzi.io", Version: "v1", Resource: "kafkanodepools"}).Namespace(ns)
+	// The test's API server has the CRD already; crds.enabled=false leaves
+	// it alone instead of trying to take it over.
 	helmIn := func(verb, release string, args ...string) error {
-		_, err := helm(append([]string{verb, release, chartDir, "--namespace", ns, "--kubeconfig", kubeconfig, "--skip-crds"}, args...)...)
+		_, err := helm(append([]string{verb, release, chartDir, "--namespace", ns, "--kubeconfig", kubeconfig, "--set", "crds.enabled=false"}, args...)...)
 		return err
 	}
 
