@@ -135,14 +135,15 @@ type Manager struct {
 	queue *kafka.Inspector
 }
 
-// NewManager connects to the API server and Kafka and registers the
-// controller. It fails fast, with an error naming the flag, when Kafka
-// refuses the credentials or lacks the topic.
+// NewManager connects to the API server and registers the controller. It
+// fails only for what its flags say; Kafka and the storage may come later
+// (see peers): until they are there /readyz says what is missing, and the
+// controller records its failed publishes and tries again.
 func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := openStorage(ctx, c.Storage)
+	store, err := openStorage(c.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -150,15 +151,20 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	publisher, queue, err := c.newPublisher(ctx)
+	publisher, queue, err := c.newPublisher()
 	if err != nil {
 		return nil, err
 	}
-	reader, err := c.newQueueReader(ctx)
+	reader, err := c.newQueueReader()
 	if err != nil {
 		publisher.Close()
 		return nil, err
 	}
+	ps := newPeers(ctrl.Log.WithName("start-up"))
+	if c.Transport != TransportHTTP {
+		ps.add("kafka", c.kafkaCheck(reader))
+	}
+	ps.add("storage", store.Check)
 	m := &Manager{publisher: publisher, queue: reader}
 	opts := manager.Options{
 		LeaderElection:                c.LeaderElection,
@@ -183,7 +189,7 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	if m.mgr, err = newCtrlManager(cfg, c.Serving, opts); err != nil {
+	if m.mgr, err = newCtrlManager(cfg, c.Serving, opts, ps); err != nil {
 		m.close()
 		return nil, err
 	}

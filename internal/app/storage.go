@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,21 +9,15 @@ import (
 	"ytx.dev/ytx/internal/storage"
 )
 
-// openStorage opens --storage and checks that it can be used, so that a
-// wrong bucket or directory stops the program at start rather than failing
-// every job.
-func openStorage(ctx context.Context, url string) (storage.Store, error) {
+// openStorage opens --storage. A URL that is not one stops the program;
+// whether the bucket or directory can be used is the "storage" peer's
+// check (see peers): the bucket may be made after the program starts, and
+// until it is /readyz says so and the worker takes no job.
+func openStorage(url string) (storage.Store, error) {
 	if url == "" {
 		return nil, errors.New("--storage is required: file:///absolute/dir or s3://bucket/prefix?endpoint=host:port")
 	}
-	store, err := storage.Open(url)
-	if err != nil {
-		return nil, err
-	}
-	if err := store.Check(ctx); err != nil {
-		return nil, fmt.Errorf("--storage %s: %w", url, err)
-	}
-	return store, nil
+	return storage.Open(url)
 }
 
 // checkScratchDir checks --scratch-dir, when set, names a directory.
