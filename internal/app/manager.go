@@ -143,7 +143,7 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := openStorage(c.Storage)
+	store, err := openStorage(ctx, c.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -21,8 +21,9 @@ import (
 // users' Secrets and their ACLs one after the other; an S3 bucket may come
 // from another chart. A program that exited at start until all of that
 // exists would crash-loop with a growing back-off and come up long after
-// its peers did. So each program takes only its own flags as reasons to
-// exit (they cannot change without a restart); everything a peer does or
+// its peers did. So each program takes only its own flags (and a storage
+// directory on its own volume, see openStorage) as reasons to exit: they
+// cannot change without a restart. Everything a peer does or
 // says (no answer, a refused password, a missing topic, ACL or bucket) is
 // a reason not to be ready yet: /readyz answers 503 naming it, the log
 // says it, with what to fix, whenever it changes, and the check runs again

@@ -117,7 +117,7 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := openStorage(c.Storage)
+	store, err := openStorage(ctx, c.Storage)
 	if err != nil {
 		return nil, err
 	}
