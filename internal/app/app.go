@@ -101,7 +101,7 @@ type Serving struct {
 
 // newCtrlManager builds a controller-runtime manager with the endpoints
 // that both processes share: metrics, and the probes, whose /readyz tells
-// whether ps (the program's peers, watched by the manager) are there.
+// whether ps (the program's peers; the caller runs their watch) are there.
 func newCtrlManager(cfg *rest.Config, s Serving, opts manager.Options, ps *peers) (manager.Manager, error) {
 	opts.Scheme = Scheme
 	opts.Metrics = metricsserver.Options{BindAddress: s.MetricsAddr}
@@ -117,9 +117,6 @@ func newCtrlManager(cfg *rest.Config, s Serving, opts manager.Options, ps *peers
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(cfg, opts)
-	if err == nil {
-		err = mgr.Add(ps)
-	}
 	if err == nil && probes != nil {
 		err = mgr.Add(probes)
 	}

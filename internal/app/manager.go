@@ -133,6 +133,7 @@ type Manager struct {
 	// queue reads the workers' group for the lost-job rules; nil when
 	// they are off (HTTP, or re-sends turned off).
 	queue *kafka.Inspector
+	peers *peers
 }
 
 // NewManager connects to the API server and registers the controller. It
@@ -165,7 +166,7 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 		ps.add("kafka", c.kafkaCheck(reader))
 	}
 	ps.add("storage", store.Check)
-	m := &Manager{publisher: publisher, queue: reader}
+	m := &Manager{publisher: publisher, queue: reader, peers: ps}
 	opts := manager.Options{
 		LeaderElection:                c.LeaderElection,
 		LeaderElectionID:              c.LeaderElectionID,
@@ -218,6 +219,9 @@ func (m *Manager) close() {
 // Start runs the controller until ctx ends.
 func (m *Manager) Start(ctx context.Context) error {
 	defer m.close()
+	ctx, cancel := context.WithCancel(ctx)
+	watched := m.peers.run(ctx)
+	defer func() { cancel(); <-watched }()
 	ctrl.LoggerFrom(ctx).Info("starting manager")
 	return m.mgr.Start(ctx)
 }

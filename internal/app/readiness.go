@@ -69,7 +69,10 @@ type peer struct {
 
 // peers watches a program's peers: it checks each until it is there, then
 // now and then, and serves the result as /readyz. It runs in every
-// replica, leader or not (a standby manager is ready, too).
+// replica, leader or not (a standby manager is ready, too), and from the
+// program's start, not as a controller-runtime runnable: those start only
+// once the caches have synced with the API server, and the peers' reasons
+// must show even while the API server cannot be reached.
 type peers struct {
 	list []*peer
 	log  logr.Logger
@@ -87,8 +90,16 @@ func (ps *peers) add(name string, check func(context.Context) error) {
 	ps.list = append(ps.list, &peer{name: name, check: check, err: errNotChecked, up: make(chan struct{})})
 }
 
-// NeedLeaderElection is false: a standby replica watches its peers too.
-func (ps *peers) NeedLeaderElection() bool { return false }
+// run starts Start in the background; the returned channel is closed
+// when it has returned, after ctx ended.
+func (ps *peers) run(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ps.Start(ctx) //nolint:errcheck // always nil
+	}()
+	return done
+}
 
 // Start checks every peer until ctx ends.
 func (ps *peers) Start(ctx context.Context) error {

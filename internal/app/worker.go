@@ -197,5 +197,8 @@ func (w *Worker) consume(ctx context.Context) error {
 
 // Start runs the worker until ctx ends.
 func (w *Worker) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	watched := w.peers.run(ctx)
+	defer func() { cancel(); <-watched }()
 	return w.mgr.Start(ctx)
 }

@@ -421,3 +421,33 @@ func mustPort(t *testing.T, addr string) int {
 	}
 	return n
 }
+
+// The peers are checked from the start, not once the API server has
+// answered: a program that cannot reach the API server yet still says
+// what else is missing.
+func TestReadyzNamesPeersBeforeTheAPIServerAnswers(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	nowhere := "127.0.0.1:" + strconv.Itoa(port(t))
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://`+nowhere+`"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3Addr := "127.0.0.1:" + strconv.Itoa(port(t))
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_ACCESS_KEY_ID=a-key", "AWS_SECRET_ACCESS_KEY=a-secret"}
+	w := start(t, "worker", env, []string{
+		"--kubeconfig", kc, "--kafka-brokers", "127.0.0.1:" + strconv.Itoa(port(t)),
+		"--storage", s3test.URL(s3Addr, "media", ""), "--metrics-bind-address", "0", "--name", "w1",
+	})
+	took := waitReadyz(t, w, time.Now(), w.alive, func(code int, body string) bool {
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "no broker reachable") && strings.Contains(body, s3Addr)
+	})
+	t.Logf("the reasons showed %s after start, with the API server at %s not answering", took.Round(time.Millisecond), nowhere)
+	if code, body := w.get(t, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+}
