@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -100,24 +99,31 @@ type Serving struct {
 	ProbeAddr string
 }
 
-// newCtrlManager builds a controller-runtime manager with the endpoints and
-// health checks that both processes share.
-func newCtrlManager(cfg *rest.Config, s Serving, opts manager.Options) (manager.Manager, error) {
+// newCtrlManager builds a controller-runtime manager with the endpoints
+// that both processes share: metrics, and the probes, whose /readyz tells
+// whether ps (the program's peers; the caller runs their watch) are there.
+func newCtrlManager(cfg *rest.Config, s Serving, opts manager.Options, ps *peers) (manager.Manager, error) {
 	opts.Scheme = Scheme
 	opts.Metrics = metricsserver.Options{BindAddress: s.MetricsAddr}
-	opts.HealthProbeBindAddress = s.ProbeAddr
+	// The probes are ours (see probeServer): controller-runtime's /readyz
+	// would answer 500 with every reason withheld.
+	opts.HealthProbeBindAddress = "0"
 	if opts.GracefulShutdownTimeout == nil {
 		d := 30 * time.Second
 		opts.GracefulShutdownTimeout = &d
 	}
-	mgr, err := ctrl.NewManager(cfg, opts)
+	probes, err := probeServer(s.ProbeAddr, ps)
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, err
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err == nil && probes != nil {
+		err = mgr.Add(probes)
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	if err != nil {
+		if probes != nil {
+			probes.Listener.Close() //nolint:errcheck // the error above is the one to report
+		}
 		return nil, err
 	}
 	return mgr, nil

@@ -133,11 +133,13 @@ type Manager struct {
 	// queue reads the workers' group for the lost-job rules; nil when
 	// they are off (HTTP, or re-sends turned off).
 	queue *kafka.Inspector
+	peers *peers
 }
 
-// NewManager connects to the API server and Kafka and registers the
-// controller. It fails fast, with an error naming the flag, when Kafka
-// refuses the credentials or lacks the topic.
+// NewManager connects to the API server and registers the controller. It
+// fails only for what its flags say; Kafka and the storage may come later
+// (see peers): until they are there /readyz says what is missing, and the
+// controller records its failed publishes and tries again.
 func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -150,16 +152,21 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	publisher, queue, err := c.newPublisher(ctx)
+	publisher, queue, err := c.newPublisher()
 	if err != nil {
 		return nil, err
 	}
-	reader, err := c.newQueueReader(ctx)
+	reader, err := c.newQueueReader()
 	if err != nil {
 		publisher.Close()
 		return nil, err
 	}
-	m := &Manager{publisher: publisher, queue: reader}
+	ps := newPeers(ctrl.Log.WithName("start-up"))
+	if c.Transport != TransportHTTP {
+		ps.add("kafka", c.kafkaCheck(reader))
+	}
+	ps.add("storage", store.Check)
+	m := &Manager{publisher: publisher, queue: reader, peers: ps}
 	opts := manager.Options{
 		LeaderElection:                c.LeaderElection,
 		LeaderElectionID:              c.LeaderElectionID,
@@ -183,7 +190,7 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	if m.mgr, err = newCtrlManager(cfg, c.Serving, opts); err != nil {
+	if m.mgr, err = newCtrlManager(cfg, c.Serving, opts, ps); err != nil {
 		m.close()
 		return nil, err
 	}
@@ -212,6 +219,9 @@ func (m *Manager) close() {
 // Start runs the controller until ctx ends.
 func (m *Manager) Start(ctx context.Context) error {
 	defer m.close()
+	ctx, cancel := context.WithCancel(ctx)
+	watched := m.peers.run(ctx)
+	defer func() { cancel(); <-watched }()
 	ctrl.LoggerFrom(ctx).Info("starting manager")
 	return m.mgr.Start(ctx)
 }

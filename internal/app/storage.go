@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 
 	"ytx.dev/ytx/internal/storage"
 )
 
-// openStorage opens --storage and checks that it can be used, so that a
-// wrong bucket or directory stops the program at start rather than failing
-// every job.
+// openStorage opens --storage. A URL that is not one stops the program, and
+// so does a directory (file://) that cannot be written: it is the pod's own
+// volume, mounted before the program starts, so a missing or read-only one
+// is a mistake in the pod's spec that waiting does not mend. An S3 bucket is
+// a peer: it may be made after the program starts, so whether it can be
+// used is the "storage" peer's check (see peers), and until it can /readyz
+// says why and the worker takes no job.
 func openStorage(ctx context.Context, url string) (storage.Store, error) {
 	if url == "" {
 		return nil, errors.New("--storage is required: file:///absolute/dir or s3://bucket/prefix?endpoint=host:port")
@@ -21,8 +26,10 @@ func openStorage(ctx context.Context, url string) (storage.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Check(ctx); err != nil {
-		return nil, fmt.Errorf("--storage %s: %w", url, err)
+	if strings.HasPrefix(url, "file:") {
+		if err := store.Check(ctx); err != nil {
+			return nil, fmt.Errorf("--storage %s: %w", url, err)
+		}
 	}
 	return store, nil
 }

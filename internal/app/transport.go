@@ -52,9 +52,10 @@ type publisher interface {
 	Close() error
 }
 
-// newPublisher connects the manager to its transport. It returns what
-// conditions and events call the destination.
-func (c *ManagerConfig) newPublisher(ctx context.Context) (publisher, string, error) {
+// newPublisher makes the manager's publisher for its transport; it
+// connects when it first publishes. It returns what conditions and events
+// call the destination.
+func (c *ManagerConfig) newPublisher() (publisher, string, error) {
 	if c.Transport == TransportHTTP {
 		token, err := httpjobs.LoadToken(c.JobTokenFile, ctrl.Log.WithName("job-token"))
 		if err != nil {
@@ -67,11 +68,29 @@ func (c *ManagerConfig) newPublisher(ctx context.Context) (publisher, string, er
 		return p, p.Where(), nil
 	}
 	c.Kafka = c.Kafka.WithDefaults()
-	if err := kafka.Check(ctx, c.Kafka); err != nil {
-		return nil, "", err
-	}
 	p, err := kafka.NewPublisher(c.Kafka)
 	return p, c.Kafka.Topic, err
+}
+
+// kafkaCheck is the manager's "kafka" peer: the broker takes the
+// credentials, the job topic exists and may be written, and, when the
+// lost-job rules are on (reader not nil), the group and the topic may be
+// described. A reader that cannot look for another reason (a group that
+// does not exist yet) is not a reason to wait: the lost-job watch looks
+// again every --kafka-lag-interval.
+func (c *ManagerConfig) kafkaCheck(reader *kafka.Inspector) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := kafka.Check(ctx, c.Kafka); err != nil {
+			return err
+		}
+		if reader == nil {
+			return nil
+		}
+		if _, err := reader.Look(ctx); kafka.Refused(err) {
+			return err
+		}
+		return nil
+	}
 }
 
 // DefaultKafkaQueuedTimeout is --queued-timeout with Kafka: how long an
@@ -98,27 +117,14 @@ func (c *ManagerConfig) queuedTimeout() time.Duration {
 }
 
 // newQueueReader reads the job topic and the workers' group for the
-// lost-job rules: with Kafka, unless re-sends are off. One look at start
-// makes a missing ACL one line that names it, not a log line per check.
-func (c *ManagerConfig) newQueueReader(ctx context.Context) (*kafka.Inspector, error) {
+// lost-job rules: with Kafka, unless re-sends are off. Whether it may read
+// them is part of the "kafka" peer's check (kafkaCheck), so that a missing
+// ACL is one reason in /readyz and the log, not a log line per look.
+func (c *ManagerConfig) newQueueReader() (*kafka.Inspector, error) {
 	if c.Transport == TransportHTTP || c.queuedTimeout() <= 0 {
 		return nil, nil
 	}
-	in, err := kafka.NewInspector(c.Kafka)
-	if err != nil {
-		return nil, err
-	}
-	// A missing grant stops the manager at start with the line that names
-	// it. An unreachable broker does not: Kafka may come up after the
-	// manager (both installed at once), and the lost-job watch looks again
-	// every --kafka-lag-interval.
-	if _, err := in.Look(ctx); kafka.Refused(err) {
-		in.Close()
-		return nil, err
-	} else if err != nil {
-		ctrl.LoggerFrom(ctx).Info("kafka not reachable yet; the lost-job watch will look again", "error", err.Error())
-	}
-	return in, nil
+	return kafka.NewInspector(c.Kafka)
 }
 
 // source delivers job messages to a worker, several at once, until ctx
@@ -159,8 +165,9 @@ func (h httpSource) Run(ctx context.Context, concurrency int, handle func(contex
 	})
 }
 
-// newSource connects the worker to its transport.
-func (c *WorkerConfig) newSource(ctx context.Context, w *workers.Worker, log logr.Logger) (source, error) {
+// newSource sets up the worker's transport. The HTTP endpoint takes jobs
+// only while ready says nil (the worker's peers are there).
+func (c *WorkerConfig) newSource(w *workers.Worker, ready func() error, log logr.Logger) (source, error) {
 	if c.Transport == TransportHTTP {
 		token, err := httpjobs.LoadToken(c.JobTokenFile, log.WithName("job-token"))
 		if err != nil {
@@ -169,6 +176,7 @@ func (c *WorkerConfig) newSource(ctx context.Context, w *workers.Worker, log log
 		s, err := httpjobs.NewServer(httpjobs.ServerOptions{
 			Addr: c.JobsAddr, Queue: c.JobsQueue, DrainTimeout: c.ShutdownGrace, Token: token,
 			Release: func(ctx context.Context, m job.Message) { w.Release(ctx, m) },
+			Ready:   ready,
 			Log:     log.WithName("http"),
 		})
 		if err != nil {
@@ -177,9 +185,6 @@ func (c *WorkerConfig) newSource(ctx context.Context, w *workers.Worker, log log
 		return httpSource{s}, nil
 	}
 	c.Kafka = c.Kafka.WithDefaults()
-	if err := kafka.Check(ctx, c.Kafka, c.Kafka.Topic, c.Kafka.DeadLetterTopic); err != nil {
-		return nil, err
-	}
 	consumer, err := kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{
 		DrainTimeout: c.ShutdownGrace, SessionTimeout: c.SessionTimeout, Logger: log.WithName("kafka"),
 	})

@@ -104,12 +104,15 @@ type Worker struct {
 	mgr    manager.Manager
 	source source
 	worker *workers.Worker
+	peers  *peers
 	cfg    WorkerConfig
 }
 
-// NewWorker connects to the API server and the transport. It fails fast,
-// with an error naming the flag, when Kafka refuses the credentials or
-// lacks the topic, or the jobs address is taken.
+// NewWorker connects to the API server and sets up the transport. It fails
+// only for what its flags say (a jobs address that is taken among them);
+// Kafka and the storage may come later (see peers): until both are there
+// /readyz says what is missing and the worker takes no job, as each would
+// fail for nothing.
 func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -122,8 +125,16 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	ps := newPeers(ctrl.Log.WithName("start-up").WithValues("worker", c.Worker.Name))
+	if c.Transport != TransportHTTP {
+		c.Kafka = c.Kafka.WithDefaults()
+		ps.add("kafka", func(ctx context.Context) error {
+			return kafka.Check(ctx, c.Kafka, c.Kafka.Topic, c.Kafka.DeadLetterTopic)
+		})
+	}
+	ps.add("storage", store.Check)
 	grace := c.ShutdownGrace + 10*time.Second
-	mgr, err := newCtrlManager(cfg, c.Serving, manager.Options{GracefulShutdownTimeout: &grace})
+	mgr, err := newCtrlManager(cfg, c.Serving, manager.Options{GracefulShutdownTimeout: &grace}, ps)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +157,8 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		Chain: res.Chain, Clients: res.Clients, Pacer: res.Pacer, Cookies: res.Cookies,
 		Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
 	}
-	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), cfg: c}
-	if w.source, err = c.newSource(ctx, w.worker, log); err != nil {
+	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), peers: ps, cfg: c}
+	if w.source, err = c.newSource(w.worker, ps.ready, log); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(manager.RunnableFunc(w.consume)); err != nil {
@@ -169,12 +180,25 @@ func sweepScratch(log logr.Logger, dir string) {
 	}
 }
 
-// consume takes jobs from the transport until ctx ends.
+// consume takes jobs from the transport until ctx ends. With Kafka it
+// joins the consumer group only once Kafka and the storage have been there:
+// a member takes partitions, and the jobs on them would fail without
+// storage. The HTTP endpoint answers at once, and refuses jobs (503) while
+// a peer is missing (see newSource).
 func (w *Worker) consume(ctx context.Context) error {
+	if w.cfg.Transport != TransportHTTP {
+		if err := w.peers.wait(ctx); err != nil {
+			return nil // stopped before it was ready: nothing was taken
+		}
+		ctrl.Log.WithName("worker").Info("joining the consumer group", "worker", w.cfg.Worker.Name, "group", w.cfg.Kafka.Group)
+	}
 	return w.source.Run(ctx, w.cfg.Concurrency, w.worker.Handle)
 }
 
 // Start runs the worker until ctx ends.
 func (w *Worker) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	watched := w.peers.run(ctx)
+	defer func() { cancel(); <-watched }()
 	return w.mgr.Start(ctx)
 }

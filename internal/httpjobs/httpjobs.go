@@ -36,10 +36,11 @@ const Path = "/v1/jobs"
 // DefaultTimeout bounds one POST whose context has no deadline.
 const DefaultTimeout = 10 * time.Second
 
-// ErrBusy is returned by Publish when the worker's queue is full or the
-// worker is stopping: another try (on the same Service, another worker)
-// may succeed.
-var ErrBusy = errors.New("the worker's job queue is full or it is stopping")
+// ErrBusy is returned by Publish when the worker's queue is full, the
+// worker is stopping, or it is not ready (its storage is missing, say):
+// another try (on the same Service, another worker, or later) may
+// succeed. The error wrapping it carries the worker's own words.
+var ErrBusy = errors.New("the worker's job queue is full, it is stopping, or it is not ready")
 
 // ErrTokenRefused is returned by Publish when the worker answered 401: the
 // manager's token is not the workers'. The manager retries as for any
@@ -126,6 +127,11 @@ func (p *Publisher) post(ctx context.Context, m job.Message, body []byte, token 
 	case resp.StatusCode == http.StatusAccepted:
 		return nil
 	case resp.StatusCode == http.StatusServiceUnavailable:
+		if why := strings.TrimSpace(string(text)); why != "" {
+			// Which of the three, and for "not ready" why, for the
+			// resource's condition and event.
+			return fmt.Errorf("send job %s to %s: %w: %s", m, p.url, ErrBusy, why)
+		}
 		return fmt.Errorf("send job %s to %s: %w", m, p.url, ErrBusy)
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("send job %s to %s: %w", m, p.url, ErrTokenRefused)

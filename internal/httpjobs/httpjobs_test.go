@@ -262,3 +262,36 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A worker whose peers are missing (Ready says why) refuses jobs as busy
+// with the reason, so that the manager sends them again later instead of
+// the job failing for nothing; once Ready says nil, they run.
+func TestNotReadyRefusesJobs(t *testing.T) {
+	var rec recorder
+	var missing sync.Mutex
+	reason := errors.New(`storage s3://media: bucket "media" does not exist at 127.0.0.1:9000: create it`)
+	ready := func() error {
+		missing.Lock()
+		defer missing.Unlock()
+		return reason
+	}
+	pub, stop := start(t, httpjobs.ServerOptions{Ready: ready}, 1, func(_ context.Context, m job.Message) error {
+		rec.add(&rec.ran, m)
+		return nil
+	})
+	err := pub.Publish(context.Background(), msg("early"))
+	if !errors.Is(err, httpjobs.ErrBusy) || !strings.Contains(err.Error(), `bucket "media" does not exist`) {
+		t.Errorf("a job while not ready: %v, want ErrBusy naming the missing bucket", err)
+	}
+	missing.Lock()
+	reason = nil
+	missing.Unlock()
+	if err := pub.Publish(context.Background(), msg("early")); err != nil {
+		t.Fatalf("once ready: %v", err)
+	}
+	waitFor(t, func() bool { return slices.Contains(rec.get(&rec.ran), "early") }, "the job to run once ready")
+	stop()
+	if got := rec.get(&rec.ran); !slices.Equal(got, []string{"early"}) {
+		t.Errorf("ran %v, want the job once, after ready", got)
+	}
+}

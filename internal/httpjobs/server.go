@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,11 @@ type ServerOptions struct {
 	// worker is stopping), so that the manager sends it elsewhere at once
 	// instead of after its queued timeout. It must not block for long.
 	Release func(ctx context.Context, m job.Message)
+	// Ready, when set, says whether the worker can run jobs now (nil) or
+	// why not; a job that comes while it cannot is refused with 503 and
+	// the reason, so that the manager tries again later instead of the
+	// job failing for nothing (storage not there yet, say).
+	Ready func() error
 	// Token is what a request must carry (Authorization: Bearer); a
 	// request without it is refused with 401 before its body is read.
 	// Required: a job endpoint without one takes jobs from anyone who
@@ -249,6 +255,12 @@ func (s *Server) enqueue(w http.ResponseWriter, m job.Message) {
 	if q == nil || s.stopping.Load() {
 		busy(w, "the worker is not taking jobs")
 		return
+	}
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(); err != nil {
+			busy(w, "the worker is not ready: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+			return
+		}
 	}
 	select {
 	case *q <- m:

@@ -401,10 +401,9 @@ func TestKafkaDown(t *testing.T) {
 	for i, name := range names("kafka", n) {
 		xs[i] = extraction{name: name, video: ids[i], spec: audioM4A, want: want{phase: v1alpha1.PhaseSucceeded, attempts: 1}}
 	}
-	// The outage is for running processes: each checks the broker once at
-	// start and exits when it cannot reach it (a misconfiguration, not an
-	// outage), so wait until the manager leads and both workers are in the
-	// group.
+	// The outage is for running processes (test/startup covers a broker
+	// that is not there yet), so wait until the manager leads and both
+	// workers are in the group.
 	s.waitLeader()
 	if !waitUntil(30*time.Second, func() bool { return s.groupStable(2) }) {
 		t.Fatalf("the consumer group did not settle with 2 workers: %s", s.groupState())

@@ -101,6 +101,25 @@ func LaunchWithKeys(access, secret string) (*Server, error) {
 	return s, nil
 }
 
+// LaunchOn starts a server on endpoint (host:port) over dir with the given
+// credentials, for a test that starts its clients first, pointed at an
+// address where nothing listens yet; the caller calls Close.
+func LaunchOn(endpoint, dir, access, secret string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &Server{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Dir: dir, out: &lockedBuffer{}}
+	if err := s.start(bin); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Binary finds versitygw: $YTX_VERSITYGW, else bin/versitygw in the module
 // root (found by walking up from the working directory to go.mod), else PATH.
 func Binary() (string, error) {
@@ -258,9 +277,15 @@ func (s *Server) CreateBucket(ctx context.Context, name, prefix string) (string,
 	if err := s.Client().MakeBucket(ctx, name, minio.MakeBucketOptions{Region: Region}); err != nil {
 		return "", fmt.Errorf("creating bucket %s: %w", name, err)
 	}
-	q := url.Values{"endpoint": {s.Endpoint}, "insecure": {"true"}, "region": {Region}}
-	u := url.URL{Scheme: "s3", Host: name, Path: "/" + prefix, RawQuery: q.Encode()}
-	return u.String(), nil
+	return URL(s.Endpoint, name, prefix), nil
+}
+
+// URL is the --storage URL of bucket (with prefix, which may be empty) on
+// a server at endpoint, which need not run yet.
+func URL(endpoint, bucket, prefix string) string {
+	q := url.Values{"endpoint": {endpoint}, "insecure": {"true"}, "region": {Region}}
+	u := url.URL{Scheme: "s3", Host: bucket, Path: "/" + prefix, RawQuery: q.Encode()}
+	return u.String()
 }
 
 // Env returns the server's credentials as KEY=value entries, for a child
