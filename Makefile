@@ -22,6 +22,7 @@ KUBECTL        := $(K8S_BIN)/kubectl
 VERSITYGW      := $(BIN)/versitygw
 HELM           := $(BIN)/helm
 YTX            := $(BIN)/ytx
+YTX_DEV        := $(BIN)/ytx-dev
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bin/*') go.mod go.sum
 
@@ -105,6 +106,11 @@ build: $(YTX) ## Build bin/ytx.
 $(YTX): $(GO_SOURCES)
 	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(YTX) ./cmd/ytx
 
+# ytx-dev (`make dev`) is a binary of its own, so that bin/ytx, the one in
+# the images, does not link envtest, kfake and the fake YouTube.
+$(YTX_DEV): $(GO_SOURCES)
+	go build -o $(YTX_DEV) ./cmd/ytx-dev
+
 .PHONY: test
 test: tools check-generated check-fmt vet build ## Run every test against a real kube-apiserver, etcd and kfake, then each fuzz target briefly.
 	go test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES)
@@ -135,13 +141,32 @@ bench-download: $(VERSITYGW) ## Micro-benchmarks of the download path alone: MB/
 	go test -count=1 -run '^$$' -bench '$(DOWNLOAD_BENCH)' -benchtime 1x -timeout 30m ./internal/download/
 
 .PHONY: dev
-dev: build $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ffmpeg yt-dlp ## Run the API server, Kafka, controller and a worker on this machine.
-	$(YTX) dev --dir $(BIN)/dev $(DEV_FLAGS)
+dev: $(YTX_DEV) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ffmpeg yt-dlp deno ## Run the API server, Kafka, controller and a worker on this machine (bin/ytx-dev).
+	$(YTX_DEV) --dir $(BIN)/dev $(DEV_FLAGS)
+
+##@ Images
+
+# `make docker-build` builds the two images of the Dockerfile: IMAGE-manager
+# and IMAGE-worker, tagged TAG, the names the chart pulls
+# (image.repository-manager and -worker at the chart's appVersion). It needs
+# Docker with buildx; nothing else in this Makefile does. Several PLATFORMS
+# need a registry: DOCKER_BUILD_FLAGS=--push.
+IMAGE              ?= ghcr.io/ytx-dev/ytx
+TAG                ?= $(shell sed -nE 's/^appVersion: *"?([^"]+)"?.*/\1/p' charts/ytx/Chart.yaml)
+PLATFORMS          ?= linux/amd64
+DOCKER_BUILD_FLAGS ?= --load
+
+.PHONY: docker-build
+docker-build: ## Build the manager and worker images (IMAGE, TAG, PLATFORMS, DOCKER_BUILD_FLAGS).
+	@command -v docker >/dev/null || { echo "make docker-build needs docker with buildx"; exit 1; }
+	docker buildx build --platform $(PLATFORMS) --target manager -t $(IMAGE)-manager:$(TAG) $(DOCKER_BUILD_FLAGS) .
+	docker buildx build --platform $(PLATFORMS) --target worker -t $(IMAGE)-worker:$(TAG) \
+	  --build-arg YTDLP_VERSION='$(YTDLP_VERSION)' --build-arg DENO_VERSION='$(DENO_VERSION)' $(DOCKER_BUILD_FLAGS) .
 
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) $(VERSITYGW) $(HELM) ffmpeg yt-dlp ## Build or install every tool the tests need.
+tools: $(CONTROLLER_GEN) $(KUBE_APISERVER) $(ETCD) $(KUBECTL) $(VERSITYGW) $(HELM) ffmpeg yt-dlp deno ## Build or install every tool the tests need.
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
@@ -182,6 +207,16 @@ YTDLP_VERSION := 2026.11.23-1~bpo13+1
 .PHONY: yt-dlp
 yt-dlp:
 	@YTDLP_VERSION='$(YTDLP_VERSION)' hack/install-yt-dlp.sh
+
+# deno, the JavaScript runtime yt-dlp solves YouTube's player challenges
+# with, into bin/ (on PATH for the tests and `make dev`), from npm; the
+# script is the one the Dockerfile's worker image runs. test/image checks
+# that this yt-dlp finds this deno.
+DENO_VERSION := 2.9.6
+
+.PHONY: deno
+deno:
+	@DENO_VERSION='$(DENO_VERSION)' hack/install-deno.sh $(BIN)
 
 # curl, the other reference downloader of `make bench`, from Debian.
 .PHONY: curl

@@ -1,4 +1,4 @@
-// Package config embeds the generated manifests, so that `ytx dev` and the
+// Package config embeds the generated manifests, so that `ytx-dev` and the
 // tests install exactly the CRD that `make manifests` wrote.
 package config
 

@@ -2,60 +2,24 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/api/resource"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/kafka"
 )
 
-// envName is the environment variable that sets a flag: YTX_ and the flag in
-// upper snake case (--kafka-brokers is YTX_KAFKA_BROKERS).
-func envName(flag string) string {
-	return "YTX_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
+// The environment and log helpers are shared with cmd/ytx-dev (internal/cli);
+// these names keep the commands of this package as they were.
 
-// bindEnv sets every flag not given on the command line from its
-// environment variable. A bad value is an error that names both.
-func bindEnv(fs *pflag.FlagSet) error {
-	var err error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
-			return
-		}
-		v, ok := os.LookupEnv(envName(f.Name))
-		if !ok {
-			return
-		}
-		if e := fs.Set(f.Name, v); e != nil {
-			err = fmt.Errorf("invalid value %q in %s for --%s: %v", v, envName(f.Name), f.Name, e)
-		}
-	})
-	return err
-}
+func bindEnv(fs *pflag.FlagSet) error { return cli.BindEnv(fs) }
 
-// withEnv wraps a command's run so that environment variables apply first
-// and the usage text documents them.
 func withEnv(cmd *cobra.Command, run func(cmd *cobra.Command) error) *cobra.Command {
-	cmd.Args = cobra.NoArgs
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := bindEnv(cmd.Flags()); err != nil {
-			return err
-		}
-		return run(cmd)
-	}
-	cmd.Long += "\n\nEvery flag can also be set by an environment variable: YTX_ and the flag's name in upper snake case, e.g. --kafka-brokers is YTX_KAFKA_BROKERS."
-	// Flag parse errors name the flag already; keep them to one line.
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
-	return cmd
+	return cli.WithEnv(cmd, run)
 }
 
 func kubeFlags(fs *pflag.FlagSet, k *app.Kube) {
@@ -108,30 +72,12 @@ func (f bytesFlag) Set(s string) error {
 func (f bytesFlag) Type() string { return "bytes" }
 
 // logOptions are --log-level and --log-format.
-type logOptions struct {
-	level, format string
-}
+type logOptions struct{ cli.LogOptions }
 
 func logFlags(fs *pflag.FlagSet, o *logOptions, format string) {
-	fs.StringVar(&o.level, "log-level", "info", "log level: debug, info or error")
-	fs.StringVar(&o.format, "log-format", format, "log format: json or console")
+	cli.LogFlags(fs, &o.LogOptions, format)
 }
 
 // logger checks the options and sets controller-runtime's logger, before
 // anything logs.
-func (o logOptions) logger() (logr.Logger, error) {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(o.level)); err != nil {
-		return logr.Logger{}, fmt.Errorf("--log-level %q: use debug, info or error", o.level)
-	}
-	if o.format != "json" && o.format != "console" {
-		return logr.Logger{}, fmt.Errorf("--log-format %q: use json or console", o.format)
-	}
-	enc := zap.JSONEncoder()
-	if o.format == "console" {
-		enc = zap.ConsoleEncoder()
-	}
-	l := zap.New(zap.Level(lvl), enc)
-	ctrl.SetLogger(l)
-	return l, nil
-}
+func (o logOptions) logger() (logr.Logger, error) { return o.Logger() }

@@ -1,6 +1,8 @@
-// Command ytx is the one binary of ytx: `ytx manager` runs the controller,
-// `ytx worker` runs an extractor, and `ytx dev` runs both with a local API
-// server and Kafka broker on one machine.
+// Command ytx is the binary of ytx's images: `ytx manager` runs the
+// controller, `ytx worker` runs an extractor and `ytx doctor` checks the
+// resolvers. Running everything on one machine is `ytx-dev` (cmd/ytx-dev), a
+// binary of its own, so that this one does not link the API server harness,
+// the in-process Kafka broker and the fake YouTube.
 package main
 
 import (
@@ -28,7 +30,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(managerCommand(), workerCommand(), doctorCommand(), devCommand())
+	root.AddCommand(managerCommand(), workerCommand(), doctorCommand())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

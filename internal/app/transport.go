@@ -35,7 +35,7 @@ func checkTransport(name string) error {
 // checkJobToken checks the --job-token-file of either program: with the
 // HTTP transport it is required, as a job endpoint without a token takes
 // jobs from anyone who can reach it, and there is no switch to turn it
-// off (`ytx dev` and the tests write a token file of their own).
+// off (`ytx-dev` and the tests write a token file of their own).
 func checkJobToken(path string) error {
 	if path == "" {
 		return errors.New(httpjobs.TokenFlag + " is required with --transport=http: the workers take a job only with this shared token; " +

@@ -1,7 +1,8 @@
 // Package devenv runs ytx on one machine without a cluster: a real
 // kube-apiserver and etcd (as envtest runs them), an in-process Kafka broker
 // (kfake), optionally the fake YouTube, and the manager and a worker built
-// exactly as in a cluster. `ytx dev` and the end-to-end tests both use it.
+// exactly as in a cluster. `ytx-dev` (cmd/ytx-dev) and the end-to-end tests
+// both use it; bin/ytx, the binary in the images, does not link it.
 package devenv
 
 import (
@@ -198,7 +199,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if o.Transport != app.TransportHTTP {
 		where = "Kafka " + kcfg.Brokers[0] + " (topic " + kcfg.Topic + ")"
 	}
-	fmt.Fprintf(out, `ytx dev is running.
+	fmt.Fprintf(out, `ytx-dev is running.
   Kubernetes API: %s
   Jobs:           %s
   YouTube:        %s

@@ -19,7 +19,7 @@ import (
 )
 
 // controlPlane is a fresh kube-apiserver and etcd (envtest, started by
-// devenv as `ytx dev` starts them) and a Kafka broker (kfake, in this
+// devenv as `ytx-dev` starts them) and a Kafka broker (kfake, in this
 // process, reached over TCP), for one benchmark: no benchmark's objects
 // weigh on another's figures.
 type controlPlane struct {

@@ -464,8 +464,9 @@ func checkCommon(t *testing.T, r *rendered) {
 		}
 		r.get(t, "ServiceAccount", pod.ServiceAccountName)
 		checkSelects(t, "Deployment "+d.Name+"'s selector", labelSelector(t, d.Spec.Selector), p, r.allPods(t))
-		if c.Image != "ghcr.io/ytx-dev/ytx:0.1.0" {
-			t.Errorf("%s: image %q", d.Name, c.Image)
+		// The controller's image has no ffmpeg, yt-dlp or deno; the workers' has.
+		if want := map[string]string{"controller": "ghcr.io/ytx-dev/ytx-manager:0.1.0", "worker": "ghcr.io/ytx-dev/ytx-worker:0.1.0"}[component]; c.Image != want {
+			t.Errorf("%s: image %q, want %q", d.Name, c.Image, want)
 		}
 		checkPodSecurity(t, p)
 

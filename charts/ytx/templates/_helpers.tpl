@@ -48,8 +48,15 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{- define "ytx.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{/* The two images of the Dockerfile, as `make docker-build IMAGE=<repository>`
+names them: the manager's (no ffmpeg, yt-dlp or deno) and the worker's, which
+the doctor uses too, since it runs the worker's resolvers. */}}
+{{- define "ytx.managerImage" -}}
+{{- printf "%s-manager:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "ytx.workerImage" -}}
+{{- printf "%s-worker:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
 {{/* Transport -------------------------------------------------------------- */}}

@@ -255,7 +255,7 @@ func (t *tail) lines() string {
 
 // DefaultVideosWithClips is DefaultVideos whose playable videos serve the
 // clips: real media, so that audio and video extractions of the well-known
-// IDs work (in `ytx dev --fake-youtube` and in tests of the samples). Their
+// IDs work (in `ytx-dev --fake-youtube` and in tests of the samples). Their
 // length becomes the clips'.
 func DefaultVideosWithClips(c *Clips) ([]Video, error) {
 	videos := DefaultVideos()

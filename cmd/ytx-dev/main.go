@@ -1,21 +1,52 @@
+// Command ytx-dev runs ytx on this machine without a cluster: a local
+// kube-apiserver and etcd, an in-process Kafka broker, the controller and a
+// worker (`make dev`). It is a binary of its own, not a subcommand of ytx,
+// so that the production binary does not link envtest, kfake and the fake
+// YouTube (a test in cmd/ytx lists its dependencies to keep it so).
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
 
+	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/devenv"
 )
+
+func main() {
+	// The first SIGTERM or SIGINT cancels the context and stops everything
+	// gracefully; a second one exits at once.
+	os.Exit(run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit code; an error is one
+// line on stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := devCommand()
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
+		return 1
+	}
+	return 0
+}
 
 func devCommand() *cobra.Command {
 	var (
 		o   devenv.Options
-		log logOptions
+		log cli.LogOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "dev",
+		Use:   "ytx-dev",
 		Short: "Run ytx on this machine: API server, Kafka, controller and a worker",
 		Long: "Run ytx on this machine without a cluster: a local kube-apiserver and etcd (the binaries `make tools` builds into bin/k8s), " +
 			"an in-process Kafka broker, the controller and one worker, with the CRD installed. It prints the KUBECONFIG to use.",
@@ -28,9 +59,9 @@ func devCommand() *cobra.Command {
 	fs.IntVar(&o.Concurrency, "concurrency", 4, "jobs the worker runs at once")
 	fs.StringVar(&o.Storage, "storage", "", "where files go, as for `ytx worker` (default: file://<dir>/artifacts)")
 	fs.StringVar(&o.Transport, "transport", "kafka", "how jobs reach the worker: kafka (an in-process broker) or http")
-	logFlags(fs, &log, "console")
-	return withEnv(cmd, func(cmd *cobra.Command) error {
-		if _, err := log.logger(); err != nil {
+	cli.LogFlags(fs, &log, "console")
+	return cli.WithEnv(cmd, func(cmd *cobra.Command) error {
+		if _, err := log.Logger(); err != nil {
 			return err
 		}
 		if o.Assets == "" {
@@ -41,7 +72,7 @@ func devCommand() *cobra.Command {
 }
 
 // defaultAssets finds the binaries `make tools` builds: bin/k8s sits next to
-// bin/ytx.
+// bin/ytx-dev.
 func defaultAssets() string {
 	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
 		return d
