@@ -12,8 +12,7 @@
 # Every base is an exact version, and no digest: none could be checked from
 # where this file was written. Why each tag exists: docker-library's
 # official-images library files (commit 37079fb, 2026-08-21) list
-# debian:bookworm-20260803-slim (Debian 12.15) and node:24.19.0-bookworm-slim,
-# and a -bookworm tag for every Go release from 1.26.0 to 1.26.7; 1.26.8 is
+# debian:bookworm-20260803-slim (Debian 12.15), and a -bookworm tag for every Go release from 1.26.0 to 1.26.7; 1.26.8 is
 # the Go the tests run with, published since in the same variants.
 
 # The build runs on the builder's platform and cross-compiles for the
@@ -32,13 +31,16 @@ RUN GOOS=$TARGETOS GOARCH=$TARGETARCH make build
 RUN echo 'ytx:x:65532:65532:ytx:/nonexistent:/usr/sbin/nologin' >/etc/passwd.ytx \
  && echo 'ytx:x:65532:' >/etc/group.ytx
 
-# deno, installed by the same script as `make deno`. This stage runs on the
-# target's platform (emulated when cross-building), because the script picks
-# the binary of the machine it runs on.
-FROM node:24.19.0-bookworm-slim AS deno
+# deno, installed by the same script as `make deno`: the target's binary,
+# fetched on the builder's platform (no emulation) and checked against the
+# sha512 the script pins.
+FROM --platform=$BUILDPLATFORM debian:bookworm-20260803-slim AS deno
+ARG TARGETARCH
 ARG DENO_VERSION=2.9.6
 COPY hack/install-deno.sh /usr/local/bin/install-deno.sh
-RUN install-deno.sh /opt/deno
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl ca-certificates \
+ && DENO_ARCH=$TARGETARCH install-deno.sh /opt/deno
 
 # The controller reads and writes Kubernetes objects, Kafka and storage; it
 # runs no other program, so its image holds nothing but ytx.

@@ -209,13 +209,13 @@ yt-dlp:
 	@YTDLP_VERSION='$(YTDLP_VERSION)' hack/install-yt-dlp.sh
 
 # deno, the JavaScript runtime yt-dlp solves YouTube's player challenges
-# with, into bin/ (on PATH for the tests and `make dev`), from npm; the
+# with, into bin/ (on PATH for the tests and `make dev`), from the npm registry (with curl, no npm); the
 # script is the one the Dockerfile's worker image runs. test/image checks
 # that this yt-dlp finds this deno.
 DENO_VERSION := 2.9.6
 
 .PHONY: deno
-deno:
+deno: curl
 	@DENO_VERSION='$(DENO_VERSION)' hack/install-deno.sh $(BIN)
 
 # curl, the other reference downloader of `make bench`, from Debian.

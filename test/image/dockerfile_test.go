@@ -489,6 +489,17 @@ func TestWorkerImageHasMediaTools(t *testing.T) {
 		t.Errorf("%s: copies %s, but stage %s runs `%s`", deno, deno.args[0], from.name, run)
 	}
 	checkVersionArg(t, from, "DENO_VERSION", makeVar(t, "DENO_VERSION"))
+	// A stage on the builder's platform must ask for the target's binary,
+	// or an arm64 image would get the amd64 deno.
+	if strings.Contains(from.platform, "BUILDPLATFORM") {
+		asked := false
+		for _, i := range from.all("run") {
+			asked = asked || strings.Contains(strings.Join(i.args, " "), "DENO_ARCH=$TARGETARCH")
+		}
+		if !asked {
+			t.Errorf("stage %s runs on $BUILDPLATFORM but does not run install-deno.sh with DENO_ARCH=$TARGETARCH", from.name)
+		}
+	}
 }
 
 // checkScript checks that s copies script into the image and runs it, and
@@ -511,14 +522,20 @@ func checkScript(t *testing.T, target string, s *stage, script string) string {
 	for _, i := range s.all("run") {
 		for _, cmd := range strings.Split(strings.Join(i.args, " "), "&&") {
 			f := strings.Fields(cmd)
+			// Environment assignments before the command (NAME=value).
+			for len(f) > 0 && envAssignment.MatchString(f[0]) {
+				f = f[1:]
+			}
 			if len(f) > 0 && (f[0] == dst || f[0] == path.Base(dst) && path.Dir(dst) == "/usr/local/bin") {
-				return strings.TrimSpace(cmd)
+				return strings.Join(f, " ")
 			}
 		}
 	}
 	t.Errorf("stage %s copies %s to %s but does not run it", s.name, script, dst)
 	return ""
 }
+
+var envAssignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 
 // checkVersionArg checks that stage s declares ARG name=want (RUN sees an
 // ARG as an environment variable, and the scripts read their version from
