@@ -408,9 +408,43 @@ file:///var/lib/ytx
 {{- if and .Values.keda.enabled (gt (int .Values.keda.minReplicas) (int .Values.keda.maxReplicas)) }}
 {{- fail "keda.minReplicas is larger than keda.maxReplicas" }}
 {{- end }}
+{{- include "ytx.validateOwnNames" . }}
 {{- if include "ytx.strimzi" . }}
 {{- include "ytx.validateStrimziNames" . }}
 {{- include "ytx.validateStrimziPoolKept" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The chart's own names that have a limit below the 253 characters of most
+objects: a Service's name is a DNS label (63), and a CronJob's at most 52
+(its Jobs add 11 characters). Each rendered one is checked, so that the API
+server does not refuse it halfway through an install.
+*/}}
+{{- define "ytx.validateOwnNames" -}}
+{{- $fn := include "ytx.fullname" . }}
+{{- $names := list }}
+{{- if or .Values.metrics.service.enabled .Values.metrics.serviceMonitor.enabled }}
+{{- $names = append $names (list "Service" (printf "%s-controller-metrics" $fn) 63) }}
+{{- $names = append $names (list "Service" (printf "%s-worker-metrics" $fn) 63) }}
+{{- end }}
+{{- if eq .Values.transport "http" }}
+{{- $names = append $names (list "Service" (include "ytx.workerService" .) 63) }}
+{{- end }}
+{{- if include "ytx.trialS3" . }}
+{{- $names = append $names (list "Service" (include "ytx.trialS3Name" .) 63) }}
+{{- end }}
+{{- if .Values.youtube.doctor.enabled }}
+{{- $names = append $names (list "CronJob" (printf "%s-doctor" $fn) 52) }}
+{{- end }}
+{{- range $names }}
+{{- $kind := index . 0 }}
+{{- $name := index . 1 }}
+{{- $max := index . 2 }}
+{{- if gt (len $name) $max }}
+{{- $room := sub $max (sub (len $name) (len $fn)) }}
+{{- fail (printf "the %s %s has %d characters, more than the %d a %s's name may have, so the API server would refuse it; %s" $kind $name (len $name) $max $kind (include "ytx.shortenFullname" (dict "ctx" $ "max" $room))) }}
+{{- end }}
 {{- end }}
 {{- end }}
 
