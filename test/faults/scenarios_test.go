@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -739,18 +741,23 @@ func TestYouTubeMisbehaves(t *testing.T) {
 		bound int64
 	}
 	exhausted := want{phase: v1alpha1.PhaseFailed, reason: v1alpha1.ReasonAttemptsExhausted, lastFailure: v1alpha1.ReasonDownloadFailed, attempts: 3}
+	// yt-dlp asks the player as one client or more, each after the other
+	// when one fails (two, TVHTML5 and VISIONOS, once deno lets it solve
+	// the TV client's challenges): the faults that must outlast an attempt
+	// are sized from what a healthy extraction asks.
+	k := s.ytdlpPlayerClients()
 	faults := []fault{
-		// kkdai's 429 falls back to yt-dlp, which gets the second: the
-		// attempt ends RateLimited, the next (after the rate-limited
+		// kkdai's 429 falls back to yt-dlp, whose clients get the others:
+		// the attempt ends RateLimited, the next (after the rate-limited
 		// backoff) succeeds.
-		{"player 429 twice", func(id string) { youTube.FailPlayer(id, 429, 2) }, want{phase: v1alpha1.PhaseSucceeded, lastFailure: v1alpha1.ReasonRateLimited, attempts: 2}, fake.KindPlayer, 6},
+		{"player 429 for each client", func(id string) { youTube.FailPlayer(id, 429, 1+k) }, want{phase: v1alpha1.PhaseSucceeded, lastFailure: v1alpha1.ReasonRateLimited, attempts: 2}, fake.KindPlayer, int64(2*(1+k) + 2)},
 		// A bot check for kkdai's two player requests (its own client,
-		// then the embedded player) and yt-dlp's one: RateLimited, then
-		// the next attempt succeeds without spending one of the three.
-		{"bot check on the first attempt", func(id string) { youTube.BotCheck(id, 3) }, want{phase: v1alpha1.PhaseSucceeded, lastFailure: v1alpha1.ReasonRateLimited, attempts: 2}, fake.KindPlayer, 5},
+		// then the embedded player) and each of yt-dlp's: RateLimited,
+		// then the next attempt succeeds without spending one of the three.
+		{"bot check on the first attempt", func(id string) { youTube.BotCheck(id, 2+k) }, want{phase: v1alpha1.PhaseSucceeded, lastFailure: v1alpha1.ReasonRateLimited, attempts: 2}, fake.KindPlayer, int64(3 + 2*k)},
 		// Each attempt: kkdai once, then yt-dlp, which tries its API page
-		// four times.
-		{"player 503 always", func(id string) { youTube.FailPlayer(id, 503, fake.Forever) }, exhausted, fake.KindPlayer, 15},
+		// four times for each client.
+		{"player 503 always", func(id string) { youTube.FailPlayer(id, 503, fake.Forever) }, exhausted, fake.KindPlayer, int64(3 * (1 + 4*k))},
 		{"player held 3 s", func(id string) {
 			release := youTube.Hold(id)
 			time.AfterFunc(3*time.Second, release)
@@ -792,6 +799,29 @@ func TestYouTubeMisbehaves(t *testing.T) {
 	}
 	youTube.ClearFaults()
 	table.note(r.scenario, "requests: "+strings.Join(counts, ", "))
+}
+
+// ytdlpPlayerClients runs one extraction of m4a whose first player
+// request (kkdai's) fails with a 503, so that yt-dlp serves it, and returns
+// how many clients yt-dlp asked the player as.
+func (s *system) ytdlpPlayerClients() int {
+	s.t.Helper()
+	id := clipVideos(s.t, 1, 0)[0]
+	youTube.FailPlayer(id, 503, 1)
+	x := extraction{name: "youtube-healthy", video: id, spec: audioM4A, want: want{phase: v1alpha1.PhaseSucceeded, attempts: 1}}
+	s.apply([]extraction{x})
+	s.waitPhase([]extraction{x}, v1alpha1.PhaseSucceeded, time.Minute)
+	clients := map[string]bool{}
+	for _, q := range youTube.RequestLog() {
+		if q.Kind == fake.KindPlayer && q.VideoID == id && !slices.Contains(fake.KKDAIClients, q.Client) {
+			clients[q.Client] = true
+		}
+	}
+	if len(clients) == 0 {
+		s.t.Fatalf("a healthy extraction of %s asked the player as no yt-dlp client: did yt-dlp serve it?", id)
+	}
+	s.t.Logf("yt-dlp asks the player as %d clients: %v", len(clients), slices.Sorted(maps.Keys(clients)))
+	return len(clients)
 }
 
 // lieAboutLength makes the fake's answer for video id claim an audio
