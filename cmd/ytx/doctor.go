@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/youtube"
 )
 
@@ -16,7 +17,7 @@ func doctorCommand() *cobra.Command {
 	var (
 		c      app.ResolverConfig
 		report app.Report
-		log    logOptions
+		log    cli.LogOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor [URL]",
@@ -28,12 +29,12 @@ func doctorCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	rf := addResolveFlags(fs, &c)
-	logFlags(fs, &log, "console")
+	cli.LogFlags(fs, &log, "console")
 	kubeFlags(fs, &report.Kube)
 	fs.StringVar(&report.ConfigMap, "report-configmap", "", "record the result in this ConfigMap (created if missing) and an Event on it, Warning when no resolver works (in a cluster: the chart's doctor CronJob)")
 	fs.StringVar(&report.Namespace, "report-namespace", "", "namespace of --report-configmap (default: $POD_NAMESPACE)")
-	withEnv(cmd, func(cmd *cobra.Command) error {
-		if _, err := log.logger(); err != nil {
+	cli.WithEnv(cmd, func(cmd *cobra.Command) error {
+		if _, err := log.Logger(); err != nil {
 			return err
 		}
 		if err := rf.finish(cmd.Flags()); err != nil {

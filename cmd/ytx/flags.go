@@ -3,24 +3,12 @@ package main
 import (
 	"fmt"
 
-	"github.com/go-logr/logr"
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"ytx.dev/ytx/internal/app"
-	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/kafka"
 )
-
-// The environment and log helpers are shared with cmd/ytx-dev (internal/cli);
-// these names keep the commands of this package as they were.
-
-func bindEnv(fs *pflag.FlagSet) error { return cli.BindEnv(fs) }
-
-func withEnv(cmd *cobra.Command, run func(cmd *cobra.Command) error) *cobra.Command {
-	return cli.WithEnv(cmd, run)
-}
 
 func kubeFlags(fs *pflag.FlagSet, k *app.Kube) {
 	fs.StringVar(&k.Kubeconfig, "kubeconfig", "", "kubeconfig file for out-of-cluster access (default: $KUBECONFIG, then the in-cluster config)")
@@ -70,14 +58,3 @@ func (f bytesFlag) Set(s string) error {
 }
 
 func (f bytesFlag) Type() string { return "bytes" }
-
-// logOptions are --log-level and --log-format.
-type logOptions struct{ cli.LogOptions }
-
-func logFlags(fs *pflag.FlagSet, o *logOptions, format string) {
-	cli.LogFlags(fs, &o.LogOptions, format)
-}
-
-// logger checks the options and sets controller-runtime's logger, before
-// anything logs.
-func (o logOptions) logger() (logr.Logger, error) { return o.Logger() }

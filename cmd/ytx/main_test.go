@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"ytx.dev/ytx/internal/cli"
 )
 
 // A bad value stops the program at start with one line that names the flag
@@ -83,7 +85,7 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 	if err := cmd.ParseFlags(nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := bindEnv(cmd.Flags()); err != nil {
+	if err := cli.BindEnv(cmd.Flags()); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := cmd.Flags().GetString("kafka-topic"); got != "from-env" {
@@ -94,7 +96,7 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 	if err := cmd.ParseFlags([]string{"--kafka-topic", "from-flag"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := bindEnv(cmd.Flags()); err != nil {
+	if err := cli.BindEnv(cmd.Flags()); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := cmd.Flags().GetString("kafka-topic"); got != "from-flag" {

@@ -5,13 +5,14 @@ import (
 
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/kafka"
 )
 
 func managerCommand() *cobra.Command {
 	var (
 		c   app.ManagerConfig
-		log logOptions
+		log cli.LogOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "manager",
@@ -29,7 +30,7 @@ func managerCommand() *cobra.Command {
 	fs.DurationVar(&c.QueuedTimeout, "queued-timeout", 0, "send an attempt again that no worker claimed this long after it was sent; with kafka only if the workers' group says its message cannot still arrive (lost, consumed without a claim, or on a stuck partition), never because it waits behind a backlog (default: --heartbeat-timeout with http, 5m with kafka; negative: never)")
 	fs.DurationVar(&c.Controller.LagInterval, "kafka-lag-interval", 0, "with kafka: how often the manager reads the job topic's offsets and the workers' group (Describe on both) to find lost jobs and stuck partitions (default 30s)")
 	fs.DurationVar(&c.Controller.StuckAfter, "kafka-stuck-after", 0, "with kafka: a partition with waiting messages whose committed offset has not moved for this long, while its owner runs and claims nothing, is stuck: its queued jobs are sent to another partition (default 10m; at least twice --kafka-lag-interval)")
-	logFlags(fs, &log, "json")
+	cli.LogFlags(fs, &log, "json")
 	fs.BoolVar(&c.LeaderElection, "leader-elect", false, "elect one active replica through a Lease, so that several can run")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
 	fs.DurationVar(&c.LeaseDuration, "leader-election-lease-duration", 0, "how long a standby waits before it takes over from a leader that stopped renewing (default 15s); set with the two below")
@@ -46,8 +47,8 @@ func managerCommand() *cobra.Command {
 	fs.IntVar(&c.Controller.MaxInFlightPerNamespace, "max-in-flight-per-namespace", controllers.DefaultMaxInFlightPerNamespace, "extractions of one namespace Queued or Running at once; the others wait, Pending, oldest first (0: no cap)")
 	storageFlag(fs, &c.Storage)
 	fs.DurationVar(&c.Controller.CleanupTimeout, "artifact-cleanup-timeout", 0, "how long the finalizer retries deleting a resource's files while storage fails, before it gives up with a Warning event (default 5m)")
-	return withEnv(cmd, func(cmd *cobra.Command) error {
-		if _, err := log.logger(); err != nil {
+	return cli.WithEnv(cmd, func(cmd *cobra.Command) error {
+		if _, err := log.Logger(); err != nil {
 			return err
 		}
 		ctx := cmd.Context()

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/httpjobs"
 	"ytx.dev/ytx/internal/kafka"
 )
@@ -15,7 +16,7 @@ import (
 func workerCommand() *cobra.Command {
 	var (
 		c   app.WorkerConfig
-		log logOptions
+		log cli.LogOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -26,7 +27,7 @@ func workerCommand() *cobra.Command {
 	kubeFlags(fs, &c.Kube)
 	servingFlags(fs, &c.Serving, ":8080", ":8081")
 	kafkaFlags(fs, &c.Kafka)
-	logFlags(fs, &log, "json")
+	cli.LogFlags(fs, &log, "json")
 	fs.StringVar(&c.Kafka.Group, "kafka-group", kafka.DefaultGroup, "consumer group of the workers")
 	fs.StringVar(&c.Kafka.DeadLetterTopic, "kafka-dead-letter-topic", kafka.DefaultDeadLetterTopic, "topic that receives messages that cannot be read")
 	fs.DurationVar(&c.SessionTimeout, "kafka-session-timeout", 30*time.Second, "how long the consumer group waits for a silent worker before its partitions go to the others (6s to 5m)")
@@ -50,8 +51,8 @@ func workerCommand() *cobra.Command {
 	fs.IntVar(&c.Download.Parallel, "download-parallel", 4, "ranged requests in flight per stream")
 	fs.DurationVar(&c.Download.IdleTimeout, "download-idle-timeout", 30*time.Second, "a ranged request that receives nothing for this long is retried")
 	rf := addResolveFlags(fs, &c.Resolve)
-	return withEnv(cmd, func(cmd *cobra.Command) error {
-		if _, err := log.logger(); err != nil {
+	return cli.WithEnv(cmd, func(cmd *cobra.Command) error {
+		if _, err := log.Logger(); err != nil {
 			return err
 		}
 		if err := rf.finish(cmd.Flags()); err != nil {
