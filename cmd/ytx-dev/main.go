@@ -74,12 +74,9 @@ func devCommand() *cobra.Command {
 // defaultAssets finds the binaries `make tools` builds: bin/k8s sits next to
 // bin/ytx-dev.
 func defaultAssets() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
 	exe, err := os.Executable()
 	if err != nil {
-		return ""
+		return devenv.AssetsDir("")
 	}
-	return filepath.Join(filepath.Dir(exe), "k8s")
+	return devenv.AssetsDir(filepath.Join(filepath.Dir(exe), "k8s"))
 }

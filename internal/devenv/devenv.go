@@ -37,6 +37,15 @@ type APIServer struct {
 	Config *rest.Config
 }
 
+// AssetsDir is where kube-apiserver, etcd and kubectl are: $KUBEBUILDER_ASSETS
+// when set (the Makefile sets it to bin/k8s), else fallback.
+func AssetsDir(fallback string) string {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d
+	}
+	return fallback
+}
+
 // StartAPIServer starts kube-apiserver and etcd from the binaries in assets
 // (empty: $KUBEBUILDER_ASSETS).
 func StartAPIServer(assets string) (*APIServer, error) {
@@ -45,7 +54,7 @@ func StartAPIServer(assets string) (*APIServer, error) {
 		return nil, err
 	}
 	if assets == "" {
-		assets = os.Getenv("KUBEBUILDER_ASSETS")
+		assets = AssetsDir("")
 	}
 	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
 		return nil, fmt.Errorf("no kube-apiserver in %q: run `make tools` (it builds bin/k8s) or set KUBEBUILDER_ASSETS", assets)

@@ -34,10 +34,7 @@ type controlPlane struct {
 
 func startControlPlane(b *testing.B) *controlPlane {
 	b.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s")
-	}
+	assets := devenv.AssetsDir(filepath.Join(repoRoot, "bin", "k8s"))
 	api, err := devenv.StartAPIServer(assets)
 	if err != nil {
 		b.Fatal(err)

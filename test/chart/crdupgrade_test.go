@@ -31,10 +31,7 @@ import (
 // resource) in place.
 func TestHelmUpgradeUpgradesTheCRD(t *testing.T) {
 	t.Parallel()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s")
-	}
+	assets := devenv.AssetsDir(filepath.Join(repoRoot, "bin", "k8s"))
 	srv, err := devenv.StartAPIServer(assets)
 	if err != nil {
 		t.Fatal(err)

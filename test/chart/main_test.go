@@ -85,10 +85,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(helmHome) //nolint:errcheck
 
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s")
-	}
+	assets := devenv.AssetsDir(filepath.Join(repoRoot, "bin", "k8s"))
 	if apiServer, err = devenv.StartAPIServer(assets); err != nil {
 		return fail(err)
 	}

@@ -229,10 +229,7 @@ func setup() error {
 		}
 	}
 
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s")
-	}
+	assets := devenv.AssetsDir(filepath.Join(repoRoot, "bin", "k8s"))
 	if apiServer, err = devenv.StartAPIServer(assets); err != nil {
 		return err
 	}

@@ -69,10 +69,8 @@ func run(m *testing.M) (code int) {
 			code = 1
 		}
 	}()
-	assetsDir = os.Getenv("KUBEBUILDER_ASSETS")
-	if assetsDir == "" {
-		assetsDir, _ = filepath.Abs("../../bin/k8s")
-	}
+	k8sBin, _ := filepath.Abs("../../bin/k8s")
+	assetsDir = devenv.AssetsDir(k8sBin)
 	var err error
 	if apiServer, err = devenv.StartAPIServer(assetsDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)

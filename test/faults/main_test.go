@@ -41,6 +41,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/internal/devenv"
 	"ytx.dev/ytx/internal/storage/s3test"
 	"ytx.dev/ytx/internal/youtube/fake"
 	"ytx.dev/ytx/test/internal/ytxbin"
@@ -129,10 +130,7 @@ func setup() error {
 	}
 	closers = append(closers, broker.close)
 
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s")
-	}
+	assets := devenv.AssetsDir(filepath.Join(repoRoot, "bin", "k8s"))
 	if plane, err = startControlPlane(assets, filepath.Join(tmpRoot, "apiserver")); err != nil {
 		return err
 	}

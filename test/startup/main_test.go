@@ -63,10 +63,7 @@ func setup() error {
 	}
 	closers = append(closers, func() { os.RemoveAll(tmpRoot) }) //nolint:errcheck
 
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s")
-	}
+	assets := devenv.AssetsDir(filepath.Join(repoRoot, "bin", "k8s"))
 	if apiServer, err = devenv.StartAPIServer(assets); err != nil {
 		return err
 	}
