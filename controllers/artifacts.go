@@ -3,9 +3,11 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -26,7 +28,7 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, x *v1alpha1.YouTubeExt
 		return false, nil
 	}
 	controllerutil.AddFinalizer(x, Finalizer)
-	return true, r.client.Update(ctx, x)
+	return true, r.writeMeta(ctx, x)
 }
 
 // finalize deletes the resource's files (artifactPolicy Delete) or leaves
@@ -111,22 +113,31 @@ func (r *Reconciler) deleteOwn(ctx context.Context, x *v1alpha1.YouTubeExtractio
 // worker pruned what the result does not list, and no other attempt
 // wrote), which spares a listing per resync.
 //
-// It returns when to look again: CleanupGrace after completion, for an
-// upload that was in flight when the attempt ended.
+// The artifacts it keeps are read from the API server, as the cache drops
+// them (cache.go): one GET, for the resources that had more than one
+// attempt. It returns when to look again: CleanupGrace after completion,
+// for an upload that was in flight when the attempt ended. Once a tidy
+// after that has run, this process does not list the resource's files
+// again (tidyMarks): a resync of finished resources costs no request.
 func (r *Reconciler) tidy(ctx context.Context, x *v1alpha1.YouTubeExtraction) (time.Duration, error) {
 	current := storage.Attempt{Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}
 	if r.opts.Storage == nil || !x.Status.Phase.Finished() ||
 		(x.Status.Phase == v1alpha1.PhaseSucceeded && current == storage.Attempt{Generation: 1, Attempt: 1}) {
 		return 0, nil
 	}
+	key := client.ObjectKeyFromObject(x)
+	mark := tidyMark{uid: x.UID, at: current}
+	if r.tidied.done(key, mark) {
+		return 0, nil
+	}
+	listed, ok, err := r.listedFiles(ctx, x)
+	if err != nil || !ok {
+		return 0, err
+	}
 	prefix := storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))
 	keys, err := r.opts.Storage.List(ctx, prefix)
 	if err != nil {
 		return 0, fmt.Errorf("listing the files of finished %s/%s: %w", x.Namespace, x.Name, err)
-	}
-	listed := map[string]bool{}
-	for _, a := range x.Status.Artifacts {
-		listed[a.URI] = true
 	}
 	ended := func(key string) bool {
 		a, _, ok := storage.ParseAttemptKey(prefix, key)
@@ -145,15 +156,72 @@ func (r *Reconciler) tidy(ctx context.Context, x *v1alpha1.YouTubeExtraction) (t
 		return 0, err
 	}
 	if done := x.Status.CompletionTime; done != nil {
-		return max(done.Add(r.opts.CleanupGrace).Sub(r.now()), 0), nil
+		if again := done.Add(r.opts.CleanupGrace).Sub(r.now()); again > 0 {
+			return again, nil
+		}
 	}
+	r.tidied.mark(key, mark)
 	return 0, nil
+}
+
+// listedFiles reads x from the API server and returns the URIs its status
+// lists. ok is false when the server's copy is no longer the finished
+// attempt that x shows (it moved on, or went): its own reconcile follows.
+func (r *Reconciler) listedFiles(ctx context.Context, x *v1alpha1.YouTubeExtraction) (listed map[string]bool, ok bool, err error) {
+	var live v1alpha1.YouTubeExtraction
+	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(x), &live); err != nil {
+		return nil, false, client.IgnoreNotFound(err)
+	}
+	if live.UID != x.UID || live.Status.ObservedGeneration != x.Status.ObservedGeneration ||
+		live.Status.Attempts != x.Status.Attempts || live.Status.Phase != x.Status.Phase {
+		return nil, false, nil
+	}
+	listed = map[string]bool{}
+	for _, a := range live.Status.Artifacts {
+		listed[a.URI] = true
+	}
+	return listed, true, nil
+}
+
+// tidyMark names a finished attempt of a resource.
+type tidyMark struct {
+	uid types.UID
+	at  storage.Attempt
+}
+
+// tidyMarks are the finished attempts this process tidied for the last
+// time, by resource.
+type tidyMarks struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]tidyMark
+}
+
+func (t *tidyMarks) done(key types.NamespacedName, m tidyMark) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	got, ok := t.m[key]
+	return ok && got == m
+}
+
+func (t *tidyMarks) mark(key types.NamespacedName, m tidyMark) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[types.NamespacedName]tidyMark{}
+	}
+	t.m[key] = m
+}
+
+func (t *tidyMarks) forget(key types.NamespacedName) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, key)
 }
 
 // release removes the finalizer; the API server then deletes the resource.
 func (r *Reconciler) release(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ctrl.Result, error) {
 	controllerutil.RemoveFinalizer(x, Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.client.Update(ctx, x))
+	return ctrl.Result{}, client.IgnoreNotFound(r.writeMeta(ctx, x))
 }
 
 // cleanupDefaults are the finalizer's timings.

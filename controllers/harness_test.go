@@ -70,14 +70,12 @@ func newHarness(t *testing.T, opts Options, objs ...client.Object) *harness {
 		WithStatusSubresource(&v1alpha1.YouTubeExtraction{}).
 		WithInterceptorFuncs(interceptor.Funcs{
 			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, o ...client.SubResourceUpdateOption) error {
-				h.mu.Lock()
-				f := h.beforeStatusWrite
-				h.beforeStatusWrite = nil
-				h.mu.Unlock()
-				if f != nil {
-					f(ctx, c)
-				}
+				h.runBeforeStatusWrite(ctx, c)
 				return c.SubResource(sub).Update(ctx, obj, o...)
+			},
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, o ...client.SubResourcePatchOption) error {
+				h.runBeforeStatusWrite(ctx, c)
+				return c.SubResource(sub).Patch(ctx, obj, p, o...)
 			},
 			Delete: deleteWithUIDPrecondition,
 		})
@@ -85,20 +83,52 @@ func newHarness(t *testing.T, opts Options, objs ...client.Object) *harness {
 		b = b.WithIndex(&v1alpha1.YouTubeExtraction{}, field, extract)
 	}
 	h.client = b.Build()
-	opts.defaults()
-	h.r = &Reconciler{
-		client:    h.client,
-		publisher: h.pub,
-		events:    h.events,
-		opts:      opts,
-		now:       h.clock.Now,
-		published: map[types.NamespacedName]sent{},
-		slots:     newSlots(opts.MaxInFlightPerNamespace, h.client),
-	}
+	// The controller reads through a cache that trims as the manager's
+	// does (cache.go); the API server's copy stays whole.
+	cached := trimming{h.client}
+	h.r = newReconciler(cached, h.client, cached, h.pub, h.events, opts)
+	h.r.now = h.clock.Now
 	if err := h.r.watchQueue(h.client); err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// trimming reads as the manager's cache does: without the fields Trim
+// drops.
+type trimming struct{ client.Client }
+
+func (c trimming) Get(ctx context.Context, key client.ObjectKey, obj client.Object, o ...client.GetOption) error {
+	if err := c.Client.Get(ctx, key, obj, o...); err != nil {
+		return err
+	}
+	_, err := Trim(obj)
+	return err
+}
+
+func (c trimming) List(ctx context.Context, list client.ObjectList, o ...client.ListOption) error {
+	if err := c.Client.List(ctx, list, o...); err != nil {
+		return err
+	}
+	if l, ok := list.(*v1alpha1.YouTubeExtractionList); ok {
+		for i := range l.Items {
+			if _, err := Trim(&l.Items[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runBeforeStatusWrite runs beforeStatusWrite, once.
+func (h *harness) runBeforeStatusWrite(ctx context.Context, c client.Client) {
+	h.mu.Lock()
+	f := h.beforeStatusWrite
+	h.beforeStatusWrite = nil
+	h.mu.Unlock()
+	if f != nil {
+		f(ctx, c)
+	}
 }
 
 // deleteWithUIDPrecondition makes the fake client check a UID precondition

@@ -127,7 +127,10 @@ const (
 
 // Reconciler drives each YouTubeExtraction through its attempts.
 type Reconciler struct {
-	client    client.Client
+	client client.Client
+	// reader reads from the API server, past the cache, for the few
+	// fields the cache drops that a rule needs (tidy's artifacts).
+	reader    client.Reader
 	publisher Publisher
 	events    recorder.EventRecorder
 	opts      Options
@@ -150,6 +153,13 @@ type Reconciler struct {
 	// keyed is the publisher, when it says where messages land.
 	watch *queueWatch
 	keyed KeyedPublisher
+
+	// bases are the copies the objects being reconciled were read as
+	// (writes.go).
+	bases bases
+	// tidied remembers the finished resources whose last tidy, after
+	// CleanupGrace, is done (tidy).
+	tidied tidyMarks
 }
 
 // sent is what the controller remembers of a publish.
@@ -167,16 +177,8 @@ type sent struct {
 
 // New builds the controller and registers it with mgr.
 func New(mgr ctrl.Manager, publisher Publisher, opts Options) (*Reconciler, error) {
-	opts.defaults()
-	r := &Reconciler{
-		client:    mgr.GetClient(),
-		publisher: publisher,
-		events:    mgr.GetEventRecorder("ytx-controller"),
-		opts:      opts,
-		now:       time.Now,
-		published: map[types.NamespacedName]sent{},
-		slots:     newSlots(opts.MaxInFlightPerNamespace, mgr.GetCache()),
-	}
+	r := newReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache(), publisher, mgr.GetEventRecorder("ytx-controller"), opts)
+	opts = r.opts
 	if err := r.watchQueue(mgr.GetCache()); err != nil {
 		return nil, err
 	}
@@ -206,6 +208,22 @@ func New(mgr ctrl.Manager, publisher Publisher, opts Options) (*Reconciler, erro
 	return r, err
 }
 
+// newReconciler builds a Reconciler: c writes (and reads through the
+// cache), reader reads the API server, cache counts slots.
+func newReconciler(c client.Client, reader, cache client.Reader, publisher Publisher, events recorder.EventRecorder, opts Options) *Reconciler {
+	opts.defaults()
+	return &Reconciler{
+		client:    c,
+		reader:    reader,
+		publisher: publisher,
+		events:    events,
+		opts:      opts,
+		now:       time.Now,
+		published: map[types.NamespacedName]sent{},
+		slots:     newSlots(opts.MaxInFlightPerNamespace, cache),
+	}
+}
+
 // Reconcile moves one resource one step on.
 //
 // Publishing and the Queued status are ordered so that no job is lost: a new
@@ -229,6 +247,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.bases.track(&x)
+	defer r.bases.untrack(&x)
 	if !x.DeletionTimestamp.IsZero() {
 		r.forget(req.NamespacedName)
 		return r.finalize(ctx, &x)
@@ -277,7 +297,7 @@ func (r *Reconciler) startGeneration(ctx context.Context, x *v1alpha1.YouTubeExt
 		// one; attempt 1 is the one that failed.
 		status.StartGeneration(x, "")
 		status.Failed(x, v1alpha1.ReasonInvalidURL, "spec.url: "+err.Error(), r.nowMeta())
-		if err := r.client.Status().Update(ctx, x); err != nil {
+		if err := r.writeStatus(ctx, x); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonInvalidURL, "spec.url: %v", err)
@@ -298,7 +318,7 @@ func (r *Reconciler) queue(ctx context.Context, x *v1alpha1.YouTubeExtraction) (
 		return r.wait(ctx, x)
 	}
 	status.Queued(x, r.queuedMessage(x.Status.Attempts))
-	if err := r.client.Status().Update(ctx, x); err != nil {
+	if err := r.writeStatus(ctx, x); err != nil {
 		undo()
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -313,7 +333,7 @@ func (r *Reconciler) wait(ctx context.Context, x *v1alpha1.YouTubeExtraction) (c
 	n := r.opts.MaxInFlightPerNamespace
 	msg := fmt.Sprintf("namespace %s has %d extractions queued or running (--max-in-flight-per-namespace %d); this one waits its turn", x.Namespace, n, n)
 	if status.Wait(x, msg) {
-		if err := r.client.Status().Update(ctx, x); err != nil {
+		if err := r.writeStatus(ctx, x); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		r.slots.release(client.ObjectKeyFromObject(x))
@@ -349,7 +369,7 @@ func (r *Reconciler) publishPending(ctx context.Context, x *v1alpha1.YouTubeExtr
 		return r.publishFailed(ctx, x, err)
 	}
 	status.Queued(x, r.queuedMessage(x.Status.Attempts))
-	if err := r.client.Status().Update(ctx, x); err != nil {
+	if err := r.writeStatus(ctx, x); err != nil {
 		// A conflict usually means a worker claimed the job already; the
 		// slot stays taken, as the message is out.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -365,7 +385,7 @@ func (r *Reconciler) publishFailed(ctx context.Context, x *v1alpha1.YouTubeExtra
 	msg := fmt.Sprintf("cannot publish to %s, will retry: %v", r.opts.Queue, cause)
 	if status.PublishFailed(x, msg) {
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonPublishFailed, "%s", msg)
-		switch err := r.client.Status().Update(ctx, x); {
+		switch err := r.writeStatus(ctx, x); {
 		case err == nil:
 			// Pending holds no slot; publishing again takes one.
 			r.slots.release(client.ObjectKeyFromObject(x))
@@ -391,7 +411,7 @@ func (r *Reconciler) retry(ctx context.Context, x *v1alpha1.YouTubeExtraction) (
 		msg := fmt.Sprintf("YouTube kept rate-limiting this video's attempts for %s (%d attempts; --rate-limited-timeout %s); the last said: %s",
 			r.now().Sub(x.Status.RateLimitedSince.Time).Round(time.Second), x.Status.RateLimitedAttempts, r.opts.RateLimitedTimeout, last.Message)
 		status.Failed(x, v1alpha1.ReasonRateLimited, msg, r.nowMeta())
-		if err := r.client.Status().Update(ctx, x); err != nil {
+		if err := r.writeStatus(ctx, x); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonRateLimited, "%s", msg)
@@ -399,7 +419,7 @@ func (r *Reconciler) retry(ctx context.Context, x *v1alpha1.YouTubeExtraction) (
 	case !limited && spent >= x.MaxAttempts():
 		msg := fmt.Sprintf("all %d attempts failed; the last with %s: %s", spent, last.Reason, last.Message)
 		status.Failed(x, v1alpha1.ReasonAttemptsExhausted, msg, r.nowMeta())
-		if err := r.client.Status().Update(ctx, x); err != nil {
+		if err := r.writeStatus(ctx, x); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonAttemptsExhausted, "%s", msg)
@@ -460,7 +480,7 @@ func (r *Reconciler) checkHeartbeat(ctx context.Context, x *v1alpha1.YouTubeExtr
 	// Updating with the resourceVersion read makes this lose against a
 	// heartbeat that arrived meanwhile; the worker is then alive after all,
 	// and no Timeout is recorded.
-	if err := r.client.Status().Update(ctx, x); err != nil {
+	if err := r.writeStatus(ctx, x); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.event(x, corev1.EventTypeWarning, v1alpha1.ReasonTimeout, "attempt %d: %s", x.Status.Attempts, msg)
@@ -606,6 +626,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	delete(r.published, key)
 	r.mu.Unlock()
 	r.slots.release(key)
+	r.tidied.forget(key)
 }
 
 func (r *Reconciler) nowMeta() metav1.Time { return metav1.NewTime(r.now()) }

@@ -8,6 +8,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"ytx.dev/ytx/controllers"
@@ -190,6 +191,7 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
+	opts.Cache = controllers.CacheOptions(opts.Cache)
 	if m.mgr, err = newCtrlManager(cfg, c.Serving, opts, ps); err != nil {
 		m.close()
 		return nil, err
@@ -225,6 +227,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	ctrl.LoggerFrom(ctx).Info("starting manager")
 	return m.mgr.Start(ctx)
 }
+
+// Cache is what the controller reads extractions from: the informer
+// cache, which holds each one without the fields controllers.DroppedFromCache
+// names.
+func (m *Manager) Cache() client.Reader { return m.mgr.GetCache() }
 
 // Elected is closed when this replica becomes leader (at once without
 // leader election).

@@ -72,6 +72,8 @@ type env struct {
 	// jobToken is the manager's --job-token-file, and the workers' unless
 	// workerSetup.jobToken names another.
 	jobToken string
+	// manager is the manager startManager started last.
+	manager *app.Manager
 }
 
 // newEnv creates the namespace and topics and starts a manager.
@@ -159,6 +161,7 @@ func (e *env) startManager() (stop func()) {
 		cancel()
 		e.t.Fatalf("NewManager: %v", err)
 	}
+	e.manager = m
 	return e.run("manager", cancel, func() error { return m.Start(ctx) })
 }
 

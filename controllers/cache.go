@@ -1,0 +1,73 @@
+package controllers
+
+import (
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+)
+
+// What the manager keeps in memory. Its informer cache holds every
+// extraction of the namespaces it watches, finished ones included, for as
+// long as they exist: tens of thousands in a busy cluster. Most of each
+// object is never read by the controller, so the cache drops it on arrival:
+//
+//   - metadata.managedFields: the API server's record of who set what,
+//     often the largest part of a small object;
+//   - metadata.annotations: kubectl's last-applied-configuration (a copy of
+//     the spec) and whatever users put there; no rule of the controller
+//     reads an annotation;
+//   - status.metadata: what YouTube says of the video (title, description
+//     and the rest), which only users and the worker read;
+//   - status.artifacts: the stored files; the one rule that needs them
+//     (tidy, after a retried attempt) reads the object from the API server.
+//
+// Everything else stays: the spec, labels, finalizers, owner references and
+// the status fields the state machine decides by (phase, attempts,
+// conditions, failures, times, worker, progress). The conditions stay
+// whole because a merge patch replaces a list whole.
+//
+// A field dropped here is one the manager cannot see; so it must never
+// write it by accident. Its writes are merge patches of what it changed
+// (writes.go), never whole objects, and a new generation, which must clear
+// the earlier one's status.metadata and status.artifacts, says so with
+// explicit nulls (DroppedStatusFields).
+
+// DroppedFromCache lists, as JSON paths, the fields the manager's cache
+// drops from every extraction. Tests check the list against what the
+// running manager holds; docs/design.md explains it.
+var DroppedFromCache = []string{
+	"metadata.managedFields",
+	"metadata.annotations",
+	"status.metadata",
+	"status.artifacts",
+}
+
+// DroppedStatusFields are the status fields of DroppedFromCache, by their
+// JSON names: those a new generation clears explicitly.
+var DroppedStatusFields = []string{"metadata", "artifacts"}
+
+// Trim is the cache's transform for extractions: it drops DroppedFromCache
+// from each object as the informer receives it, before it is stored.
+func Trim(obj any) (any, error) {
+	x, ok := obj.(*v1alpha1.YouTubeExtraction)
+	if !ok {
+		return obj, nil
+	}
+	x.ManagedFields = nil
+	x.Annotations = nil
+	x.Status.Metadata = nil
+	x.Status.Artifacts = nil
+	return x, nil
+}
+
+// CacheOptions makes a cache that trims extractions (Trim) and strips the
+// managedFields of anything else it may come to hold.
+func CacheOptions(o cache.Options) cache.Options {
+	if o.ByObject == nil {
+		o.ByObject = map[client.Object]cache.ByObject{}
+	}
+	o.ByObject[&v1alpha1.YouTubeExtraction{}] = cache.ByObject{Transform: Trim}
+	o.DefaultTransform = cache.TransformStripManagedFields()
+	return o
+}
