@@ -10,7 +10,8 @@ import (
 // What the manager keeps in memory. Its informer cache holds every
 // extraction of the namespaces it watches, finished ones included, for as
 // long as they exist: tens of thousands in a busy cluster. Most of each
-// object is never read by the controller, so the cache drops it on arrival:
+// object is never read by the controller, so the cache drops it on arrival
+// (Trim):
 //
 //   - metadata.managedFields: the API server's record of who set what,
 //     often the largest part of a small object;
@@ -22,16 +23,19 @@ import (
 //   - status.artifacts: the stored files; the one rule that needs them
 //     (tidy, after a retried attempt) reads the object from the API server.
 //
-// Everything else stays: the spec, labels, finalizers, owner references and
-// the status fields the state machine decides by (phase, attempts,
-// conditions, failures, times, worker, progress). The conditions stay
-// whole because a merge patch replaces a list whole.
+// A finished extraction (Succeeded or Failed), the bulk of any cluster's,
+// keeps even less: its rules are TTL expiry, tidying, the finalizer and a
+// new generation, which read its phase, generation, attempts and times,
+// never its conditions, failure, worker or progress
+// (DroppedFromFinished). A running one keeps the status fields the state
+// machine decides by, the conditions whole among them, because a merge
+// patch replaces a list whole.
 //
 // A field dropped here is one the manager cannot see; so it must never
 // write it by accident. Its writes are merge patches of what it changed
-// (writes.go), never whole objects, and a new generation, which must clear
-// the earlier one's status.metadata and status.artifacts, says so with
-// explicit nulls (DroppedStatusFields).
+// (writes.go), never whole objects; a new generation, which must start
+// from an empty status, writes the whole status, with explicit nulls for
+// what it no longer has.
 
 // DroppedFromCache lists, as JSON paths, the fields the manager's cache
 // drops from every extraction. Tests check the list against what the
@@ -43,12 +47,23 @@ var DroppedFromCache = []string{
 	"status.artifacts",
 }
 
-// DroppedStatusFields are the status fields of DroppedFromCache, by their
-// JSON names: those a new generation clears explicitly.
-var DroppedStatusFields = []string{"metadata", "artifacts"}
+// DroppedFromFinished lists the fields the cache also drops from a
+// finished extraction.
+var DroppedFromFinished = []string{
+	"status.videoID",
+	"status.resolver",
+	"status.progress",
+	"status.lastFailure",
+	"status.rateLimitedAttempts",
+	"status.rateLimitedSince",
+	"status.worker",
+	"status.lastHeartbeatTime",
+	"status.conditions",
+}
 
 // Trim is the cache's transform for extractions: it drops DroppedFromCache
-// from each object as the informer receives it, before it is stored.
+// from each object as the informer receives it, before it is stored, and
+// DroppedFromFinished from a finished one.
 func Trim(obj any) (any, error) {
 	x, ok := obj.(*v1alpha1.YouTubeExtraction)
 	if !ok {
@@ -58,6 +73,13 @@ func Trim(obj any) (any, error) {
 	x.Annotations = nil
 	x.Status.Metadata = nil
 	x.Status.Artifacts = nil
+	if x.Status.Phase.Finished() {
+		s := &x.Status
+		s.VideoID, s.Resolver, s.Worker = "", "", ""
+		s.Progress, s.LastFailure = nil, nil
+		s.RateLimitedAttempts, s.RateLimitedSince = 0, nil
+		s.LastHeartbeatTime, s.Conditions = nil, nil
+	}
 	return x, nil
 }
 

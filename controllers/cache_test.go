@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func held(t *testing.T, x *v1alpha1.YouTubeExtraction, paths []string) map[strin
 	return out
 }
 
-func TestTrimDropsEveryFieldOfDroppedFromCache(t *testing.T) {
+func TestTrimDropsEveryFieldOfDroppedFromCacheAndKeepsARunningOnesState(t *testing.T) {
 	x := resource("a", withFinalizer, atAttempt(1), queued, claimed(0), everything)
 	for p, ok := range held(t, x, DroppedFromCache) {
 		if !ok {
@@ -58,16 +59,30 @@ func TestTrimDropsEveryFieldOfDroppedFromCache(t *testing.T) {
 	}
 }
 
-// Every status field the cache drops is one a new generation clears.
-func TestDroppedStatusFieldsAreTheStatusPartOfDroppedFromCache(t *testing.T) {
-	var want []string
-	for _, p := range DroppedFromCache {
-		if f, ok := strings.CutPrefix(p, "status."); ok {
-			want = append(want, f)
+func TestTrimDropsFromAFinishedExtractionWhatItsRulesNeverRead(t *testing.T) {
+	x := resource("a", withFinalizer, atAttempt(2), queued, claimed(0), attemptFailed(v1alpha1.ReasonRateLimited, 0), everything, func(x *v1alpha1.YouTubeExtraction) {
+		x.Status.Resolver, x.Status.Progress = "yt-dlp", &v1alpha1.Progress{Percent: 100}
+		x.Status.RateLimitedAttempts, x.Status.RateLimitedSince = 1, &metav1.Time{Time: base}
+	}, succeeded(time.Minute))
+	dropped := append(slices.Clone(DroppedFromCache), DroppedFromFinished...)
+	for p, ok := range held(t, x, dropped) {
+		if !ok {
+			t.Fatalf("the test object has no %s to drop", p)
 		}
 	}
-	if strings.Join(want, ",") != strings.Join(DroppedStatusFields, ",") {
-		t.Errorf("DroppedStatusFields %v, want %v", DroppedStatusFields, want)
+	want := x.DeepCopy()
+	if _, err := Trim(x); err != nil {
+		t.Fatal(err)
+	}
+	for p, ok := range held(t, x, dropped) {
+		if ok {
+			t.Errorf("Trim kept %s of a finished extraction", p)
+		}
+	}
+	s, w := x.Status, want.Status
+	if s.Phase != w.Phase || s.ObservedGeneration != w.ObservedGeneration || s.Attempts != w.Attempts ||
+		!s.StartTime.Equal(w.StartTime) || !s.CompletionTime.Equal(w.CompletionTime) || len(x.Finalizers) != 1 {
+		t.Errorf("Trim dropped what the finished rules read: %+v", x.Status)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -86,10 +88,11 @@ func (r *Reconciler) writeMeta(ctx context.Context, x *v1alpha1.YouTubeExtractio
 }
 
 // statusPatch is the merge patch from base to x. When x starts a new
-// generation its status starts empty, but the fields the cache dropped are
-// absent from both copies and so from the diff: the patch then clears them
-// with explicit nulls, so that no earlier generation's video or files show
-// as this one's.
+// generation its status starts empty; but the fields the cache dropped are
+// absent from both copies, and so from a diff, and would stay on the
+// server as the earlier generation's. A new generation's patch therefore
+// carries the whole status, with an explicit null for every field it does
+// not set.
 func statusPatch(base, x *v1alpha1.YouTubeExtraction) (client.Patch, error) {
 	diff := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	if x.Status.ObservedGeneration == base.Status.ObservedGeneration {
@@ -103,16 +106,34 @@ func statusPatch(base, x *v1alpha1.YouTubeExtraction) (client.Patch, error) {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, err
 	}
-	st, _ := p["status"].(map[string]any)
-	if st == nil {
-		st = map[string]any{}
-		p["status"] = st
+	whole, err := wholeStatus(x.Status)
+	if err != nil {
+		return nil, err
 	}
-	for _, f := range DroppedStatusFields {
-		st[f] = nil
-	}
+	p["status"] = whole
 	if data, err = json.Marshal(p); err != nil {
 		return nil, err
 	}
 	return client.RawPatch(types.MergePatchType, data), nil
+}
+
+// wholeStatus is s as a merge patch that replaces a status whole: s's
+// fields, and null for each field s leaves empty.
+func wholeStatus(s v1alpha1.YouTubeExtractionStatus) (map[string]any, error) {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	t := reflect.TypeFor[v1alpha1.YouTubeExtractionStatus]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if _, set := m[name]; !set && name != "" && name != "-" {
+			m[name] = nil
+		}
+	}
+	return m, nil
 }
