@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -46,9 +47,24 @@ func AssetsDir(fallback string) string {
 	return fallback
 }
 
+// APIServerOption changes how StartAPIServer starts kube-apiserver and etcd.
+type APIServerOption func(*envtest.Environment)
+
+// EtcdQuota sets etcd's --quota-backend-bytes, the size of its database past
+// which it refuses writes (etcd's default is 2 GiB): what holds 100,000
+// extractions and their history between compactions needs more.
+func EtcdQuota(bytes int64) APIServerOption {
+	return func(env *envtest.Environment) {
+		if env.ControlPlane.Etcd == nil {
+			env.ControlPlane.Etcd = &envtest.Etcd{}
+		}
+		env.ControlPlane.Etcd.Configure().Set("quota-backend-bytes", strconv.FormatInt(bytes, 10))
+	}
+}
+
 // StartAPIServer starts kube-apiserver and etcd from the binaries in assets
 // (empty: $KUBEBUILDER_ASSETS).
-func StartAPIServer(assets string) (*APIServer, error) {
+func StartAPIServer(assets string, opts ...APIServerOption) (*APIServer, error) {
 	crds, err := config.CRDs()
 	if err != nil {
 		return nil, err
@@ -62,6 +78,9 @@ func StartAPIServer(assets string) (*APIServer, error) {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: crds},
+	}
+	for _, o := range opts {
+		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -88,6 +107,10 @@ func (a *APIServer) WriteKubeconfig(path string) error {
 	}
 	return os.WriteFile(path, data, 0o600)
 }
+
+// EtcdURL is etcd's client URL (plain HTTP on loopback), where it also
+// serves /metrics.
+func (a *APIServer) EtcdURL() string { return a.env.ControlPlane.Etcd.URL.String() }
 
 // Stop stops the API server and etcd and removes their data.
 func (a *APIServer) Stop() error { return a.env.Stop() }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -20,9 +21,18 @@ const (
 	secDownloads     = "Downloads"
 	secScale         = "Scale"
 	secResolvers     = "Resolvers"
+	secGoals         = "Goals"
+	// `make bench-scale` writes these two, and only these.
+	secScaleRuns  = "Scale (make bench-scale)"
+	secScaleSlope = "Scale: cost per extraction"
 )
 
-var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secResolvers, secScale}
+var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secResolvers, secScale, secScaleRuns, secScaleSlope}
+
+// standalone are the sections a run that did not write them keeps from the
+// report already there: `make bench` keeps those of `make bench-scale`, and
+// `make bench-scale` keeps everything else (with the header).
+var standalone = map[string]bool{secScaleRuns: true, secScaleSlope: true}
 
 // results is the report that the benchmarks fill and TestMain prints.
 var results report
@@ -156,7 +166,7 @@ func (r *report) markdown() string {
 		t.write(&b)
 	}
 	if len(r.goals) > 0 {
-		b.WriteString("## Goals\n\n| goal | this run | met |\n| --- | --- | --- |\n")
+		b.WriteString("## " + secGoals + "\n\n| goal | this run | met |\n| --- | --- | --- |\n")
 		for _, g := range r.goals {
 			met := "no"
 			if g.met {
@@ -249,15 +259,16 @@ func commit() string {
 // follows it in an existing report is kept: the analysis written by hand.
 const handWritten = "<!-- make bench writes everything above this line and keeps what follows it, which is written by hand. -->"
 
-// writeReport writes md to path, followed by the hand-written part of the
-// file already there.
+// writeReport writes md to path, merged with the generated sections of the
+// file already there that this run did not write (see standalone), and
+// followed by its hand-written part.
 func writeReport(path, md string) error {
 	kept := "\n## What bounds it\n\nNot written yet.\n"
 	old, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if _, rest, ok := strings.Cut(string(old), handWritten+"\n"); ok {
-			kept = rest
+		if generated, rest, ok := strings.Cut(string(old), handWritten+"\n"); ok {
+			md, kept = mergeReports(generated, md), rest
 		}
 	case !errors.Is(err, os.ErrNotExist):
 		return err
@@ -266,4 +277,92 @@ func writeReport(path, md string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(md+handWritten+"\n"+kept), 0o644)
+}
+
+// mergeReports returns the report md with the sections of the report old
+// that it does not have and must keep: the standalone ones, or, when md
+// has only standalone sections, every other one and old's header too.
+func mergeReports(old, md string) string {
+	oldHead, oldSections := splitSections(old)
+	head, sections := splitSections(md)
+	partial := true
+	for name := range sections {
+		partial = partial && standalone[name]
+	}
+	if partial && oldHead != "" {
+		head = oldHead
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	for _, name := range append(sectionOrder, secGoals) {
+		if s, ok := sections[name]; ok {
+			b.WriteString(s)
+		} else if s, ok := oldSections[name]; ok && (partial || standalone[name]) {
+			b.WriteString(s)
+		}
+	}
+	return b.String()
+}
+
+// splitSections cuts a generated report into what comes before its first
+// "## " heading and its sections by name, each from its heading on.
+func splitSections(md string) (head string, sections map[string]string) {
+	sections = map[string]string{}
+	var name string
+	var cur strings.Builder
+	flush := func() {
+		if name == "" {
+			head = cur.String()
+		} else {
+			sections[name] = cur.String()
+		}
+		cur.Reset()
+	}
+	for _, line := range strings.SplitAfter(md, "\n") {
+		if title, ok := strings.CutPrefix(line, "## "); ok {
+			flush()
+			name = strings.TrimSpace(title)
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	return head, sections
+}
+
+// TestWriteReportKeepsTheOtherTarget checks that `make bench` and `make
+// bench-scale`, writing the same file in turns, keep each other's sections
+// and the hand-written part.
+func TestWriteReportKeepsTheOtherTarget(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "benchmarks.md")
+	bench := func(day string) string {
+		return "# Benchmarks\n\nWritten by `make bench` on " + day + ".\n\n## Orchestration\n\nrow of " + day + "\n\n## Scale\n\n10000 on " + day + "\n\n## Goals\n\ngoal of " + day + "\n\n"
+	}
+	scale := "# Benchmarks\n\nWritten by `make bench` on day 2.\n\n## " + secScaleRuns + "\n\n100000 on day 2\n\n## " + secScaleSlope + "\n\nslope on day 2\n\n"
+	tail := handWritten + "\n\n## What bounds it\n\nBy hand.\n"
+	steps := []struct{ run, md, want string }{
+		{"make bench", bench("day 1"), bench("day 1")},
+		{"make bench-scale", scale, "# Benchmarks\n\nWritten by `make bench` on day 1.\n\n## Orchestration\n\nrow of day 1\n\n## Scale\n\n10000 on day 1\n\n" +
+			"## " + secScaleRuns + "\n\n100000 on day 2\n\n## " + secScaleSlope + "\n\nslope on day 2\n\n## Goals\n\ngoal of day 1\n\n"},
+		{"make bench", bench("day 3"), "# Benchmarks\n\nWritten by `make bench` on day 3.\n\n## Orchestration\n\nrow of day 3\n\n## Scale\n\n10000 on day 3\n\n" +
+			"## " + secScaleRuns + "\n\n100000 on day 2\n\n## " + secScaleSlope + "\n\nslope on day 2\n\n## Goals\n\ngoal of day 3\n\n"},
+	}
+	for i, step := range steps {
+		if err := writeReport(path, step.md); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			// What the first run leaves below the line is edited by hand.
+			data = []byte(strings.Replace(string(data), "Not written yet.", "By hand.", 1))
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := string(data), step.want+tail; got != want {
+			t.Errorf("after %s (step %d):\n%s\nwant:\n%s", step.run, i+1, got, want)
+		}
+	}
 }
