@@ -9,10 +9,14 @@ import (
 	"ytx.dev/ytx/internal/resolver"
 )
 
-// MaxDescriptionRunes bounds the description kept in status: a resource
-// must stay far below etcd's object size limit, and the info artifact keeps
-// the whole text.
-const MaxDescriptionRunes = 1000
+// MaxDescriptionRunes bounds the description kept in status: about what
+// YouTube shows above its "more". The info artifact keeps the whole text.
+// Every finished extraction stays in etcd, in the API server's watch cache
+// and in every client's informer for as long as it exists; at the earlier
+// bound of 1,000 runes the description was the largest part of the object
+// (up to 4 KB of UTF-8 in an object of about 5), for a text nobody reads
+// from status.
+const MaxDescriptionRunes = 200
 
 // Bounds of the other texts that status.metadata takes from YouTube's
 // answer. Real titles and channel names have at most 100 characters and

@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +19,7 @@ import (
 	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/app"
 	"ytx.dev/ytx/internal/resolver"
+	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
@@ -117,6 +121,7 @@ func TestExtractsMetadataEndToEnd(t *testing.T) {
 	if x.Status.StartTime == nil || x.Status.CompletionTime == nil || x.Status.CompletionTime.Before(x.Status.StartTime) {
 		t.Errorf("startTime %v, completionTime %v", x.Status.StartTime, x.Status.CompletionTime)
 	}
+	checkDescription(t, md, e.fetch(x), want.Description)
 	// `kubectl wait --for=condition=Complete` reads this condition.
 	if c := meta.FindStatusCondition(x.Status.Conditions, v1alpha1.ConditionComplete); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != 1 {
 		t.Errorf("Complete condition = %+v", c)
@@ -254,4 +259,28 @@ func TestTTLDeletesFinishedExtractions(t *testing.T) {
 	e.waitPhase("kept", v1alpha1.PhaseSucceeded, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	e.get("kept") // still there: no TTL, no deletion
+}
+
+// checkDescription checks that status shows the description's first
+// youtube.MaxDescriptionRunes runes at most, and that info.json holds it
+// whole.
+func checkDescription(t *testing.T, md *v1alpha1.VideoMetadata, got map[v1alpha1.ArtifactKind]stored, whole string) {
+	t.Helper()
+	if utf8.RuneCountInString(whole) <= youtube.MaxDescriptionRunes {
+		t.Fatalf("the video's description has %d runes: too short to show the cap", utf8.RuneCountInString(whole))
+	}
+	shown, cut := strings.CutSuffix(md.Description, "…")
+	if n := utf8.RuneCountInString(md.Description); !cut || n > youtube.MaxDescriptionRunes || !strings.HasPrefix(whole, shown) {
+		t.Errorf("status.metadata.description has %d runes (%q), want the description's start, cut with … to at most %d", n, md.Description, youtube.MaxDescriptionRunes)
+	}
+	raw, err := os.ReadFile(got[v1alpha1.ArtifactInfo].path)
+	if err != nil {
+		t.Fatalf("info.json: %v", err)
+	}
+	var info struct {
+		Description string `json:"description"`
+	}
+	if err := json.Unmarshal(raw, &info); err != nil || info.Description != whole {
+		t.Errorf("info.json's description (%d runes, %v) is not the whole description (%d runes)", utf8.RuneCountInString(info.Description), err, utf8.RuneCountInString(whole))
+	}
 }

@@ -303,7 +303,7 @@ func standardThumbnails(hd bool) []Thumbnail {
 	return t
 }
 
-// rickDescription is longer than the 1000 characters ytx keeps in status, and
+// rickDescription is longer than the 200 characters ytx keeps in status, and
 // has curly quotes and emoji, so the default video exercises rune-safe
 // truncation.
 const rickDescription = "The official video for “Never Gonna Give You Up” by Rick Astley. \n\n" +
