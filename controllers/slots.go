@@ -113,7 +113,9 @@ func (s *slots) take(ctx context.Context, x *v1alpha1.YouTubeExtraction) (ok boo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	busy, err := s.inFlight(ctx, x.Namespace, x.Name)
-	if err != nil {
+	if err != nil || busy >= s.max {
+		// Every slot is taken: no need to list those that wait (a
+		// channel's thousands, each checking again every WaitRecheck).
 		return false, undo, err
 	}
 	waiting, err := s.waiting(ctx, x.Namespace)

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"math"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"ytx.dev/ytx/controllers"
@@ -11,8 +15,9 @@ import (
 
 func managerCommand() *cobra.Command {
 	var (
-		c   app.ManagerConfig
-		log cli.LogOptions
+		c        app.ManagerConfig
+		log      cli.LogOptions
+		memRatio float64
 	)
 	cmd := &cobra.Command{
 		Use:   "manager",
@@ -46,10 +51,21 @@ func managerCommand() *cobra.Command {
 	fs.IntVar(&c.Controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "resources reconciled at once")
 	fs.IntVar(&c.Controller.MaxInFlightPerNamespace, "max-in-flight-per-namespace", controllers.DefaultMaxInFlightPerNamespace, "extractions of one namespace Queued or Running at once; the others wait, Pending, oldest first (0: no cap)")
 	storageFlag(fs, &c.Storage)
+	fs.Float64Var(&memRatio, "memory-limit-ratio", app.DefaultMemoryLimitRatio, "give Go a soft memory limit (GOMEMLIMIT) of this fraction of the container's memory limit (its cgroup), so that the garbage collector works harder before the kernel kills the manager; GOMEMLIMIT in the environment wins; 0: none")
 	fs.DurationVar(&c.Controller.CleanupTimeout, "artifact-cleanup-timeout", 0, "how long the finalizer retries deleting a resource's files while storage fails, before it gives up with a Warning event (default 5m)")
 	return cli.WithEnv(cmd, func(cmd *cobra.Command) error {
-		if _, err := log.Logger(); err != nil {
+		logger, err := log.Logger()
+		if err != nil {
 			return err
+		}
+		if memRatio < 0 || memRatio > 1 {
+			return fmt.Errorf("--memory-limit-ratio %g: must be between 0 (none) and 1", memRatio)
+		}
+		switch limit, err := app.SetMemoryLimit(memRatio, memlimit.FromCgroup); {
+		case err != nil:
+			logger.Info("no Go memory limit: cannot read the container's", "error", err.Error())
+		case limit != math.MaxInt64:
+			logger.Info("Go memory limit set", "bytes", limit, "ratio", memRatio)
 		}
 		ctx := cmd.Context()
 		m, err := app.NewManager(ctx, c)
