@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -42,8 +43,8 @@ var scaleSizes = flag.String("bench.scale-n", "", "comma-separated numbers of fi
 // history.
 const etcdQuota = 8 << 30
 
-var scaleColumns = []string{"extractions", "first full resync", "reconciles/s", "manager peak RSS", "manager RSS after", "manager Go heap in use",
-	"kube-apiserver RSS", "etcd RSS", "etcd DB size", "etcd DB in use", "manager writes during the resync", "setup: creating them"}
+var scaleColumns = []string{"extractions", "manager's container limit", "its Go memory limit", "first full resync", "reconciles/s", "manager peak RSS", "manager RSS after", "manager Go heap in use",
+	"kube-apiserver RSS", "etcd RSS", "etcd DB size", "etcd DB in use", "manager writes during the resync", "OOM kills", "setup: creating them"}
 
 // BenchmarkResync starts `bin/ytx manager`, a process of its own as in a
 // cluster, against 10,000 finished extractions (finalizer set, Succeeded
@@ -67,11 +68,14 @@ func BenchmarkResync(b *testing.B) {
 	var runs []resyncRun
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			r := resync(b, bin, o, n)
-			b.ReportMetric(r.took.Seconds(), "resync-s")
-			b.ReportMetric(mib(r.manager.peak), "manager-peak-RSS-MiB")
-			b.ReportMetric(float64(r.writes), "writes")
-			runs = append(runs, r)
+			for _, r := range resync(b, bin, o, n) {
+				if r.limit != "" {
+					b.ReportMetric(r.took.Seconds(), "resync-s")
+					b.ReportMetric(mib(r.manager.peak), "manager-peak-RSS-MiB")
+					b.ReportMetric(float64(r.writes), "writes")
+				}
+				runs = append(runs, r)
+			}
 		})
 	}
 	if *scaleSizes == "" {
@@ -103,7 +107,12 @@ func parseSizes(s string) ([]int, error) {
 
 // resyncRun is what one size measured.
 type resyncRun struct {
-	n           int
+	n int
+	// limit is the manager's container limit (the chart's), "" for none.
+	limit       string
+	oomKills    int
+	// goLimit is the manager's Go memory limit (go_gc_gomemlimit_bytes).
+	goLimit float64
 	setup, took time.Duration
 	// manager, api and etcd are the processes' memory when the resync
 	// ended; heap the manager's Go heap in use then.
@@ -117,25 +126,61 @@ type resyncRun struct {
 }
 
 func (r resyncRun) cells() []any {
-	return []any{r.n, r.took, float64(r.n) / r.took.Seconds(),
+	limit := r.limit
+	if limit == "" {
+		limit = "none"
+	}
+	goLimit := "—"
+	switch {
+	case r.goLimit >= 1<<62:
+		goLimit = "none"
+	case r.goLimit > 0:
+		goLimit = cell(mib(int64(r.goLimit))) + " MiB"
+	}
+	return []any{r.n, limit, goLimit, r.took, float64(r.n) / r.took.Seconds(),
 		cell(mib(r.manager.peak)) + " MiB", cell(mib(r.manager.rss)) + " MiB", cell(mib(r.heap)) + " MiB",
 		cell(mib(r.api.rss)) + " MiB", cell(mib(r.etcd.rss)) + " MiB", cell(mib(r.db)) + " MiB", cell(mib(r.dbInUse)) + " MiB",
-		r.writes, r.setup}
+		r.writes, r.oomKills, r.setup}
 }
 
-// resync creates n finished extractions on a fresh control plane, starts
-// the manager against them, and measures its first full resync.
-func resync(b *testing.B, bin string, o outcome, n int) resyncRun {
+// resync creates n finished extractions on a fresh control plane and
+// measures the manager's first full resync against them twice: without a
+// memory limit, and in a memory cgroup with the chart's limit, where it
+// sets its Go memory limit as in a pod (when this machine lets the
+// benchmark make a cgroup; it says so when not).
+func resync(b *testing.B, bin string, o outcome, n int) []resyncRun {
 	cp := startControlPlane(b, devenv.EtcdQuota(etcdQuota))
 	ns := cp.namespace(b, "scale")
 	storageURL := "file://" + b.TempDir()
 	began := time.Now()
 	createFinished(b, cp, ns, o, storageURL, n)
-	r := resyncRun{n: n, setup: time.Since(began)}
+	setup := time.Since(began)
+	runs := []resyncRun{resyncOnce(b, cp, bin, storageURL, n, setup, "", nil)}
+	name, limit, err := chartManagerLimit()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cg, err := newMemoryCgroup(limit)
+	if err != nil {
+		b.Logf("the manager runs without the chart's memory limit (%s): no memory cgroup: %v", name, err)
+		results.note(secScaleRuns, "This machine let the benchmark make no memory cgroup (%v): no row ran under the chart's limit.", err)
+		return runs
+	}
+	defer cg.remove()
+	return append(runs, resyncOnce(b, cp, bin, storageURL, n, setup, name, cg))
+}
 
-	m := startManagerProcess(b, cp, bin, storageURL)
+// resyncOnce starts a manager (in cg, when not nil) against the n
+// extractions, measures its first full resync, and stops it.
+func resyncOnce(b *testing.B, cp *controlPlane, bin, storageURL string, n int, setup time.Duration, limit string, cg *memoryCgroup) resyncRun {
+	r := resyncRun{n: n, setup: setup, limit: limit}
+	m := startManagerProcess(b, cp, bin, storageURL, cg)
+	defer m.stop()
 	took, err := m.waitReconciled(n, 10*time.Minute+time.Duration(n)*10*time.Millisecond)
 	if err != nil {
+		if cg != nil {
+			err = fmt.Errorf("%w (OOM kills in its cgroup: %d)", err, cg.oomKills())
+		}
 		b.Fatal(err)
 	}
 	r.took = took
@@ -145,11 +190,17 @@ func resync(b *testing.B, bin string, o outcome, n int) resyncRun {
 		b.Fatal(err)
 	}
 	r.heap = int64(heap)
+	if r.goLimit, err = scrape(m.metrics, "go_gc_gomemlimit_bytes", ""); err != nil {
+		b.Fatal(err)
+	}
 	if r.writes, err = writes(m.metrics); err != nil {
 		b.Fatal(err)
 	}
 	if r.db, r.dbInUse, err = cp.etcdDB(); err != nil {
 		b.Fatal(err)
+	}
+	if cg != nil {
+		r.oomKills = cg.oomKills()
 	}
 	return r
 }
@@ -180,7 +231,9 @@ const resyncNote = "`bin/ytx manager` with its defaults (all namespaces, --max-c
 	"Peak RSS is the manager's VmHWM, RSS after its VmRSS at that moment, and the Go heap in use its go_memstats_heap_inuse_bytes then (live objects and garbage not yet collected); the API server's and etcd's are their VmRSS then. " +
 	"The manager's writes are its POST, PUT, PATCH and DELETE requests until then (client-go's rest_client_requests_total on its /metrics): a resync of finished extractions has nothing to write. " +
 	"etcd's DB size and DB in use are its etcd_mvcc_db_total_size_in_bytes and etcd_mvcc_db_total_size_in_use_in_bytes after a compaction to its latest revision (the API server compacts so every 5 minutes; a run whose setup is shorter would otherwise count each object's history); etcd's quota is raised to 8 GiB. " +
-	"Setup is the time to create them from 16 unthrottled clients, each extraction a create and a status update."
+	"Setup is the time to create them from 16 unthrottled clients, each extraction a create and a status update. " +
+	"Each size runs the manager twice against the same extractions, one after the other: with no memory limit, and in a memory cgroup of this machine limited to the chart's controller.resources.limits.memory, " +
+	"where `ytx manager` sets its Go memory limit from the cgroup's as in a pod (--memory-limit-ratio, default 0.75) and the kernel kills it as it would the container (OOM kills: the cgroup's count)."
 
 // reportScale writes the rows of `make bench-scale`, each with its date
 // and commit (the report's header is `make bench`'s), and the cost per
@@ -197,10 +250,16 @@ func reportScale(runs []resyncRun, sizes []int, load string) {
 	results.note(secScaleRuns, resyncNote, defaults.reconciles, app.DefaultQPS, strings.Join(ns, " or "), fake.RickrollID, "that number")
 	results.note(secScaleRuns, "Each size ran on a fresh kube-apiserver and etcd, smallest first, by `make bench-scale` (-bench.scale-n=%s). %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.",
 		strings.Join(ns, ","), strings.Join(machine(), "; "), load, loadAverage())
-	slopeColumns := []string{"date", "commit", "between", "manager peak RSS", "manager Go heap in use", "kube-apiserver RSS", "etcd DB size", "etcd DB in use"}
-	for i := 1; i < len(runs); i++ {
-		a, z := runs[i-1], runs[i]
-		results.row(secScaleSlope, slopeColumns, date, at, fmt.Sprintf("%d and %d", a.n, z.n),
+	slopeColumns := []string{"date", "commit", "between", "manager's container limit", "manager peak RSS", "manager Go heap in use", "kube-apiserver RSS", "etcd DB size", "etcd DB in use"}
+	// Like with like: each limit's runs, consecutive sizes.
+	last := map[string]resyncRun{}
+	for _, z := range runs {
+		a, ok := last[z.limit]
+		last[z.limit] = z
+		if !ok {
+			continue
+		}
+		results.row(secScaleSlope, slopeColumns, date, at, fmt.Sprintf("%d and %d", a.n, z.n), z.cells()[1],
 			slope(a.n, z.n, a.manager.peak, z.manager.peak), slope(a.n, z.n, a.heap, z.heap),
 			slope(a.n, z.n, a.api.rss, z.api.rss), slope(a.n, z.n, a.db, z.db), slope(a.n, z.n, a.dbInUse, z.dbInUse))
 	}
@@ -260,13 +319,18 @@ type managerProcess struct {
 	cmd     *exec.Cmd
 	started time.Time
 	metrics string // URL of its /metrics
+	stop    func()
+	// done is closed when the process has ended, how in waitErr.
+	done    <-chan struct{}
+	waitErr error
 }
 
 func (m *managerProcess) pid() int { return m.cmd.Process.Pid }
 
 // startManagerProcess runs `ytx manager` with the flags a Deployment gives
-// it, metrics on a free port, and every other setting at its default.
-func startManagerProcess(b *testing.B, cp *controlPlane, bin, storageURL string) *managerProcess {
+// it, metrics on a free port, and every other setting at its default; in
+// cg, when not nil.
+func startManagerProcess(b *testing.B, cp *controlPlane, bin, storageURL string, cg *memoryCgroup) *managerProcess {
 	b.Helper()
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
 	if err := cp.api.WriteKubeconfig(kubeconfig); err != nil {
@@ -288,18 +352,29 @@ func startManagerProcess(b *testing.B, cp *controlPlane, bin, storageURL string)
 		"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--log-format", "json")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir()}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if cg != nil {
+		cg.hold(cmd)
+	}
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	m := &managerProcess{cmd: cmd, started: time.Now(), metrics: "http://" + addr + "/metrics"}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may be gone
-		if err := cmd.Wait(); err != nil && b.Failed() {
-			b.Logf("ytx manager: %v\n%s", err, logs.String())
-		}
-	})
+	done := make(chan struct{})
+	go func() { m.waitErr = cmd.Wait(); close(done) }()
+	m.done = done
+	var once sync.Once
+	m.stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may be gone
+			<-done
+			if err := m.waitErr; err != nil && b.Failed() {
+				b.Logf("ytx manager: %v\n%s", err, logs.String())
+			}
+		})
+	}
+	b.Cleanup(m.stop)
 	return m
 }
 
@@ -314,8 +389,10 @@ func (m *managerProcess) waitReconciled(n int, limit time.Duration) (time.Durati
 				return time.Since(m.started), nil
 			}
 		}
-		if m.cmd.ProcessState != nil {
-			return 0, fmt.Errorf("ytx manager exited: %v", m.cmd.ProcessState)
+		select {
+		case <-m.done:
+			return 0, fmt.Errorf("ytx manager exited: %v", m.waitErr)
+		default:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
