@@ -109,10 +109,10 @@ func parseSizes(s string) ([]int, error) {
 type resyncRun struct {
 	n int
 	// limit is the manager's container limit (the chart's), "" for none.
-	limit       string
-	oomKills    int
+	limit    string
+	oomKills int
 	// goLimit is the manager's Go memory limit (go_gc_gomemlimit_bytes).
-	goLimit float64
+	goLimit     float64
 	setup, took time.Duration
 	// manager, api and etcd are the processes' memory when the resync
 	// ended; heap the manager's Go heap in use then.
