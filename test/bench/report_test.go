@@ -20,9 +20,10 @@ const (
 	secDownloads     = "Downloads"
 	secScale         = "Scale"
 	secResolvers     = "Resolvers"
+	secWorker        = "Worker memory"
 )
 
-var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secResolvers, secScale}
+var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secWorker, secResolvers, secScale}
 
 // results is the report that the benchmarks fill and TestMain prints.
 var results report
