@@ -21,13 +21,14 @@ const (
 	secDownloads     = "Downloads"
 	secScale         = "Scale"
 	secResolvers     = "Resolvers"
+	secWorker        = "Worker memory"
 	secGoals         = "Goals"
 	// `make bench-scale` writes these two, and only these.
 	secScaleRuns  = "Scale (make bench-scale)"
 	secScaleSlope = "Scale: cost per extraction"
 )
 
-var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secResolvers, secScale, secScaleRuns, secScaleSlope}
+var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secWorker, secResolvers, secScale, secScaleRuns, secScaleSlope}
 
 // standalone are the sections a run that did not write them keeps from the
 // report already there: `make bench` keeps those of `make bench-scale`, and
