@@ -46,6 +46,7 @@ func workerCommand() *cobra.Command {
 	fs.StringVar(&c.Worker.ScratchDir, "scratch-dir", "", "directory for each job's temporary files, removed when the job ends (default: $TMPDIR or /tmp); needs room for about twice the largest file")
 	fs.StringVar(&c.FFmpeg.Path, "ffmpeg", "ffmpeg", "the ffmpeg program, for mp3 transcoding, tagging and muxing")
 	fs.StringVar(&c.FFmpeg.MP3Bitrate, "mp3-bitrate", "192k", "bitrate of mp3 audio")
+	fs.IntVar(&c.FFmpegMaxProcs, "ffmpeg-max-procs", app.DefaultFFmpegMaxProcs, "ffmpeg runs at once per worker (each holds its stream's index in memory, which grows with the stream's length); more jobs wait their turn; 0: no bound")
 	c.Download.ChunkSize = 4 << 20
 	fs.Var(bytesFlag{&c.Download.ChunkSize}, "download-chunk-size", "bytes per ranged request to YouTube")
 	fs.IntVar(&c.Download.Parallel, "download-parallel", 4, "ranged requests in flight per stream")

@@ -52,10 +52,17 @@ type WorkerConfig struct {
 	Resolve ResolverConfig
 
 	// Storage is the --storage URL where files go.
-	Storage  string
-	FFmpeg   media.FFmpeg
-	Download download.Options
+	Storage string
+	FFmpeg  media.FFmpeg
+	// FFmpegMaxProcs bounds the ffmpeg runs at once (media.Procs); 0
+	// means no bound.
+	FFmpegMaxProcs int
+	Download       download.Options
 }
+
+// DefaultFFmpegMaxProcs is `ytx worker`'s default --ffmpeg-max-procs: as
+// many as --ytdlp-max-procs' default, and as the default --concurrency.
+const DefaultFFmpegMaxProcs = 4
 
 // Validate checks what can be checked before connecting anywhere.
 func (c *WorkerConfig) Validate() error {
@@ -80,6 +87,9 @@ func (c *WorkerConfig) Validate() error {
 	}
 	if err := checkFFmpeg(c.FFmpeg.Path); err != nil {
 		return err
+	}
+	if c.FFmpegMaxProcs < 0 {
+		return fmt.Errorf("--ffmpeg-max-procs %d: must not be negative (0: no bound)", c.FFmpegMaxProcs)
 	}
 	if err := c.Resolve.Validate(); err != nil {
 		return err
@@ -152,10 +162,12 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		res.Close()
 		return nil, err
 	}
+	ffmpeg := c.FFmpeg
+	ffmpeg.Procs = media.NewProcs(c.FFmpegMaxProcs)
 	deps := workers.Deps{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("ytx-worker"),
 		Chain: res.Chain, Clients: res.Clients, Pacer: res.Pacer, Cookies: res.Cookies,
-		Download: c.Download, FFmpeg: c.FFmpeg, Store: store, Log: log,
+		Download: c.Download, FFmpeg: ffmpeg, Store: store, Log: log,
 	}
 	w := &Worker{mgr: mgr, worker: workers.New(deps, c.Worker), peers: ps, cfg: c}
 	if w.source, err = c.newSource(w.worker, ps.ready, log); err != nil {

@@ -222,6 +222,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		Concurrency: max(o.Concurrency, 1), ShutdownGrace: 5 * time.Second, YouTube: yt, Resolve: resolve,
 		Worker:  workers.Options{Name: "dev-worker", StatusInterval: time.Second, MaxArtifactBytes: 8 << 30},
 		Storage: o.Storage, Transport: o.Transport, JobsAddr: jobs, JobTokenFile: jobToken,
+		FFmpegMaxProcs: app.DefaultFFmpegMaxProcs,
 	})
 	if err != nil {
 		return err

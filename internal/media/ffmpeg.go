@@ -22,6 +22,45 @@ type FFmpeg struct {
 	Path string
 	// MP3Bitrate for transcoding to mp3 (libmp3lame CBR); "" means "192k".
 	MP3Bitrate string
+	// Procs bounds the ffmpeg runs at once of every FFmpeg that shares it
+	// (a worker's); nil: no bound.
+	Procs Procs
+}
+
+// Procs bounds how many ffmpeg processes run at once. An ffmpeg that
+// copies or muxes a stream holds the stream's whole index in memory, which
+// grows with its length (about 50 MB of anonymous memory for 100 minutes of
+// AAC); a worker whose --concurrency jobs finish their downloads together
+// would otherwise run as many at once, and its memory would grow with the
+// files. A job waits for a slot with its heartbeat going, as it waits for
+// a yt-dlp run.
+type Procs chan struct{}
+
+// NewProcs bounds ffmpeg to n runs at once; n <= 0 means no bound.
+func NewProcs(n int) Procs {
+	if n <= 0 {
+		return nil
+	}
+	return make(Procs, n)
+}
+
+// take waits for a slot, or for ctx to end.
+func (p Procs) take(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	select {
+	case p <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p Procs) give() {
+	if p != nil {
+		<-p
+	}
 }
 
 // Tags are embedded in the files ytx writes. Empty ones are left out.
@@ -141,6 +180,10 @@ func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error 
 	if err != nil {
 		return failure.Retryable(v1alpha1.ReasonMediaFailed, err, "%s (%s)", ffmpegNotFound, f.path())
 	}
+	if err := f.Procs.take(ctx); err != nil {
+		return stopped(ctx, step)
+	}
+	defer f.Procs.give()
 	tmp, err := partName(out)
 	if err != nil {
 		return failure.Scratch("making a temporary file for ffmpeg beside", out, err)
@@ -155,12 +198,8 @@ func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error 
 	err = cmd.Run()
 	if err != nil {
 		os.Remove(tmp)
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			reason := v1alpha1.ReasonMediaFailed
-			if errors.Is(ctxErr, context.DeadlineExceeded) {
-				reason = v1alpha1.ReasonTimeout
-			}
-			return failure.Retryable(reason, ctxErr, "ffmpeg was stopped before it could %s; ytx retries", step)
+		if ctx.Err() != nil {
+			return stopped(ctx, step)
 		}
 		return failure.Retryable(v1alpha1.ReasonMediaFailed, err, "ffmpeg could not %s: %s", step, stderr.lines())
 	}
@@ -169,6 +208,16 @@ func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error 
 		return failure.Scratch("renaming ffmpeg's output to", out, err)
 	}
 	return nil
+}
+
+// stopped is the error of an ffmpeg run that ctx ended, before or while it
+// ran.
+func stopped(ctx context.Context, step string) error {
+	reason := v1alpha1.ReasonMediaFailed
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		reason = v1alpha1.ReasonTimeout
+	}
+	return failure.Retryable(reason, ctx.Err(), "ffmpeg was stopped before it could %s; ytx retries", step)
 }
 
 // local makes ffmpeg read a path as a file whatever it looks like: a name
