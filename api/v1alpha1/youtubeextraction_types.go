@@ -184,7 +184,8 @@ type VideoMetadata struct {
 	// publishDate is the day the video was published, as YYYY-MM-DD.
 	PublishDate  string `json:"publishDate,omitempty"`
 	ThumbnailURL string `json:"thumbnailURL,omitempty"`
-	// description is truncated; the info artifact has it whole.
+	// description is cut to its first 200 characters (runes), ending in "…"
+	// when cut; the info artifact has it whole.
 	Description string `json:"description,omitempty"`
 }
 

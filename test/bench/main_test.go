@@ -10,8 +10,15 @@
 //   - Downloads: a 500 MB stream from the fake YouTube (a child process)
 //     fetched by the worker's download path, by Debian's yt-dlp and by curl,
 //     all through the fake's CONNECT proxy and TLS.
-//   - Scale: `bin/ytx manager` started against 10,000 finished extractions:
-//     the time of its first full resync and its memory.
+//   - Worker memory: the real `bin/ytx worker` at --concurrency 32 running
+//     64 extractions of large files at once: the memory of its whole
+//     process tree (ffmpeg and yt-dlp included) at two file sizes, with
+//     every stored file checked against its sha256.
+//   - Scale: `bin/ytx manager` started against 10,000 finished extractions
+//     (`make bench-scale`: 20,000 and 100,000), with no memory limit and in
+//     a memory cgroup with the chart's limit: the time of its first full
+//     resync, its memory and writes, the API server's and etcd's memory,
+//     and the cost of one more extraction.
 //
 // Each benchmark records its figures (also with b.ReportMetric) in the
 // package's report; TestMain prints it after the run and writes it to
