@@ -29,7 +29,7 @@ func limitOf(n uint64) memlimit.Provider { return func() (uint64, error) { retur
 func TestMemoryLimitIsTheRatioOfTheContainersLimit(t *testing.T) {
 	keepMemoryLimit(t)
 	unsetEnv(t, "GOMEMLIMIT", "AUTOMEMLIMIT")
-	got, err := SetMemoryLimit(DefaultMemoryLimitRatio, limitOf(256<<20))
+	got, err := SetMemoryLimit(0.75, limitOf(256<<20))
 	if want := int64(192 << 20); err != nil || got != want || debug.SetMemoryLimit(-1) != want {
 		t.Errorf("SetMemoryLimit(0.75) of a 256 MiB container = %d, %v; the runtime's limit %d; want %d", got, err, debug.SetMemoryLimit(-1), want)
 	}

@@ -233,7 +233,7 @@ const resyncNote = "`bin/ytx manager` with its defaults (all namespaces, --max-c
 	"etcd's DB size and DB in use are its etcd_mvcc_db_total_size_in_bytes and etcd_mvcc_db_total_size_in_use_in_bytes after a compaction to its latest revision (the API server compacts so every 5 minutes; a run whose setup is shorter would otherwise count each object's history); etcd's quota is raised to 8 GiB. " +
 	"Setup is the time to create them from 16 unthrottled clients, each extraction a create and a status update. " +
 	"Each size runs the manager twice against the same extractions, one after the other: with no memory limit, and in a memory cgroup of this machine limited to the chart's controller.resources.limits.memory, " +
-	"where `ytx manager` sets its Go memory limit from the cgroup's as in a pod (--memory-limit-ratio, default 0.75) and the kernel kills it as it would the container (OOM kills: the cgroup's count)."
+	"where `ytx manager` sets its Go memory limit from the cgroup's as in a pod (--memory-limit-ratio, default 0.6) and the kernel kills it as it would the container (OOM kills: the cgroup's count)."
 
 // reportScale writes the rows of `make bench-scale`, each with its date
 // and commit (the report's header is `make bench`'s), and the cost per
