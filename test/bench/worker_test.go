@@ -368,7 +368,7 @@ func workerGoal(chain workerChain, rounds []workerRound) {
 }
 
 func workerNotes() {
-	results.note(secWorker, "`bin/ytx worker --concurrency %d` runs as a process of its own with its defaults (file:// storage, scratch on the same disk, --ytdlp-max-procs 4), fed through Kafka (kfake) by `bin/ytx manager --max-in-flight-per-namespace 0`, against a fresh kube-apiserver and etcd (envtest); "+
+	results.note(secWorker, "`bin/ytx worker --concurrency %d` runs as a process of its own with its defaults (file:// storage, scratch on the same disk, --ytdlp-max-procs 4, --ffmpeg-max-procs 4), fed through Kafka (kfake) by `bin/ytx manager --max-in-flight-per-namespace 0`, against a fresh kube-apiserver and etcd (envtest); "+
 		"it reaches the fake YouTube, a child process of the benchmark, through its CONNECT proxy and TLS (HTTPS_PROXY, SSL_CERT_FILE), as a worker reaches YouTube through a proxy. "+
 		"Each round applies %d extractions at once (%d clients): even ones ask for the video (spec.video.maxHeight 720: ffmpeg muxes the video and audio streams into mp4), odd ones for the audio (spec.audio m4a: ffmpeg copies it into m4a with tags and the thumbnail). "+
 		"Rounds run with ytx's default resolver chain (kkdai reads the fake in process) and with yt-dlp alone (every job also runs yt-dlp -J as the worker's child).",
