@@ -92,26 +92,21 @@ func (r *Reconciler) writeMeta(ctx context.Context, x *v1alpha1.YouTubeExtractio
 // absent from both copies, and so from a diff, and would stay on the
 // server as the earlier generation's. A new generation's patch therefore
 // carries the whole status, with an explicit null for every field it does
-// not set.
+// not set, and base's resourceVersion, as MergeFromWithOptimisticLock's
+// does.
 func statusPatch(base, x *v1alpha1.YouTubeExtraction) (client.Patch, error) {
-	diff := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	if x.Status.ObservedGeneration == base.Status.ObservedGeneration {
-		return diff, nil
-	}
-	data, err := diff.Data(x)
-	if err != nil {
-		return nil, err
-	}
-	var p map[string]any
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, err
+		return client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}), nil
 	}
 	whole, err := wholeStatus(x.Status)
 	if err != nil {
 		return nil, err
 	}
-	p["status"] = whole
-	if data, err = json.Marshal(p); err != nil {
+	data, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": base.ResourceVersion},
+		"status":   whole,
+	})
+	if err != nil {
 		return nil, err
 	}
 	return client.RawPatch(types.MergePatchType, data), nil
