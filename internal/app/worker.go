@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/semaphore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -54,8 +55,8 @@ type WorkerConfig struct {
 	// Storage is the --storage URL where files go.
 	Storage string
 	FFmpeg  media.FFmpeg
-	// FFmpegMaxProcs bounds the ffmpeg runs at once (media.Procs); 0
-	// means no bound.
+	// FFmpegMaxProcs bounds the ffmpeg runs at once (media.FFmpeg.Procs);
+	// 0 means no bound.
 	FFmpegMaxProcs int
 	Download       download.Options
 }
@@ -163,7 +164,9 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	ffmpeg := c.FFmpeg
-	ffmpeg.Procs = media.NewProcs(c.FFmpegMaxProcs)
+	if c.FFmpegMaxProcs > 0 {
+		ffmpeg.Procs = semaphore.NewWeighted(int64(c.FFmpegMaxProcs))
+	}
 	deps := workers.Deps{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("ytx-worker"),
 		Chain: res.Chain, Clients: res.Clients, Pacer: res.Pacer, Cookies: res.Cookies,

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/failure"
 )
@@ -23,44 +25,14 @@ type FFmpeg struct {
 	// MP3Bitrate for transcoding to mp3 (libmp3lame CBR); "" means "192k".
 	MP3Bitrate string
 	// Procs bounds the ffmpeg runs at once of every FFmpeg that shares it
-	// (a worker's); nil: no bound.
-	Procs Procs
-}
-
-// Procs bounds how many ffmpeg processes run at once. An ffmpeg that
-// copies or muxes a stream holds the stream's whole index in memory, which
-// grows with its length (about 50 MB of anonymous memory for 100 minutes of
-// AAC); a worker whose --concurrency jobs finish their downloads together
-// would otherwise run as many at once, and its memory would grow with the
-// files. A job waits for a slot with its heartbeat going, as it waits for
-// a yt-dlp run.
-type Procs chan struct{}
-
-// NewProcs bounds ffmpeg to n runs at once; n <= 0 means no bound.
-func NewProcs(n int) Procs {
-	if n <= 0 {
-		return nil
-	}
-	return make(Procs, n)
-}
-
-// take waits for a slot, or for ctx to end.
-func (p Procs) take(ctx context.Context) error {
-	if p == nil {
-		return nil
-	}
-	select {
-	case p <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (p Procs) give() {
-	if p != nil {
-		<-p
-	}
+	// (a worker's, --ffmpeg-max-procs); nil: no bound. An ffmpeg that
+	// copies or muxes a stream holds the stream's whole index in memory,
+	// which grows with its length (about 50 MB of anonymous memory for 100
+	// minutes of AAC); a worker whose --concurrency jobs finish their
+	// downloads together would otherwise run as many at once, and its
+	// memory would grow with the files. A job waits for a slot with its
+	// heartbeat going, as it waits for a yt-dlp run.
+	Procs *semaphore.Weighted
 }
 
 // Tags are embedded in the files ytx writes. Empty ones are left out.
@@ -180,10 +152,12 @@ func (f FFmpeg) run(ctx context.Context, step, out string, args []string) error 
 	if err != nil {
 		return failure.Retryable(v1alpha1.ReasonMediaFailed, err, "%s (%s)", ffmpegNotFound, f.path())
 	}
-	if err := f.Procs.take(ctx); err != nil {
-		return stopped(ctx, step)
+	if f.Procs != nil {
+		if err := f.Procs.Acquire(ctx, 1); err != nil {
+			return stopped(ctx, step)
+		}
+		defer f.Procs.Release(1)
 	}
-	defer f.Procs.give()
 	tmp, err := partName(out)
 	if err != nil {
 		return failure.Scratch("making a temporary file for ffmpeg beside", out, err)

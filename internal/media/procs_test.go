@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/media"
@@ -41,7 +43,7 @@ echo done > "${out#file:}"
 
 func TestFFmpegRunsAtMostProcsAtOnce(t *testing.T) {
 	bin, dir := countingFFmpeg(t, 300*time.Millisecond)
-	ff := media.FFmpeg{Path: bin, Procs: media.NewProcs(2)}
+	ff := media.FFmpeg{Path: bin, Procs: semaphore.NewWeighted(2)}
 	var wg sync.WaitGroup
 	for i := range 6 {
 		wg.Go(func() {
@@ -69,7 +71,7 @@ func TestFFmpegRunsAtMostProcsAtOnce(t *testing.T) {
 
 func TestFFmpegWaitingForASlotEndsWithItsContext(t *testing.T) {
 	bin, dir := countingFFmpeg(t, 3*time.Second)
-	ff := media.FFmpeg{Path: bin, Procs: media.NewProcs(1)}
+	ff := media.FFmpeg{Path: bin, Procs: semaphore.NewWeighted(1)}
 	go ff.Audio(context.Background(), "in.m4a", filepath.Join(dir, "busy.m4a"), "m4a", tags, "") //nolint:errcheck // holds the slot
 	time.Sleep(300 * time.Millisecond)
 	c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

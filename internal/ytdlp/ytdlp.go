@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/failure"
 	"ytx.dev/ytx/internal/resolver"
@@ -68,7 +70,7 @@ type Options struct {
 // Resolver runs yt-dlp.
 type Resolver struct {
 	opts Options
-	sem  chan struct{}
+	sem  *semaphore.Weighted
 	// found: the program is on PATH (or at Path).
 	found bool
 	// ready is closed once the version probe has ended; version and
@@ -98,7 +100,7 @@ func New(ctx context.Context, opts Options) *Resolver {
 	if opts.MaxOutput <= 0 {
 		opts.MaxOutput = 64 << 20
 	}
-	r := &Resolver{opts: opts, sem: make(chan struct{}, opts.MaxProcs), ready: make(chan struct{})}
+	r := &Resolver{opts: opts, sem: semaphore.NewWeighted(int64(opts.MaxProcs)), ready: make(chan struct{})}
 	path, err := exec.LookPath(opts.Path)
 	if err != nil {
 		r.broken = fmt.Sprintf("yt-dlp is not installed (%s not found)", opts.Path)
@@ -195,12 +197,10 @@ func (r *Resolver) Resolve(ctx context.Context, req resolver.Request) (*resolver
 	if err := r.Check(); err != nil {
 		return nil, failure.Retryable(v1alpha1.ReasonForbidden, fmt.Errorf("%w: %v", resolver.ErrUnavailable, err), "%s", err.Error())
 	}
-	select {
-	case r.sem <- struct{}{}:
-		defer func() { <-r.sem }()
-	case <-ctx.Done():
-		return nil, youtube.Classify(ctx.Err())
+	if err := r.sem.Acquire(ctx, 1); err != nil {
+		return nil, youtube.Classify(err)
 	}
+	defer r.sem.Release(1)
 	out, err := r.run(ctx, req)
 	if err != nil {
 		return nil, err
