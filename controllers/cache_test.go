@@ -8,11 +8,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/objtest"
 	"ytx.dev/ytx/internal/status"
 )
 
@@ -27,16 +26,11 @@ func everything(x *v1alpha1.YouTubeExtraction) {
 // held reports, for each JSON path, whether x has a value there.
 func held(t *testing.T, x *v1alpha1.YouTubeExtraction, paths []string) map[string]bool {
 	t.Helper()
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(x)
+	h, err := objtest.Held(x, paths)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]bool{}
-	for _, p := range paths {
-		v, found, err := unstructured.NestedFieldNoCopy(m, strings.Split(p, ".")...)
-		out[p] = err == nil && found && v != nil
-	}
-	return out
+	return h
 }
 
 func TestTrimDropsEveryFieldOfDroppedFromCacheAndKeepsARunningOnesState(t *testing.T) {

@@ -7,13 +7,12 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/controllers"
+	"ytx.dev/ytx/internal/objtest"
 	"ytx.dev/ytx/internal/status"
 )
 
@@ -45,14 +44,9 @@ func (e *env) runningAsAWorker(name string) *v1alpha1.YouTubeExtraction {
 // fields reads the JSON paths of o, and reports which hold a value.
 func fields(t *testing.T, o client.Object, paths []string) map[string]bool {
 	t.Helper()
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+	held, err := objtest.Held(o, paths)
 	if err != nil {
 		t.Fatal(err)
-	}
-	held := map[string]bool{}
-	for _, p := range paths {
-		v, found, err := unstructured.NestedFieldNoCopy(m, strings.Split(p, ".")...)
-		held[p] = err == nil && found && v != nil
 	}
 	return held
 }
