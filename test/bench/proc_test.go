@@ -1,30 +1,43 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// procValue reads a field of a /proc file of "Name: value" lines, such as
-// /proc/<pid>/status or /proc/meminfo.
+// procValues reads fields of a /proc file of "Name: value" lines, such as
+// /proc/<pid>/status or /proc/meminfo, in one read; a field it lacks is
+// left out.
+func procValues(path string, fields ...string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, rest, ok := strings.Cut(line, ":"); ok && slices.Contains(fields, name) {
+			out[name] = strings.TrimSpace(rest)
+		}
+	}
+	return out, nil
+}
+
+// procValue reads one field of a /proc file.
 func procValue(path, field string) (string, error) {
-	f, err := os.Open(path)
+	vs, err := procValues(path, field)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if name, rest, ok := strings.Cut(sc.Text(), ":"); ok && name == field {
-			return strings.TrimSpace(rest), nil
-		}
+	v, ok := vs[field]
+	if !ok {
+		return "", fmt.Errorf("no %s in %s", field, path)
 	}
-	return "", fmt.Errorf("no %s in %s", field, path)
+	return v, nil
 }
 
 // procField reads a "kB" field of a /proc file, in bytes.
@@ -33,6 +46,11 @@ func procField(path, field string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return kilobytes(path, field, v)
+}
+
+// kilobytes reads a /proc "N kB" value, in bytes.
+func kilobytes(path, field, v string) (int64, error) {
 	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", path, field, err)

@@ -755,22 +755,13 @@ func sampleTree(root int) treeSample {
 // pages of files, mostly shared libraries, which every ffmpeg counts in
 // its VmRSS but the machine (and a container's memory limit) holds once.
 func residentOf(pid int) (rss, anon int64) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	vs, err := procValues(path, "VmRSS", "RssAnon")
 	if err != nil {
 		return 0, 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		name, v, ok := strings.Cut(line, ":")
-		if !ok || name != "VmRSS" && name != "RssAnon" {
-			continue
-		}
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if name == "VmRSS" {
-			rss = kb << 10
-		} else {
-			anon = kb << 10
-		}
-	}
+	rss, _ = kilobytes(path, "VmRSS", vs["VmRSS"])
+	anon, _ = kilobytes(path, "RssAnon", vs["RssAnon"])
 	return rss, anon
 }
 
