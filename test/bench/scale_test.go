@@ -8,14 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -175,7 +172,7 @@ func resync(b *testing.B, bin string, o outcome, n int) []resyncRun {
 func resyncOnce(b *testing.B, cp *controlPlane, bin, storageURL string, n int, setup time.Duration, limit string, cg *memoryCgroup) resyncRun {
 	r := resyncRun{n: n, setup: setup, limit: limit}
 	m := startManagerProcess(b, cp, bin, storageURL, cg)
-	defer m.stop()
+	defer m.stop(b)
 	took, err := m.waitReconciled(n, 10*time.Minute+time.Duration(n)*10*time.Millisecond)
 	if err != nil {
 		if cg != nil {
@@ -316,16 +313,10 @@ func createFinished(b *testing.B, cp *controlPlane, ns string, o outcome, storag
 
 // managerProcess is `bin/ytx manager` running.
 type managerProcess struct {
-	cmd     *exec.Cmd
+	*process
 	started time.Time
 	metrics string // URL of its /metrics
-	stop    func()
-	// done is closed when the process has ended, how in waitErr.
-	done    <-chan struct{}
-	waitErr error
 }
-
-func (m *managerProcess) pid() int { return m.cmd.Process.Pid }
 
 // startManagerProcess runs `ytx manager` with the flags a Deployment gives
 // it, metrics on a free port, and every other setting at its default; in
@@ -347,34 +338,15 @@ func startManagerProcess(b *testing.B, cp *controlPlane, bin, storageURL string,
 		b.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "manager", "--kubeconfig", kubeconfig,
+	p := newProcess("ytx manager", bin, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir()},
+		"manager", "--kubeconfig", kubeconfig,
 		"--kafka-brokers", strings.Join(cfg.Brokers, ","), "--storage", storageURL,
 		"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--log-format", "json")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir()}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if cg != nil {
-		cg.hold(cmd)
+		cg.hold(p.cmd)
 	}
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	m := &managerProcess{cmd: cmd, started: time.Now(), metrics: "http://" + addr + "/metrics"}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { m.waitErr = cmd.Wait(); close(done) }()
-	m.done = done
-	var once sync.Once
-	m.stop = func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may be gone
-			<-done
-			if err := m.waitErr; err != nil && b.Failed() {
-				b.Logf("ytx manager: %v\n%s", err, logs.String())
-			}
-		})
-	}
-	b.Cleanup(m.stop)
+	m := &managerProcess{process: p, started: time.Now(), metrics: "http://" + addr + "/metrics"}
+	p.start(b)
 	return m
 }
 
@@ -390,8 +362,8 @@ func (m *managerProcess) waitReconciled(n int, limit time.Duration) (time.Durati
 			}
 		}
 		select {
-		case <-m.done:
-			return 0, fmt.Errorf("ytx manager exited: %v", m.waitErr)
+		case <-m.exited:
+			return 0, fmt.Errorf("ytx manager exited: %v\n%s", m.cmd.ProcessState, m.out.Last(20))
 		default:
 		}
 		time.Sleep(100 * time.Millisecond)

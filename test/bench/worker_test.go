@@ -217,11 +217,25 @@ func (p *process) pid() int { return p.cmd.Process.Pid }
 // startProcess runs bin with args; b's cleanup stops it.
 func startProcess(b *testing.B, name, bin string, env []string, args ...string) *process {
 	b.Helper()
+	p := newProcess(name, bin, env, args...)
+	p.start(b)
+	return p
+}
+
+// newProcess prepares bin with args, not started yet: its command may
+// still be changed (memoryCgroup.hold).
+func newProcess(name, bin string, env []string, args ...string) *process {
 	p := &process{name: name, cmd: exec.Command(bin, args...), out: &tail.Buffer{Max: 64 << 10}, exited: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	// A benchmark killed by its timeout must not leave it behind.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return p
+}
+
+// start runs the prepared process; b's cleanup stops it.
+func (p *process) start(b *testing.B) {
+	b.Helper()
 	if err := p.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -230,7 +244,6 @@ func startProcess(b *testing.B, name, bin string, env []string, args ...string) 
 		close(p.exited)
 	}()
 	b.Cleanup(func() { p.stop(b) })
-	return p
 }
 
 // stop sends SIGTERM and waits for the process to end (killing it after
