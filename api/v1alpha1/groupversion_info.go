@@ -31,6 +31,8 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&YouTubeExtraction{},
 		&YouTubeExtractionList{},
+		&YouTubePlaylist{},
+		&YouTubePlaylistList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

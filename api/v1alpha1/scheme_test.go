@@ -17,7 +17,7 @@ func TestAddToSchemeRegistersEveryKind(t *testing.T) {
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
-	for _, obj := range []runtime.Object{&v1alpha1.YouTubeExtraction{}, &v1alpha1.YouTubeExtractionList{}} {
+	for _, obj := range []runtime.Object{&v1alpha1.YouTubeExtraction{}, &v1alpha1.YouTubeExtractionList{}, &v1alpha1.YouTubePlaylist{}, &v1alpha1.YouTubePlaylistList{}} {
 		gvks, _, err := s.ObjectKinds(obj)
 		if err != nil {
 			t.Errorf("%T: %v", obj, err)

@@ -293,7 +293,7 @@ type YouTubeExtractionStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=extraction;extractions;ytx,categories=ytx
+// +kubebuilder:resource:shortName=extraction;extractions,categories=ytx
 // +kubebuilder:printcolumn:name="Video",type=string,JSONPath=`.status.videoID`
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.status.metadata.title`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`

@@ -19,9 +19,20 @@ const Version = 1
 // bigger is garbage and is refused before it is parsed.
 const MaxSize = 4096
 
-// Message names one attempt of one generation of one YouTubeExtraction.
+// Job kinds. An extraction's message carries no kind, as before kinds
+// existed, so that every worker ever deployed reads it.
+const (
+	KindExtraction = ""
+	// KindListing asks for the listing of a YouTubePlaylist; Attempt is
+	// the playlist's status.sync.
+	KindListing = "listing"
+)
+
+// Message names one attempt of one generation of one YouTubeExtraction,
+// or one sync of a YouTubePlaylist (Kind).
 type Message struct {
 	Version    int       `json:"v"`
+	Kind       string    `json:"kind,omitempty"`
 	Namespace  string    `json:"namespace"`
 	Name       string    `json:"name"`
 	UID        types.UID `json:"uid"`
