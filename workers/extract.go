@@ -34,7 +34,7 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 		return failed(failure.Scratch("making a job directory in", scratchName(w.opts.ScratchDir), err))
 	}
 	defer dir.Close() //nolint:errcheck // best effort; a later worker's Sweep removes what is left
-	req, err := w.request(ctx, t, dir.Path)
+	req, err := w.request(ctx, t.videoID, dir.Path)
 	if err != nil {
 		return failed(err)
 	}
@@ -64,13 +64,13 @@ func (w *Worker) extract(ctx context.Context, t *task) outcome {
 // request is what the job asks of the resolvers: its route to YouTube (a
 // proxy, chosen when the pacer lets the job start), its cookies and its
 // HTTP clients.
-func (w *Worker) request(ctx context.Context, t *task, dir string) (resolver.Request, error) {
+func (w *Worker) request(ctx context.Context, videoID string, dir string) (resolver.Request, error) {
 	proxy, err := w.pacer.Start(ctx)
 	if err != nil {
 		return resolver.Request{}, youtube.Classify(err)
 	}
 	page, mediaClient := w.clients.For(proxy)
-	req := resolver.Request{VideoID: t.videoID, Proxy: proxy, Scratch: dir, HTTP: page, Media: mediaClient}
+	req := resolver.Request{VideoID: videoID, Proxy: proxy, Scratch: dir, HTTP: page, Media: mediaClient}
 	if w.cookies != nil {
 		jar, err := w.cookies.Jar()
 		if err != nil {

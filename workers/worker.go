@@ -48,6 +48,10 @@ type Options struct {
 	// MaxArtifactBytes caps every stored file and every download; 0 means
 	// no cap.
 	MaxArtifactBytes int64
+	// MaxListingEntries caps one playlist listing (0:
+	// DefaultMaxListingEntries); a longer playlist is cut, and its
+	// status says so.
+	MaxListingEntries int
 }
 
 func (o *Options) defaults() {

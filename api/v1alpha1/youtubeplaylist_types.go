@@ -277,4 +277,3 @@ type YouTubePlaylistList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []YouTubePlaylist `json:"items"`
 }
-

@@ -41,6 +41,8 @@ type ManagerConfig struct {
 	Storage string
 
 	Controller controllers.Options
+	// Playlists tunes the playlist controller.
+	Playlists controllers.PlaylistOptions
 
 	// Transport is TransportKafka (default) or TransportHTTP; with HTTP
 	// jobs are POSTed to WorkerURL.
@@ -204,6 +206,15 @@ func NewManager(ctx context.Context, c ManagerConfig) (*Manager, error) {
 		copts.QueueReader = reader
 	}
 	if _, err := controllers.New(m.mgr, publisher, copts); err != nil {
+		m.close()
+		return nil, err
+	}
+	popts := c.Playlists
+	popts.Storage = store
+	if copts.Name != "" && popts.Name == "" {
+		popts.Name = copts.Name + "-playlist"
+	}
+	if _, err := controllers.NewPlaylists(m.mgr, publisher, popts); err != nil {
 		m.close()
 		return nil, err
 	}

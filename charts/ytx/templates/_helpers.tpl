@@ -573,13 +573,16 @@ these stay the same as the generated ones.
   verbs: [create, patch]
 - apiGroups: [ytx.dev]
   resources: [youtubeextractions]
-  verbs: [delete, get, list, patch, update, watch]
+  verbs: [create, delete, deletecollection, get, list, patch, update, watch]
 - apiGroups: [ytx.dev]
-  resources: [youtubeextractions/finalizers]
+  resources: [youtubeextractions/finalizers, youtubeplaylists/finalizers]
   verbs: [update]
 - apiGroups: [ytx.dev]
-  resources: [youtubeextractions/status]
+  resources: [youtubeextractions/status, youtubeplaylists/status]
   verbs: [get, patch, update]
+- apiGroups: [ytx.dev]
+  resources: [youtubeplaylists]
+  verbs: [get, list, patch, update, watch]
 {{- end }}
 
 {{/* The rules of config/rbac/worker/role.yaml (from workers/). */}}
@@ -591,8 +594,11 @@ these stay the same as the generated ones.
   resources: [youtubeextractions]
   verbs: [get, list, watch]
 - apiGroups: [ytx.dev]
-  resources: [youtubeextractions/status]
+  resources: [youtubeextractions/status, youtubeplaylists/status]
   verbs: [get, patch, update]
+- apiGroups: [ytx.dev]
+  resources: [youtubeplaylists]
+  verbs: [get]
 {{- end }}
 
 {{/* Pods ------------------------------------------------------------------- */}}
