@@ -83,9 +83,9 @@ type Listing struct {
 
 // Live states of an entry.
 const (
-	LiveNow      = "live"      // streaming now
-	LiveUpcoming = "upcoming"  // a premiere or a scheduled stream, not started
-	LiveWas      = "was_live"  // a stream that ended: a file like any other
+	LiveNow      = "live"     // streaming now
+	LiveUpcoming = "upcoming" // a premiere or a scheduled stream, not started
+	LiveWas      = "was_live" // a stream that ended: a file like any other
 )
 
 // Unavailable states of an entry: YouTube lists it without a video.
