@@ -141,3 +141,39 @@ func youtubeWords(line, id string) string {
 
 // ErrBroken reports whether err says yt-dlp could not run at all.
 func ErrBroken(err error) bool { return errors.Is(err, resolver.ErrUnavailable) }
+
+// classifyList is classify for a listing run. YouTube's words about the
+// playlist or channel itself (private, does not exist, no such tab, a
+// channel page that is not there) are definitive: any client gets them.
+func classifyList(subject, stderr string, runErr error) error {
+	line := errorLine(stderr)
+	if line == "" {
+		why := lastLine(stderr)
+		if why == "" {
+			why = runErr.Error()
+		}
+		return failure.Retryable(v1alpha1.ReasonListingFailed, fmt.Errorf("%w: %v", resolver.ErrUnavailable, runErr),
+			"yt-dlp failed without an error from YouTube (%s): it may be broken; check that `yt-dlp --version` runs on the worker, or reinstall yt-dlp %s or newer", truncate(why, 300), MinVersion)
+	}
+	cause := fmt.Errorf("%s: %w", truncate(line, 500), runErr)
+	words := strings.ToLower(line)
+	quoted := truncate(youtubeWords(line, ""), 300)
+	has := func(s ...string) bool {
+		for _, x := range s {
+			if strings.Contains(words, x) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("playlist is private", "does not exist", "does not have a", "http error 404", "unable to recognize tab page"):
+		return failure.Definitive(v1alpha1.ReasonPlaylistUnavailable, cause,
+			"%s is unavailable: yt-dlp says %q. Check the link; a private playlist can only be read by its owner", subject, quoted)
+	case has("not a bot", "sign in to confirm", "http error 429", "too many requests"):
+		return failure.Retryable(v1alpha1.ReasonRateLimited, cause,
+			"YouTube is rate-limiting this worker while yt-dlp reads %s (%q); ytx waits and retries later", subject, quoted)
+	}
+	return failure.Retryable(v1alpha1.ReasonListingFailed, cause,
+		"yt-dlp failed to read %s: %q; ytx retries. If it keeps failing, YouTube may have changed: update yt-dlp", subject, quoted)
+}

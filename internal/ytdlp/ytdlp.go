@@ -214,13 +214,35 @@ func (r *Resolver) Resolve(ctx context.Context, req resolver.Request) (*resolver
 	return v, nil
 }
 
-// run runs yt-dlp once and returns its standard output.
+// run runs yt-dlp once on a video and returns its standard output.
 func (r *Resolver) run(parent context.Context, req resolver.Request) ([]byte, error) {
+	return r.exec(parent, req, invocation{
+		mode: []string{"--no-playlist"}, link: "https://www.youtube.com/watch?v=" + req.VideoID,
+		subject: "video " + req.VideoID, what: "any video's metadata",
+		classify: func(stderr string, err error) error { return classify(req.VideoID, stderr, err) },
+	})
+}
+
+// invocation is what one run of yt-dlp is for.
+type invocation struct {
+	// mode are the arguments that say what to read; link is the URL,
+	// built by ytx from validated parts.
+	mode []string
+	link string
+	// subject names what is read in messages ("video ID"); what is what
+	// its output should be no larger than.
+	subject, what string
+	// classify turns a failed run's stderr into a failure.
+	classify func(stderr string, err error) error
+}
+
+// exec runs yt-dlp once and returns its standard output.
+func (r *Resolver) exec(parent context.Context, req resolver.Request, inv invocation) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(parent, r.opts.Timeout)
 	defer cancel()
 	route, release := r.opts.Egress.Route(req.Proxy)
 	defer release()
-	args, err := r.args(req)
+	args, err := r.args(req, inv.mode, inv.link)
 	if err != nil {
 		return nil, err
 	}
@@ -237,26 +259,25 @@ func (r *Resolver) run(parent context.Context, req resolver.Request) ([]byte, er
 	switch {
 	case stdout.over:
 		return nil, failure.Retryable(v1alpha1.ReasonDownloadFailed, youtube.ErrTooLongAnswer,
-			"yt-dlp printed more than %d MiB for video %s, far more than any video's metadata; it was stopped. If it keeps happening, a proxy may be rewriting YouTube's answers", r.opts.MaxOutput>>20, req.VideoID)
+			"yt-dlp printed more than %d MiB for %s, far more than %s; it was stopped. If it keeps happening, a proxy may be rewriting YouTube's answers", r.opts.MaxOutput>>20, inv.subject, inv.what)
 	case parent.Err() != nil:
 		return nil, youtube.Classify(parent.Err())
 	case ctx.Err() != nil:
 		return nil, failure.Retryable(v1alpha1.ReasonTimeout, ctx.Err(),
-			"yt-dlp did not finish reading video %s within %s (--ytdlp-timeout); it was stopped, and ytx retries", req.VideoID, r.opts.Timeout)
+			"yt-dlp did not finish reading %s within %s (--ytdlp-timeout); it was stopped, and ytx retries", inv.subject, r.opts.Timeout)
 	case runErr != nil:
-		return nil, classify(req.VideoID, youtube.RedactText(stderr.String()), runErr)
+		return nil, inv.classify(youtube.RedactText(stderr.String()), runErr)
 	}
 	return stdout.Bytes(), nil
 }
 
-// args are yt-dlp's arguments for one video. The same in tests and in
-// production: --compat-options no-certifi makes it trust the CAs the
-// system (and SSL_CERT_FILE) names, as the worker does.
-func (r *Resolver) args(req resolver.Request) ([]string, error) {
-	args := []string{
-		"--ignore-config", "--no-plugin-dirs", "--no-playlist", "--dump-single-json",
-		"--compat-options", "no-certifi", "--socket-timeout", "30", "--no-progress",
-	}
+// args are yt-dlp's arguments for one run: mode says what to read, link
+// where. The same in tests and in production: --compat-options no-certifi
+// makes it trust the CAs the system (and SSL_CERT_FILE) names, as the
+// worker does.
+func (r *Resolver) args(req resolver.Request, mode []string, link string) ([]string, error) {
+	args := append([]string{"--ignore-config", "--no-plugin-dirs"}, mode...)
+	args = append(args, "--dump-single-json", "--compat-options", "no-certifi", "--socket-timeout", "30", "--no-progress")
 	if r.opts.CacheDir != "" {
 		args = append(args, "--cache-dir", r.opts.CacheDir)
 	} else {
@@ -276,7 +297,7 @@ func (r *Resolver) args(req resolver.Request) ([]string, error) {
 		args = append(args, "--cookies", copyPath)
 	}
 	args = append(args, r.opts.Args...)
-	return append(args, "--", "https://www.youtube.com/watch?v="+req.VideoID), nil
+	return append(args, "--", link), nil
 }
 
 // baseEnv is the environment yt-dlp runs with: enough to find Python and a

@@ -75,7 +75,10 @@ type Video struct {
 	// LoginReason, when set, is the LOGIN_REQUIRED reason the player
 	// answers every client: words YouTube may use that ytx does not know.
 	LoginReason string
-	Formats     []Format
+	// Broadcast is the live state listings show (playlists, channel tabs);
+	// an Upcoming video starts at PublishDate.
+	Broadcast Broadcast
+	Formats   []Format
 }
 
 // Format is one stream of a video, as listed in streamingData.

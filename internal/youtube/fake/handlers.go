@@ -51,6 +51,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveNext(w, r)
 	case path == "/watch":
 		s.serveWatch(w, r)
+	case path == "/youtubei/v1/browse":
+		s.serveBrowse(w, r)
+	case path == "/youtubei/v1/navigation/resolve_url":
+		s.serveResolveURL(w, r)
+	case path == "/playlist":
+		s.servePlaylistPage(w, r)
+	case isChannelPath(path):
+		s.serveChannelPage(w, r)
 	case strings.HasPrefix(path, "/embed/"):
 		s.serveEmbed(w, r)
 	case strings.HasPrefix(path, "/s/player/") && strings.HasSuffix(path, "/base.js"):

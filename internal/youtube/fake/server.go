@@ -54,6 +54,9 @@ type Request struct {
 	Range  string // media: the `range` query parameter or the Range header
 	// Cookie: the request carried SessionCookie.
 	Cookie bool
+	// List is, for the listing endpoints, the playlist's or channel's ID
+	// or path ("@handle") asked for.
+	List string
 }
 
 // maxLog bounds the request log of a long-running demo server.
@@ -81,6 +84,7 @@ type Server struct {
 	thumbs   map[string][]byte // generated JPEGs by "<ID>/<name>"
 	refused  map[string]bool   // clients whose media answer 403
 	bots     map[string]int    // bot checks left by video ID
+	lists    listings          // playlists and channels (playlists.go)
 
 	// mediaBytes counts the media body bytes written, by video ID (nil
 	// until the first).
