@@ -78,7 +78,7 @@ func (r *PlaylistReconciler) validate(pl *v1alpha1.YouTubePlaylist) (cron.Schedu
 		r.condition(pl, v1alpha1.ConditionSynced, metav1.ConditionFalse, reason, "fix the spec; nothing is read until then")
 		return nil, err
 	}
-	if _, err := youtube.ParseListURL(pl.Spec.URL); err != nil {
+	if _, err := youtube.ListTarget(pl.Spec.URL); err != nil {
 		return fail(v1alpha1.ReasonInvalidURL, fmt.Errorf("spec.url: %w", err))
 	}
 	if _, err := playlist.NewFilter(pl.Spec); err != nil {

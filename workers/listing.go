@@ -114,7 +114,7 @@ func (w *Worker) list(ctx context.Context, pl *v1alpha1.YouTubePlaylist, m job.M
 // readListing lists the playlist through the resolver chain and, when the
 // filter needs dates the listing lacks, reads them.
 func (w *Worker) readListing(ctx context.Context, pl *v1alpha1.YouTubePlaylist) (*resolver.Listing, error) {
-	target, err := youtube.ParseListURL(pl.Spec.URL)
+	target, err := youtube.ListTarget(pl.Spec.URL)
 	if err != nil {
 		return nil, failure.Permanent(v1alpha1.ReasonInvalidURL, err, "spec.url: %v", err)
 	}
@@ -154,7 +154,7 @@ func (w *Worker) readListing(ctx context.Context, pl *v1alpha1.YouTubePlaylist) 
 // and the filter skips it.
 func (w *Worker) fillDates(ctx context.Context, pl *v1alpha1.YouTubePlaylist, f playlist.Filter, l *resolver.Listing, req resolver.Request) {
 	archive := w.readArchive(ctx, pl)
-	target, _ := youtube.ParseListURL(pl.Spec.URL)
+	target, _ := youtube.ListTarget(pl.Spec.URL)
 	taken := 0
 	for i := range l.Entries {
 		if pl.Spec.MaxVideos != nil && taken >= int(*pl.Spec.MaxVideos) || ctx.Err() != nil {
