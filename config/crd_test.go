@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,19 +29,26 @@ type urlRule struct {
 	validator *cel.Validator
 }
 
-func newURLRule(t testing.TB) *urlRule {
+// The kinds whose spec.url a CEL rule reads.
+const (
+	extractionKind = "YouTubeExtraction"
+	playlistKind   = "YouTubePlaylist"
+)
+
+func newURLRule(t testing.TB, kind string) *urlRule {
 	t.Helper()
 	crds, err := CRDs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(crds) != 1 {
-		t.Fatalf("want one CRD, got %d", len(crds))
+	i := slices.IndexFunc(crds, func(c *apiextensionsv1.CustomResourceDefinition) bool { return c.Spec.Names.Kind == kind })
+	if i < 0 {
+		t.Fatalf("no CRD of kind %s", kind)
 	}
 	var props apiextensions.JSONSchemaProps
-	url := crds[0].Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["url"]
+	url := crds[i].Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["url"]
 	if len(url.XValidations) == 0 {
-		t.Fatal("spec.url has no CEL rule: admission would accept any string")
+		t.Fatalf("%s's spec.url has no CEL rule: admission would accept any string", kind)
 	}
 	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(&url, &props, nil); err != nil {
 		t.Fatal(err)
@@ -65,8 +73,13 @@ const staticEstimatedCostLimit = 10_000_000
 // The API server refuses a CRD whose rules it estimates to cost more than
 // its limit (the rule's cost grows with the sizes of the strings it works
 // on); this fails in milliseconds where a CRD install would.
-func TestURLRuleFitsTheAPIServersCostLimit(t *testing.T) {
-	r := newURLRule(t)
+func TestURLRulesFitTheAPIServersCostLimit(t *testing.T) {
+	for _, kind := range []string{extractionKind, playlistKind} {
+		t.Run(kind, func(t *testing.T) { checkCost(t, newURLRule(t, kind)) })
+	}
+}
+
+func checkCost(t *testing.T, r *urlRule) {
 	res, err := cel.Compile(r.schema, model.SchemaDeclType(r.schema, false), celconfig.PerCallLimit,
 		environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()), cel.NewExpressionsEnvLoader())
 	if err != nil {
@@ -101,7 +114,7 @@ func (r *urlRule) admits(link string) (bool, string) {
 // ID it saw; the parser's ID is checked in internal/youtube and, end to end,
 // in test/e2e).
 func TestAdmissionAndParserAgreeOnEveryLinkInTheTable(t *testing.T) {
-	r := newURLRule(t)
+	r := newURLRule(t, extractionKind)
 	checked := 0
 	for link := range linktest.Valid {
 		if ok, why := r.admits(link); !ok {
@@ -135,7 +148,7 @@ func FuzzAdmissionAgreesWithParser(f *testing.F) {
 	for _, link := range append(append([]string{}, linktest.Invalid...), linktest.Hostile...) {
 		f.Add(link)
 	}
-	r := newURLRule(f)
+	r := newURLRule(f, extractionKind)
 	f.Fuzz(func(t *testing.T, link string) {
 		if len(link) > 2048 {
 			return // the CRD's maxLength refuses it before the rule runs
@@ -147,6 +160,74 @@ func FuzzAdmissionAgreesWithParser(f *testing.F) {
 			t.Fatalf("admission accepts %q, the parser refuses it: %v", link, err)
 		case !admitted && err == nil:
 			t.Fatalf("the parser reads video %s from %q, admission refuses it: %s", id, link, why)
+		}
+	})
+}
+
+// A playlist's admission and youtube.ListTarget agree on every playlist
+// and channel link of the shared table, and on every video link (a video
+// link is a playlist's only when it carries a list), and each refusal
+// shows links that work and sends single videos to YouTubeExtraction.
+func TestPlaylistURLRuleAgreesWithListTargetOnEveryLinkInTheTable(t *testing.T) {
+	r := newURLRule(t, playlistKind)
+	for link := range linktest.ListValid {
+		if ok, why := r.admits(link); !ok {
+			t.Errorf("admission refuses %q: %s", link, why)
+		}
+	}
+	for link := range linktest.ListRefused {
+		ok, why := r.admits(link)
+		if ok {
+			t.Errorf("admission accepts %q", link)
+			continue
+		}
+		for _, want := range []string{"https://www.youtube.com/playlist?list=LIST_ID", "https://www.youtube.com/@HANDLE", "YouTubeExtraction"} {
+			if !strings.Contains(why, want) {
+				t.Errorf("admission's error for %q does not say %q: %s", link, want, why)
+			}
+		}
+	}
+	video := append(append([]string{}, linktest.Invalid...), linktest.Hostile...)
+	for link := range linktest.Valid {
+		video = append(video, link)
+	}
+	for _, link := range video {
+		admitted, why := r.admits(link)
+		_, err := youtube.ListTarget(link)
+		if admitted != (err == nil) {
+			t.Errorf("%q: admission accepts it: %t (%s), ListTarget: %v", link, admitted, why, err)
+		}
+	}
+	if n := len(linktest.ListValid) + len(linktest.ListRefused); n < 150 {
+		t.Fatalf("only %d playlist links checked: the table lost entries", n)
+	}
+}
+
+// Whatever the string, a playlist's admission accepts it exactly when
+// youtube.ListTarget reads a playlist or channel from it. The rule and the
+// parser are written apart, in the same steps, so this can fail.
+func FuzzPlaylistURLRuleAgreesWithListTarget(f *testing.F) {
+	for link := range linktest.ListValid {
+		f.Add(link)
+	}
+	for link := range linktest.ListRefused {
+		f.Add(link)
+	}
+	for _, link := range linktest.Hostile {
+		f.Add(link)
+	}
+	r := newURLRule(f, playlistKind)
+	f.Fuzz(func(t *testing.T, link string) {
+		if len(link) > 2048 {
+			return // the CRD's maxLength refuses it before the rule runs
+		}
+		admitted, why := r.admits(link)
+		target, err := youtube.ListTarget(link)
+		switch {
+		case admitted && err != nil:
+			t.Fatalf("admission accepts %q, ListTarget refuses it: %v", link, err)
+		case !admitted && err == nil:
+			t.Fatalf("ListTarget reads %+v from %q, admission refuses it: %s", target, link, why)
 		}
 	})
 }
