@@ -308,6 +308,10 @@ func startFake(ctx context.Context, dir string) (*fake.Server, error) {
 	}
 	srv, err := fake.New(videos...)
 	if err == nil {
+		// The sample playlist (config/samples) follows a channel.
+		err = srv.AddDefaultListings()
+	}
+	if err == nil {
 		err = srv.Start()
 	}
 	return srv, err

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/playlist"
 	"ytx.dev/ytx/internal/youtube/fake"
 )
 
@@ -47,6 +49,13 @@ func TestKubectlAppliesTheSamples(t *testing.T) {
 
 	e.kubectl("apply", "-f", "../../config/samples/")
 	e.kubectl("wait", "--for=condition=Complete", "--timeout=60s", "youtubeextraction/never-gonna", "extraction/me-at-the-zoo")
+	// The sample subscription: the channel's one upload, as m4a.
+	pl := e.waitPlaylist("rick-astley", time.Minute, "synced", synced)
+	child := e.waitChildren("rick-astley", 1, v1alpha1.PhaseSucceeded, time.Minute)[0]
+	if pl.Status.Videos != 1 || child.Annotations[playlist.AnnotationVideoID] != fake.RickrollID || child.Labels["library"] != "music" {
+		t.Errorf("the sample playlist lists %d videos and made %s of %s (labels %v); want the channel's upload %s with the template's label",
+			pl.Status.Videos, child.Name, child.Annotations[playlist.AnnotationVideoID], child.Labels, fake.RickrollID)
+	}
 
 	table := e.kubectl("get", "extractions")
 	for _, want := range []string{"VIDEO", "TITLE", "PHASE", "PROGRESS",
@@ -60,10 +69,11 @@ func TestKubectlAppliesTheSamples(t *testing.T) {
 			t.Errorf("a finished extraction should show progress 100: %q", row)
 		}
 	}
-	// The short names and the category.
-	for _, name := range []string{"extraction", "ytx", "youtubeextractions.ytx.dev"} {
-		if out := e.kubectl("get", name, "-o", "name"); strings.Count(out, "\n") != 2 {
-			t.Errorf("`kubectl get %s` should list both samples:\n%s", name, out)
+	// The short names and the category: the two sample extractions and
+	// the playlist's one, and the playlist.
+	for name, want := range map[string]int{"extraction": 3, "youtubeextractions.ytx.dev": 3, "ytx": 4, "playlist": 1, "ytpl": 1, "youtubeplaylists.ytx.dev": 1} {
+		if out := e.kubectl("get", name, "-o", "name"); strings.Count(out, "\n") != want {
+			t.Errorf("`kubectl get %s` should list %d resources:\n%s", name, want, out)
 		}
 	}
 	wide := e.kubectl("get", "extractions", "-o", "wide")
@@ -87,6 +97,12 @@ func TestKubectlExplainsTheSpec(t *testing.T) {
 	url := e.kubectl("explain", "youtubeextraction.spec.url")
 	if !strings.Contains(url, "youtu.be") {
 		t.Errorf("`kubectl explain youtubeextraction.spec.url` should say which links are accepted:\n%s", url)
+	}
+	plSpec := e.kubectl("explain", "youtubeplaylist.spec")
+	for _, field := range []string{"url", "template", "schedule", "suspend", "maxVideos", "publishedAfter", "match", "includeLive"} {
+		if !strings.Contains(plSpec, field+"\t") {
+			t.Errorf("`kubectl explain youtubeplaylist.spec` does not list %s:\n%s", field, plSpec)
+		}
 	}
 	status := e.kubectl("explain", "youtubeextraction.status")
 	for _, field := range []string{"phase", "metadata", "artifacts", "progress", "conditions", "lastFailure"} {

@@ -98,6 +98,9 @@ func run(m *testing.M) (code int) {
 	catalogue, err = fake.DefaultVideosWithClips(clips)
 	if err == nil {
 		if youTube, err = fake.New(catalogue...); err == nil {
+			err = youTube.AddDefaultListings()
+		}
+		if err == nil {
 			err = youTube.Start()
 		}
 	}

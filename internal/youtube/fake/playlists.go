@@ -315,6 +315,12 @@ func (s *Server) AddDefaultListings() error {
 			return err
 		}
 	}
+	// The channel of the README's subscription sample, with the one upload
+	// DefaultVideos has of it.
+	rick := DefaultVideos()[0]
+	if err := s.AddChannel(Channel{ID: rick.ChannelID, Handle: rick.ChannelHandle, Title: rick.Author, Videos: []string{RickrollID}}); err != nil {
+		return err
+	}
 	return s.AddChannel(Channel{
 		ID: ChannelID, Handle: ChannelHandle, Title: ChannelTitle, Legacy: []string{"c/ytxfake", "user/ytxfake"},
 		Videos: IDs(uploads), Shorts: []string{Short1ID, Short2ID}, Streams: []string{LiveNowID, UpcomingID, WasLiveID},
