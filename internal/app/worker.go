@@ -80,7 +80,7 @@ func (c *WorkerConfig) Validate() error {
 	case c.Concurrency < 1 || c.Concurrency > 1024:
 		return fmt.Errorf("--concurrency %d: must be between 1 and 1024", c.Concurrency)
 	case c.ListingConcurrency < 0 || c.ListingConcurrency > 1024:
-		return fmt.Errorf("--listing-concurrency %d: must be between 1 and 1024", c.ListingConcurrency)
+		return fmt.Errorf("--listing-concurrency %d: must be between 1 and 1024 (0: %d)", c.ListingConcurrency, DefaultListingConcurrency)
 	case c.Worker.Name == "":
 		return errors.New("--name is empty: set it, or POD_NAME, or give the host a name")
 	case c.ShutdownGrace < 0:
