@@ -25,6 +25,7 @@ func servingFlags(fs *pflag.FlagSet, s *app.Serving, metrics, probe string) {
 func kafkaFlags(fs *pflag.FlagSet, k *kafka.Config) {
 	fs.StringSliceVar(&k.Brokers, "kafka-brokers", nil, "comma-separated Kafka bootstrap addresses, host:port")
 	fs.StringVar(&k.Topic, "kafka-topic", kafka.DefaultTopic, "topic of extraction jobs")
+	fs.StringVar(&k.ListingTopic, "kafka-listing-topic", kafka.DefaultListingTopic, "topic of listing jobs (a playlist's or channel's videos), apart from --kafka-topic so that workers older than playlists never see one")
 	fs.StringVar(&k.TLSCAFile, "kafka-tls-ca", "", "PEM file of the CA that signed the brokers' certificates; turns TLS on")
 	fs.BoolVar(&k.TLS, "kafka-tls", false, "use TLS with the system's CAs (implied by --kafka-tls-ca)")
 	fs.StringVar(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN; empty for none")

@@ -54,6 +54,12 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"env http worker without a job token", []string{"worker"}, map[string]string{"YTX_TRANSPORT": "http"}, []string{"--job-token-file"}},
 		{"missing job token file", []string{"worker", "--transport", "http", "--job-token-file", "/nonexistent/token"}, nil, []string{"--job-token-file /nonexistent/token"}},
 		{"env unknown transport", []string{"worker"}, map[string]string{"YTX_TRANSPORT": "carrier-pigeon"}, []string{"--transport"}},
+		{"listing topic is the job topic", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-listing-topic", "ytx.extractions"}, nil, []string{"--kafka-listing-topic", "--kafka-topic"}},
+		{"manager listing topic is the job topic", []string{"manager", "--kafka-brokers", "k:9092", "--kafka-topic", "jobs", "--kafka-listing-topic", "jobs"}, nil, []string{"--kafka-listing-topic"}},
+		{"bad listing topic", []string{"manager", "--kafka-brokers", "k:9092", "--kafka-listing-topic", "lists/x"}, nil, []string{"--kafka-listing-topic"}},
+		{"listing group is the group", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-listing-group", "ytx-workers"}, nil, []string{"--kafka-listing-group", "--kafka-group"}},
+		{"negative listing concurrency", []string{"worker", "--kafka-brokers", "k:9092", "--listing-concurrency", "-1"}, nil, []string{"--listing-concurrency -1"}},
+		{"env listing concurrency not a number", []string{"worker"}, map[string]string{"YTX_LISTING_CONCURRENCY": "some"}, []string{"YTX_LISTING_CONCURRENCY", "--listing-concurrency"}},
 		{"missing scratch dir", []string{"worker", "--kafka-brokers", "k:9092", "--scratch-dir", "/nonexistent/scratch"}, nil, []string{"--scratch-dir"}},
 	}
 	for _, c := range cases {

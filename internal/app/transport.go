@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -73,14 +74,15 @@ func (c *ManagerConfig) newPublisher() (publisher, string, error) {
 }
 
 // kafkaCheck is the manager's "kafka" peer: the broker takes the
-// credentials, the job topic exists and may be written, and, when the
+// credentials, the job and listing topics exist and may be written, and, when the
 // lost-job rules are on (reader not nil), the group and the topic may be
 // described. A reader that cannot look for another reason (a group that
 // does not exist yet) is not a reason to wait: the lost-job watch looks
 // again every --kafka-lag-interval.
 func (c *ManagerConfig) kafkaCheck(reader *kafka.Inspector) func(context.Context) error {
+	k := c.Kafka.WithDefaults()
 	return func(ctx context.Context) error {
-		if err := kafka.Check(ctx, c.Kafka); err != nil {
+		if err := kafka.Check(ctx, k, k.Topic, k.ListingTopic); err != nil {
 			return err
 		}
 		if reader == nil {
@@ -133,13 +135,62 @@ type source interface {
 	Run(ctx context.Context, concurrency int, handle func(context.Context, job.Message) error) error
 }
 
-// kafkaSource reads the job topic in the workers' consumer group.
-type kafkaSource struct{ c *kafka.Consumer }
+// handlers run the jobs of each kind: a *workers.Worker.
+type handlers interface {
+	Handle(ctx context.Context, m job.Message) error
+	HandleListing(ctx context.Context, m job.Message) error
+}
+
+// dispatch runs a message by its kind. The transports never hand over a
+// kind this build does not know (job.Decode refuses it), so what is not a
+// listing is an extraction.
+func dispatch(h handlers) func(context.Context, job.Message) error {
+	return func(ctx context.Context, m job.Message) error {
+		if m.Kind == job.KindListing {
+			return h.HandleListing(ctx, m)
+		}
+		return h.Handle(ctx, m)
+	}
+}
+
+// kafkaSource reads the job topic in the workers' consumer group and,
+// beside it, the listing topic in the listing group, with
+// listingConcurrency handlers of its own, so that listings and
+// extractions never wait for each other's slots.
+type kafkaSource struct {
+	jobs, listings     *kafka.Consumer
+	listingConcurrency int
+	unknown            *unknownKinds
+}
 
 func (k kafkaSource) Run(ctx context.Context, concurrency int, handle func(context.Context, job.Message) error) error {
-	return k.c.Run(ctx, concurrency, func(ctx context.Context, msg kafkago.Message) error {
-		m, err := job.Decode(msg.Value)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	listed := make(chan error, 1)
+	go func() {
+		err := k.listings.Run(ctx, k.listingConcurrency, k.handler(handle))
 		if err != nil {
+			cancel() // what no retry fixes (an ACL): stop the worker
+		}
+		listed <- err
+	}()
+	err := k.jobs.Run(ctx, concurrency, k.handler(handle))
+	cancel()
+	return errors.Join(err, <-listed)
+}
+
+// handler decodes a message and runs it. Poison goes to the dead-letter
+// topic; a job of a kind this build does not know (a newer manager's,
+// during an upgrade) stays uncommitted for the partition's next owner,
+// maybe a newer worker, and is logged once.
+func (k kafkaSource) handler(handle func(context.Context, job.Message) error) kafka.Handler {
+	return func(ctx context.Context, msg kafkago.Message) error {
+		m, err := job.Decode(msg.Value)
+		switch {
+		case errors.Is(err, job.ErrUnknownKind):
+			k.unknown.note(msg, m)
+			return fmt.Errorf("%w: %v", kafka.ErrRedeliver, err)
+		case err != nil:
 			return fmt.Errorf("%w: %v", kafka.ErrDeadLetter, err)
 		}
 		err = handle(ctx, m)
@@ -149,7 +200,40 @@ func (k kafkaSource) Run(ctx context.Context, concurrency int, handle func(conte
 			return fmt.Errorf("%w: %v", kafka.ErrRedeliver, err)
 		}
 		return err
-	})
+	}
+}
+
+// unknownKinds logs each message of an unknown kind once, however often
+// the consumer hands it back: it is called again after every backoff for
+// as long as this worker owns the partition.
+type unknownKinds struct {
+	logger logr.Logger
+	mu     sync.Mutex
+	seen   map[string]bool
+}
+
+// maxUnknownKinds bounds the memory of messages logged; past it the set
+// starts again (a message may then be logged a second time).
+const maxUnknownKinds = 4096
+
+func newUnknownKinds(log logr.Logger) *unknownKinds {
+	return &unknownKinds{logger: log, seen: map[string]bool{}}
+}
+
+func (u *unknownKinds) note(msg kafkago.Message, m job.Message) {
+	at := fmt.Sprintf("%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)
+	u.mu.Lock()
+	if u.seen[at] {
+		u.mu.Unlock()
+		return
+	}
+	if len(u.seen) >= maxUnknownKinds {
+		clear(u.seen)
+	}
+	u.seen[at] = true
+	u.mu.Unlock()
+	u.logger.Info("a job of a kind this worker does not know: left uncommitted for a newer worker, not dead-lettered; upgrade the workers before the manager",
+		"kind", m.Kind, "job", m.Namespace+"/"+m.Name, "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
 }
 
 // httpSource takes jobs on the worker's HTTP endpoint.
@@ -175,7 +259,7 @@ func (c *WorkerConfig) newSource(w *workers.Worker, ready func() error, log logr
 		}
 		s, err := httpjobs.NewServer(httpjobs.ServerOptions{
 			Addr: c.JobsAddr, Queue: c.JobsQueue, DrainTimeout: c.ShutdownGrace, Token: token,
-			Release: func(ctx context.Context, m job.Message) { w.Release(ctx, m) },
+			Release: func(ctx context.Context, m job.Message) { release(w, ctx, m) },
 			Ready:   ready,
 			Log:     log.WithName("http"),
 		})
@@ -185,11 +269,25 @@ func (c *WorkerConfig) newSource(w *workers.Worker, ready func() error, log logr
 		return httpSource{s}, nil
 	}
 	c.Kafka = c.Kafka.WithDefaults()
-	consumer, err := kafka.NewConsumer(c.Kafka, kafka.ConsumerOptions{
-		DrainTimeout: c.ShutdownGrace, SessionTimeout: c.SessionTimeout, Logger: log.WithName("kafka"),
-	})
+	opts := kafka.ConsumerOptions{DrainTimeout: c.ShutdownGrace, SessionTimeout: c.SessionTimeout, Logger: log.WithName("kafka")}
+	jobs, err := kafka.NewConsumer(c.Kafka, opts)
 	if err != nil {
 		return nil, err
 	}
-	return kafkaSource{consumer}, nil
+	opts.Logger = log.WithName("kafka-listings")
+	listings, err := kafka.NewConsumer(c.Kafka.Listings(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return kafkaSource{jobs: jobs, listings: listings, listingConcurrency: c.ListingConcurrency, unknown: newUnknownKinds(log)}, nil
+}
+
+// release hands back a job the HTTP server took but will not run. Only an
+// extraction has a hand-back (its attempt goes back to Pending); a listing
+// that did not run is sent again by the playlist's controller when its sync
+// is not done in time.
+func release(w *workers.Worker, ctx context.Context, m job.Message) {
+	if m.Kind == job.KindExtraction {
+		w.Release(ctx, m)
+	}
 }

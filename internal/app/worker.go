@@ -27,6 +27,10 @@ type WorkerConfig struct {
 
 	// Concurrency is the number of jobs run at once.
 	Concurrency int
+	// ListingConcurrency is the number of listing jobs run at once, with
+	// Kafka, beside Concurrency extractions (with HTTP they share its
+	// slots); 0: DefaultListingConcurrency.
+	ListingConcurrency int
 	// ShutdownGrace is how long a stopping worker lets running jobs finish
 	// before it hands them back.
 	ShutdownGrace time.Duration
@@ -61,6 +65,11 @@ type WorkerConfig struct {
 	Download       download.Options
 }
 
+// DefaultListingConcurrency is `ytx worker`'s default --listing-concurrency:
+// a listing is a few requests to YouTube per page of a playlist, short
+// beside an extraction, and a sync publishes one per playlist.
+const DefaultListingConcurrency = 2
+
 // DefaultFFmpegMaxProcs is `ytx worker`'s default --ffmpeg-max-procs: as
 // many as --ytdlp-max-procs' default, and as the default --concurrency.
 const DefaultFFmpegMaxProcs = 4
@@ -70,6 +79,8 @@ func (c *WorkerConfig) Validate() error {
 	switch {
 	case c.Concurrency < 1 || c.Concurrency > 1024:
 		return fmt.Errorf("--concurrency %d: must be between 1 and 1024", c.Concurrency)
+	case c.ListingConcurrency < 0 || c.ListingConcurrency > 1024:
+		return fmt.Errorf("--listing-concurrency %d: must be between 1 and 1024 (0: %d)", c.ListingConcurrency, DefaultListingConcurrency)
 	case c.Worker.Name == "":
 		return errors.New("--name is empty: set it, or POD_NAME, or give the host a name")
 	case c.ShutdownGrace < 0:
@@ -82,6 +93,9 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("--status-interval and --heartbeat-interval must not be negative")
 	case c.Worker.MaxArtifactBytes < 0:
 		return fmt.Errorf("--max-artifact-bytes %d: must not be negative (0: no cap)", c.Worker.MaxArtifactBytes)
+	}
+	if c.ListingConcurrency == 0 {
+		c.ListingConcurrency = DefaultListingConcurrency
 	}
 	if err := checkScratchDir(c.Worker.ScratchDir); err != nil {
 		return err
@@ -140,7 +154,7 @@ func NewWorker(ctx context.Context, c WorkerConfig) (*Worker, error) {
 	if c.Transport != TransportHTTP {
 		c.Kafka = c.Kafka.WithDefaults()
 		ps.add("kafka", func(ctx context.Context) error {
-			return kafka.Check(ctx, c.Kafka, c.Kafka.Topic, c.Kafka.DeadLetterTopic)
+			return kafka.Check(ctx, c.Kafka, c.Kafka.Topic, c.Kafka.ListingTopic, c.Kafka.DeadLetterTopic)
 		})
 	}
 	ps.add("storage", store.Check)
@@ -205,9 +219,9 @@ func (w *Worker) consume(ctx context.Context) error {
 		if err := w.peers.wait(ctx); err != nil {
 			return nil // stopped before it was ready: nothing was taken
 		}
-		ctrl.Log.WithName("worker").Info("joining the consumer group", "worker", w.cfg.Worker.Name, "group", w.cfg.Kafka.Group)
+		ctrl.Log.WithName("worker").Info("joining the consumer groups", "worker", w.cfg.Worker.Name, "group", w.cfg.Kafka.Group, "listingGroup", w.cfg.Kafka.ListingGroup)
 	}
-	return w.source.Run(ctx, w.cfg.Concurrency, w.worker.Handle)
+	return w.source.Run(ctx, w.cfg.Concurrency, dispatch(w.worker))
 }
 
 // Start runs the worker until ctx ends.

@@ -284,7 +284,7 @@ func startTransport(o Options) (kafka.Config, string, func(), error) {
 		ln.Close()
 		return kafka.Config{}, addr, func() {}, nil
 	}
-	broker, err := StartKafka(o.KafkaPort, 4, kafka.DefaultTopic, kafka.DefaultDeadLetterTopic)
+	broker, err := StartKafka(o.KafkaPort, 4, kafka.DefaultTopic, kafka.DefaultListingTopic, kafka.DefaultDeadLetterTopic)
 	if err != nil {
 		return kafka.Config{}, "", nil, fmt.Errorf("starting Kafka on port %d: %w", o.KafkaPort, err)
 	}

@@ -48,12 +48,15 @@ func bearer(r *http.Request) (string, bool) {
 
 // refusals logs refused requests: the first at once, then at most one line
 // per interval, counting the refusals since the line before, so that a
-// scanner or a manager with the wrong token cannot flood the log. Nothing
-// of what the caller sent is logged but its address.
+// scanner or a manager with the wrong token (or a newer one, sending the
+// same job of an unknown kind again and again) cannot flood the log.
+// Nothing of what an unauthorized caller sent is logged but its address.
 type refusals struct {
 	every time.Duration
 	now   func() time.Time
 	log   logr.Logger
+	// what the line says, before the counts.
+	what string
 
 	mu       sync.Mutex
 	last     time.Time // of the last line; zero before the first
@@ -68,7 +71,6 @@ func (r *refusals) add(from, why string) {
 	if !r.last.IsZero() && now.Sub(r.last) < r.every {
 		return
 	}
-	r.log.Info("refused job requests without the job token: the manager's "+TokenFlag+" must hold the same token as this worker's",
-		"refused", r.unlogged, "lastFrom", from, "lastWhy", why, "atMostOneLineEvery", r.every.String())
+	r.log.Info(r.what, "refused", r.unlogged, "lastFrom", from, "lastWhy", why, "atMostOneLineEvery", r.every.String())
 	r.last, r.unlogged = now, 0
 }

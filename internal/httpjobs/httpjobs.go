@@ -37,7 +37,8 @@ const Path = "/v1/jobs"
 const DefaultTimeout = 10 * time.Second
 
 // ErrBusy is returned by Publish when the worker's queue is full, the
-// worker is stopping, or it is not ready (its storage is missing, say):
+// worker is stopping, it is not ready (its storage is missing, say), or
+// it does not know the job's kind (an older worker during an upgrade):
 // another try (on the same Service, another worker, or later) may
 // succeed. The error wrapping it carries the worker's own words.
 var ErrBusy = errors.New("the worker's job queue is full, it is stopping, or it is not ready")
@@ -135,6 +136,12 @@ func (p *Publisher) post(ctx context.Context, m job.Message, body []byte, token 
 		return fmt.Errorf("send job %s to %s: %w", m, p.url, ErrBusy)
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("send job %s to %s: %w", m, p.url, ErrTokenRefused)
+	case resp.StatusCode == http.StatusBadRequest && m.Kind != job.KindExtraction:
+		// A worker built before job kinds existed refuses the "kind"
+		// field as an unknown one: it is older, not the job wrong.
+		// Another try may reach a newer worker.
+		return fmt.Errorf("send job %s to %s: %w: the worker refused a job of kind %q (an older worker, during an upgrade?): %s",
+			m, p.url, ErrBusy, m.Kind, strings.TrimSpace(string(text)))
 	default:
 		return fmt.Errorf("send job %s to %s: %s: %s", m, p.url, resp.Status, strings.TrimSpace(string(text)))
 	}

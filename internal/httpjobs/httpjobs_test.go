@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -294,4 +296,101 @@ func TestNotReadyRefusesJobs(t *testing.T) {
 	if got := rec.get(&rec.ran); !slices.Equal(got, []string{"early"}) {
 		t.Errorf("ran %v, want the job once, after ready", got)
 	}
+}
+
+// A job of a kind this worker does not know (a newer manager's) is not a
+// bad request: it is refused as busy, which the manager's publisher takes
+// for "try again later", so that another, newer worker behind the Service
+// can take it. It never reaches the handler.
+func TestUnknownKindIsRefusedAsBusy(t *testing.T) {
+	var rec recorder
+	srv, _ := startServer(t, httpjobs.ServerOptions{}, 1, func(_ context.Context, m job.Message) error {
+		rec.add(&rec.ran, m)
+		return nil
+	})
+	body := `{"v":1,"kind":"transcript","namespace":"ns","name":"talk","uid":"u","generation":1,"attempt":1}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+srv.Addr()+httpjobs.Path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a job of an unknown kind: %s, Retry-After %q; want 503 with Retry-After, which the publisher retries", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	if !strings.Contains(string(text), `"transcript"`) {
+		t.Errorf("the refusal %q does not name the kind", text)
+	}
+	// The publisher's reading of that answer: busy, try again.
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", resp.Header.Get("Retry-After"))
+		http.Error(w, string(text), resp.StatusCode)
+	}))
+	defer stub.Close()
+	pub, err := httpjobs.NewPublisher(stub.URL, loadToken(t, tokenFile(t, testToken)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), listingMsg("daily-mix")); !errors.Is(err, httpjobs.ErrBusy) {
+		t.Errorf("Publish to a worker refusing the kind: %v, want ErrBusy", err)
+	}
+	if got := rec.get(&rec.ran); len(got) != 0 {
+		t.Errorf("the handler ran %v", got)
+	}
+}
+
+// A listing job reaches a newer worker as any job does.
+func TestListingJobsRun(t *testing.T) {
+	got := make(chan job.Message, 1)
+	pub, _ := start(t, httpjobs.ServerOptions{}, 1, func(_ context.Context, m job.Message) error {
+		got <- m
+		return nil
+	})
+	want := listingMsg("daily-mix")
+	if err := pub.Publish(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		want.Version = job.Version
+		if m != want {
+			t.Errorf("the worker got %+v, want %+v", m, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the listing job did not run")
+	}
+}
+
+// A worker built before job kinds existed answers 400 to a listing (it
+// refuses the "kind" field): the publisher takes that for busy too, so
+// the job waits for a newer worker instead of failing.
+func TestOlderWorkerRefusingAListingIsBusy(t *testing.T) {
+	older := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"kind"`) {
+			http.Error(w, `invalid job message: json: unknown field "kind"`, http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer older.Close()
+	pub, err := httpjobs.NewPublisher(older.URL, loadToken(t, tokenFile(t, testToken)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pub.Publish(context.Background(), listingMsg("daily-mix"))
+	if !errors.Is(err, httpjobs.ErrBusy) || !strings.Contains(err.Error(), `unknown field "kind"`) {
+		t.Errorf("a listing refused by an older worker: %v, want ErrBusy with the worker's words", err)
+	}
+	if err := pub.Publish(context.Background(), msg("song")); err != nil {
+		t.Errorf("an extraction to the older worker: %v", err)
+	}
+}
+
+func listingMsg(name string) job.Message {
+	m := msg(name)
+	m.Kind = job.KindListing
+	return m
 }

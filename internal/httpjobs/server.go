@@ -61,6 +61,7 @@ type Server struct {
 	opts     ServerOptions
 	ln       net.Listener
 	refused  *refusals
+	kinds    *refusals // jobs of a kind this build does not know
 	queue    atomic.Pointer[chan job.Message]
 	stopping atomic.Bool
 	ran      atomic.Bool
@@ -87,8 +88,11 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--jobs-bind-address %s: %w", opts.Addr, err)
 	}
-	refused := &refusals{every: opts.RefusalLogEvery, now: time.Now, log: opts.Log}
-	return &Server{opts: opts, ln: ln, refused: refused}, nil
+	refused := &refusals{every: opts.RefusalLogEvery, now: time.Now, log: opts.Log,
+		what: "refused job requests without the job token: the manager's " + TokenFlag + " must hold the same token as this worker's"}
+	kinds := &refusals{every: opts.RefusalLogEvery, now: time.Now, log: opts.Log,
+		what: "refused jobs of a kind this worker does not know (answered busy: the manager sends them again, maybe to a newer worker); upgrade the workers before the manager"}
+	return &Server{opts: opts, ln: ln, refused: refused, kinds: kinds}, nil
 }
 
 // Addr is the address the server listens on (useful with port 0).
@@ -225,7 +229,8 @@ func (s *Server) release(ctx context.Context, m job.Message) {
 
 // ServeHTTP takes one job: 401 without the token, 202 when it is queued,
 // 400 for a message that is not one, 503 (with Retry-After) when the queue
-// is full or the worker stops.
+// is full, the worker stops, or the job is of a kind this build does not
+// know (job.ErrUnknownKind).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
 		return
@@ -242,8 +247,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, job.MaxSize+1))
 	if err == nil {
 		var m job.Message
-		if m, err = job.Decode(body); err == nil {
+		m, err = job.Decode(body)
+		switch {
+		case err == nil:
 			s.enqueue(w, m)
+			return
+		case errors.Is(err, job.ErrUnknownKind):
+			// A newer manager's job: not poison, as another (newer)
+			// worker behind the same Service can run it. Busy makes
+			// the manager send it again, to whichever worker the
+			// Service picks then.
+			s.kinds.add(r.RemoteAddr, fmt.Sprintf("kind %q, job %s/%s", m.Kind, m.Namespace, m.Name))
+			busy(w, "this worker does not know jobs of kind "+strconv.Quote(m.Kind)+" (an older worker?)")
 			return
 		}
 	}

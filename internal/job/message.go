@@ -57,6 +57,16 @@ func (m Message) String() string {
 // (dead-letter it, never retry) from an infrastructure error.
 var ErrInvalid = errors.New("invalid job message")
 
+// ErrUnknownKind is Decode's error for a well-formed message of a kind this
+// build does not know: a newer manager's job reaching an older worker
+// during a rolling upgrade. It is not poison: a newer worker can run it,
+// so transports leave it for another worker instead of dead-lettering it.
+// It does not wrap ErrInvalid.
+var ErrUnknownKind = errors.New("job of a kind this worker does not know")
+
+// Known reports whether this build runs jobs of kind.
+func Known(kind string) bool { return kind == KindExtraction || kind == KindListing }
+
 // Encode returns the wire form of m, stamped with the current Version.
 func Encode(m Message) ([]byte, error) {
 	m.Version = Version
@@ -67,11 +77,18 @@ func Encode(m Message) ([]byte, error) {
 }
 
 // Decode parses and validates a message. Unknown fields, unknown versions and
-// missing fields are errors wrapping ErrInvalid.
+// missing fields are errors wrapping ErrInvalid. A message of this version
+// whose kind this build does not know is ErrUnknownKind, whatever else it
+// holds (a later kind may carry fields of its own); the Message returned
+// with it has the kind and whatever of the known fields could be read, for
+// the log.
 func Decode(data []byte) (Message, error) {
 	var m Message
 	if len(data) > MaxSize {
 		return m, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(data), MaxSize)
+	}
+	if other, ok := unknownKind(data); ok {
+		return other, fmt.Errorf("%w: kind %q (this build knows %q and %q)", ErrUnknownKind, other.Kind, KindExtraction, KindListing)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -87,8 +104,31 @@ func Decode(data []byte) (Message, error) {
 	return m, m.validate()
 }
 
+// unknownKind reads data leniently (unknown fields allowed, known ones of
+// any type skipped) and reports whether it is one JSON object of this
+// Version with a kind this build does not know.
+func unknownKind(data []byte) (Message, bool) {
+	var head struct {
+		Version   int             `json:"v"`
+		Kind      string          `json:"kind"`
+		Namespace json.RawMessage `json:"namespace"`
+		Name      json.RawMessage `json:"name"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&head); err != nil || dec.More() || head.Version != Version || Known(head.Kind) {
+		return Message{}, false
+	}
+	m := Message{Version: head.Version, Kind: head.Kind}
+	// Only for the log: a wrong type leaves the field empty.
+	_ = json.Unmarshal(head.Namespace, &m.Namespace)
+	_ = json.Unmarshal(head.Name, &m.Name)
+	return m, true
+}
+
 func (m Message) validate() error {
 	switch {
+	case !Known(m.Kind):
+		return fmt.Errorf("%w: kind %q", ErrUnknownKind, m.Kind)
 	case m.Namespace == "" || len(m.Namespace) > 63:
 		return fmt.Errorf("%w: namespace %q", ErrInvalid, m.Namespace)
 	case m.Name == "" || len(m.Name) > 253:

@@ -22,8 +22,8 @@ const checkTimeout = 15 * time.Second
 
 // Check connects to the cluster as cfg says and verifies that the
 // credentials work and that the topics exist (cfg.Topic when none are
-// given; the worker should pass cfg.Topic and cfg.DeadLetterTopic, after
-// WithDefaults). It
+// given; the manager should pass cfg.Topic and cfg.ListingTopic, the
+// worker those and cfg.DeadLetterTopic, after WithDefaults). It
 // returns at the first problem, with a one-line error that says what to fix
 // and names the flag: wrong password, unknown mechanism, TLS mismatch,
 // missing topic, missing ACL. The binaries call it at start, so that such a
@@ -268,6 +268,8 @@ func topicFlag(cfg Config, topic string) string {
 		return FlagTopic
 	case cfg.DeadLetterTopic:
 		return FlagDeadLetterTopic
+	case cfg.ListingTopic:
+		return FlagListingTopic
 	}
 	return "topic " + topic
 }

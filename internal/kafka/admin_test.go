@@ -27,6 +27,7 @@ func TestCheck(t *testing.T) {
 		want   []string
 	}{
 		{"missing topic", withTopic(cfg, "nope"), nil, []string{`"nope"`, "does not exist", FlagTopic}},
+		{"missing listing topic", withListing(cfg, "nope-lists"), []string{cfg.Topic, "nope-lists"}, []string{`"nope-lists"`, FlagListingTopic}},
 		{"missing dead-letter topic", withDLQ(cfg, "nope-dlq"), []string{cfg.Topic, "nope-dlq"}, []string{`"nope-dlq"`, FlagDeadLetterTopic}},
 		{"invalid config", Config{}, nil, []string{FlagBrokers}},
 		{"empty topic name", cfg, []string{""}, []string{"not a topic name"}},
@@ -97,5 +98,6 @@ func TestPublishToMissingTopicFails(t *testing.T) {
 	}
 }
 
-func withTopic(c Config, t string) Config { c.Topic = t; return c }
-func withDLQ(c Config, t string) Config   { c.DeadLetterTopic = t; return c }
+func withTopic(c Config, t string) Config   { c.Topic = t; return c }
+func withDLQ(c Config, t string) Config     { c.DeadLetterTopic = t; return c }
+func withListing(c Config, t string) Config { c.ListingTopic = t; return c }

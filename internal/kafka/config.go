@@ -18,6 +18,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"ytx.dev/ytx/internal/job"
 )
 
 // Defaults of the Config fields that have one. They match the CLI flags'
@@ -27,6 +29,12 @@ const (
 	DefaultGroup           = "ytx-workers"
 	DefaultDeadLetterTopic = "ytx.extractions.dlq"
 	DefaultClientID        = "ytx"
+	// DefaultListingTopic carries the listing jobs of playlists. It is not
+	// the job topic so that workers built before listings existed, which
+	// never read it, never see one (see Config.ListingTopic).
+	DefaultListingTopic = "ytx.listings"
+	// ListingGroupSuffix makes the default listing group: Group + suffix.
+	ListingGroupSuffix = ".listings"
 )
 
 // Names of the CLI flags that fill a Config. Validation and connection errors
@@ -36,6 +44,8 @@ const (
 	FlagTopic           = "--kafka-topic"
 	FlagGroup           = "--kafka-group"
 	FlagDeadLetterTopic = "--kafka-dead-letter-topic"
+	FlagListingTopic    = "--kafka-listing-topic"
+	FlagListingGroup    = "--kafka-listing-group"
 	FlagTLS             = "--kafka-tls"
 	FlagTLSCA           = "--kafka-tls-ca"
 	FlagSASLMechanism   = "--kafka-sasl-mechanism"
@@ -65,6 +75,16 @@ type Config struct {
 	// DeadLetterTopic receives messages that a handler declared poison
 	// (see ErrDeadLetter). Default DefaultDeadLetterTopic.
 	DeadLetterTopic string
+	// ListingTopic carries the listing jobs of playlists (job.KindListing),
+	// read by the workers in ListingGroup. Workers built before listings
+	// existed do not read it, so during a rolling upgrade a listing job
+	// waits for a newer worker instead of reaching one that would
+	// dead-letter it. Default DefaultListingTopic.
+	ListingTopic string
+	// ListingGroup is the workers' consumer group of ListingTopic: a group
+	// of its own, so that listings never share partitions or offsets with
+	// extractions. Default Group + ListingGroupSuffix.
+	ListingGroup string
 
 	// TLS turns TLS on and verifies brokers against the system pool.
 	TLS bool
@@ -98,11 +118,38 @@ func (c Config) WithDefaults() Config {
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = DefaultDeadLetterTopic
 	}
+	if c.ListingTopic == "" {
+		c.ListingTopic = DefaultListingTopic
+	}
+	if c.ListingGroup == "" {
+		c.ListingGroup = c.Group + ListingGroupSuffix
+	}
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
 	}
 	c.SASLMechanism = strings.ToUpper(strings.TrimSpace(c.SASLMechanism))
 	return c
+}
+
+// Listings is the configuration of the listing consumer: c with the
+// listing topic and group in place of the job topic and group (and the job
+// topic as its listing topic, which it does not read), the same
+// dead-letter topic.
+func (c Config) Listings() Config {
+	c = c.WithDefaults()
+	c.Topic, c.ListingTopic = c.ListingTopic, c.Topic
+	c.Group, c.ListingGroup = c.ListingGroup, c.Group
+	return c
+}
+
+// TopicOf is the topic that carries jobs of kind: the listing topic for
+// listings, the job topic for everything else (extractions).
+func (c Config) TopicOf(kind string) string {
+	c = c.WithDefaults()
+	if kind == job.KindListing {
+		return c.ListingTopic
+	}
+	return c.Topic
 }
 
 // tlsEnabled reports whether connections use TLS.
@@ -129,6 +176,7 @@ func (c Config) Validate() error {
 	for _, t := range []struct{ flag, name string }{
 		{FlagTopic, c.Topic},
 		{FlagDeadLetterTopic, c.DeadLetterTopic},
+		{FlagListingTopic, c.ListingTopic},
 	} {
 		if err := validateTopicName(t.name); err != nil {
 			return flagError(t.flag, "%q: %v", t.name, err)
@@ -137,6 +185,19 @@ func (c Config) Validate() error {
 	if c.DeadLetterTopic == c.Topic {
 		// Dead letters would be consumed again as jobs, forever.
 		return flagError(FlagDeadLetterTopic, "%q is the job topic (%s)", c.DeadLetterTopic, FlagTopic)
+	}
+	switch c.ListingTopic {
+	case c.Topic:
+		// Workers of every version read the job topic: an older one
+		// would take a listing job for poison.
+		return flagError(FlagListingTopic, "%q is the job topic (%s)", c.ListingTopic, FlagTopic)
+	case c.DeadLetterTopic:
+		return flagError(FlagListingTopic, "%q is the dead-letter topic (%s)", c.ListingTopic, FlagDeadLetterTopic)
+	}
+	if c.ListingGroup == c.Group {
+		// One group on two topics would spread one topic's partitions
+		// over members that consume the other only.
+		return flagError(FlagListingGroup, "%q is the extraction workers' group (%s)", c.ListingGroup, FlagGroup)
 	}
 	if c.TLSCAFile != "" {
 		if _, err := loadCAPool(c.TLSCAFile); err != nil {

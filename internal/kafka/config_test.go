@@ -55,6 +55,10 @@ func TestValidate(t *testing.T) {
 		{"bad topic", with(ok, func(c *Config) { c.Topic = "jobs/x" }), FlagTopic, `'/'`},
 		{"bad dlq topic", with(ok, func(c *Config) { c.DeadLetterTopic = ".." }), FlagDeadLetterTopic, ".."},
 		{"dlq is the topic", with(ok, func(c *Config) { c.Topic = "jobs"; c.DeadLetterTopic = "jobs" }), FlagDeadLetterTopic, FlagTopic},
+		{"bad listing topic", with(ok, func(c *Config) { c.ListingTopic = "lists?" }), FlagListingTopic, `'?'`},
+		{"listing topic is the job topic", with(ok, func(c *Config) { c.ListingTopic = DefaultTopic }), FlagListingTopic, FlagTopic},
+		{"listing topic is the dlq", with(ok, func(c *Config) { c.ListingTopic = DefaultDeadLetterTopic }), FlagListingTopic, FlagDeadLetterTopic},
+		{"listing group is the group", with(ok, func(c *Config) { c.ListingGroup = DefaultGroup }), FlagListingGroup, FlagGroup},
 		{"unknown mechanism", with(sasl, func(c *Config) { c.SASLMechanism = "GSSAPI" }), FlagSASLMechanism, "GSSAPI"},
 		{"user without mechanism", with(ok, func(c *Config) { c.Username = "ytx" }), FlagSASLMechanism, FlagUsername},
 		{"password without mechanism", with(ok, func(c *Config) { c.PasswordFile = pass }), FlagSASLMechanism, FlagPasswordFile},
@@ -98,6 +102,12 @@ func TestWithDefaults(t *testing.T) {
 	if c.Topic != DefaultTopic || c.Group != DefaultGroup || c.DeadLetterTopic != DefaultDeadLetterTopic || c.ClientID != DefaultClientID {
 		t.Errorf("defaults not applied: %+v", c)
 	}
+	if c.ListingTopic != DefaultListingTopic || c.ListingGroup != DefaultGroup+ListingGroupSuffix {
+		t.Errorf("listing defaults not applied: %+v", c)
+	}
+	if g := (Config{Group: "mine"}).WithDefaults().ListingGroup; g != "mine"+ListingGroupSuffix {
+		t.Errorf("listing group of group %q: %q, want it derived from the group", "mine", g)
+	}
 	if c.SASLMechanism != MechanismSCRAMSHA512 {
 		t.Errorf("mechanism %q not normalised", c.SASLMechanism)
 	}
@@ -117,5 +127,18 @@ func TestReadPasswordDropsOneLineBreak(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("readPassword(%q) = %q, %v; want %q", content, got, err, want)
 		}
+	}
+}
+
+// The listing consumer reads the listing topic in the listing group, and
+// dead-letters to the same topic as the extraction consumer.
+func TestListingsConfig(t *testing.T) {
+	c := Config{Brokers: []string{"k:1"}, Topic: "jobs", Group: "workers", DeadLetterTopic: "dead", ListingTopic: "lists"}
+	l := c.Listings()
+	if l.Topic != "lists" || l.Group != "workers.listings" || l.DeadLetterTopic != "dead" {
+		t.Errorf("Listings() = topic %q, group %q, dead letters %q; want lists, workers.listings, dead", l.Topic, l.Group, l.DeadLetterTopic)
+	}
+	if err := l.Validate(); err != nil {
+		t.Errorf("the listing consumer's config is refused: %v", err)
 	}
 }

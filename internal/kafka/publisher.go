@@ -92,7 +92,8 @@ func (p *Publisher) completed(msgs []kafka.Message, err error) {
 	}
 }
 
-// Publish writes m to the job topic, keyed by m.Key(). It returns when all
+// Publish writes m to the topic of its kind (Config.TopicOf), keyed by
+// m.Key(). It returns when all
 // in-sync replicas have the message, or with an error; if ctx has no
 // deadline, DefaultPublishTimeout applies.
 func (p *Publisher) Publish(ctx context.Context, m job.Message) error {
@@ -100,8 +101,9 @@ func (p *Publisher) Publish(ctx context.Context, m job.Message) error {
 	return err
 }
 
-// PublishKeyed writes m to the job topic under key and returns where the
-// broker put it. The key only picks the partition (workers read the
+// PublishKeyed writes m to the topic of its kind (the job topic for an
+// extraction, the listing topic for a listing) under key and returns where
+// the broker put it. The key only picks the partition (workers read the
 // value alone), so another key than m.Key() sends a job around a
 // partition that nobody consumes. The Position is {-1, -1} if the broker
 // did not say (a Produce API older than version 3).
@@ -114,7 +116,7 @@ func (p *Publisher) PublishKeyed(ctx context.Context, m job.Message, key string)
 	p.mu.Lock()
 	p.placed[&value[0]] = pos
 	p.mu.Unlock()
-	err = p.PublishRaw(ctx, p.cfg.Topic, []byte(key), value)
+	err = p.PublishRaw(ctx, p.cfg.TopicOf(m.Kind), []byte(key), value)
 	p.mu.Lock()
 	delete(p.placed, &value[0])
 	at := *pos

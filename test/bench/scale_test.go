@@ -327,10 +327,10 @@ func startManagerProcess(b *testing.B, cp *controlPlane, bin, storageURL string,
 	if err := cp.api.WriteKubeconfig(kubeconfig); err != nil {
 		b.Fatal(err)
 	}
-	cfg := kafka.Config{Brokers: cp.broker.ListenAddrs(), Topic: kafka.DefaultTopic}
+	cfg := kafka.Config{Brokers: cp.broker.ListenAddrs(), Topic: kafka.DefaultTopic}.WithDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic); err != nil {
+	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic, cfg.ListingTopic); err != nil {
 		b.Fatal(err)
 	}
 	port, err := freeport.Get()

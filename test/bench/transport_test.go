@@ -47,7 +47,7 @@ const kafkaPartitions = 4
 func kafkaConfig(cp *controlPlane, ns string) kafka.Config {
 	return kafka.Config{
 		Brokers: cp.broker.ListenAddrs(), Topic: "jobs-" + ns, Group: "workers-" + ns,
-		DeadLetterTopic: "dlq-" + ns, ClientID: "bench",
+		DeadLetterTopic: "dlq-" + ns, ListingTopic: "listings-" + ns, ClientID: "bench",
 	}
 }
 
@@ -56,7 +56,7 @@ func wireKafka(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, 
 	cfg := kafkaConfig(cp, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic, cfg.DeadLetterTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic, cfg.ListingTopic, cfg.DeadLetterTopic); err != nil {
 		b.Fatal(err)
 	}
 	m.Kafka, w.Kafka = cfg, cfg

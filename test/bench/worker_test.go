@@ -176,11 +176,11 @@ func startWorkerSystem(b *testing.B, cp *controlPlane, bin, ns, storage string, 
 	cfg := kafkaConfig(cp, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic, cfg.DeadLetterTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, cfg, kafkaPartitions, cfg.Topic, cfg.ListingTopic, cfg.DeadLetterTopic); err != nil {
 		b.Fatal(err)
 	}
 	common := []string{"--kubeconfig", kubeconfig, "--storage", storage,
-		"--kafka-brokers", strings.Join(cfg.Brokers, ","), "--kafka-topic", cfg.Topic, "--kafka-group", cfg.Group,
+		"--kafka-brokers", strings.Join(cfg.Brokers, ","), "--kafka-topic", cfg.Topic, "--kafka-listing-topic", cfg.ListingTopic, "--kafka-group", cfg.Group,
 		"--metrics-bind-address", "0", "--log-format", "json"}
 	// bin/ is on PATH as `make bench` has it, for deno, which yt-dlp
 	// solves YouTube's challenges with.

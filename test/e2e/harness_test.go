@@ -111,10 +111,11 @@ func newEnv(t *testing.T, s setup) *env {
 		Topic:           "jobs-" + e.ns,
 		Group:           "workers-" + e.ns,
 		DeadLetterTopic: "dlq-" + e.ns,
+		ListingTopic:    "listings-" + e.ns,
 		ClientID:        "e2e",
 	}
 	ctx := e.ctx(30 * time.Second)
-	if err := kafka.EnsureTopics(ctx, e.kafka, s.partitions, e.kafka.Topic, e.kafka.DeadLetterTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, e.kafka, s.partitions, e.kafka.Topic, e.kafka.ListingTopic, e.kafka.DeadLetterTopic); err != nil {
 		t.Fatalf("creating topics: %v", err)
 	}
 	for range s.otherNamespaces {

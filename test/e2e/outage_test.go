@@ -26,7 +26,7 @@ func TestKafkaOutageKeepsResourcesPending(t *testing.T) {
 	_, portText, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portText)
 	e := newEnv(t, setup{brokers: []string{addr}, controller: controllers.Options{PublishBackoff: 100 * time.Millisecond, PublishBackoffMax: 500 * time.Millisecond}})
-	topics := []string{e.kafka.Topic, e.kafka.DeadLetterTopic}
+	topics := []string{e.kafka.Topic, e.kafka.ListingTopic, e.kafka.DeadLetterTopic}
 
 	own.Close()
 	e.create("patient", watchURL(fake.ZooID))

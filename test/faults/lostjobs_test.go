@@ -130,7 +130,7 @@ func TestBrokerLosesItsData(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, s.kafka, 4, s.kafka.Topic, s.kafka.DeadLetterTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, s.kafka, 4, s.kafka.Topic, s.kafka.ListingTopic, s.kafka.DeadLetterTopic); err != nil {
 		t.Fatalf("making the topics again: %v", err)
 	}
 	for _, w := range workers {

@@ -76,7 +76,7 @@ func newSystem(t *testing.T, o systemOptions) *system {
 		t: t, ns: ns, s3: o.s3, book: &logBook{}, broker: o.broker,
 		kafka: kafka.Config{
 			Brokers: []string{o.broker.addr}, Topic: "jobs-" + ns, Group: "workers-" + ns,
-			DeadLetterTopic: "dlq-" + ns, ClientID: "faults",
+			DeadLetterTopic: "dlq-" + ns, ListingTopic: "listings-" + ns, ClientID: "faults",
 		}.WithDefaults(),
 		managerFlags: o.managerFlags, workerFlags: o.workerFlags,
 		managers: map[string]*process{}, workers: map[string]*process{}, scratch: map[string]string{},
@@ -104,7 +104,7 @@ func newSystem(t *testing.T, o systemOptions) *system {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, s.kafka, o.partitions, s.kafka.Topic, s.kafka.DeadLetterTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, s.kafka, o.partitions, s.kafka.Topic, s.kafka.ListingTopic, s.kafka.DeadLetterTopic); err != nil {
 		t.Fatalf("creating the topics: %v", err)
 	}
 	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -163,7 +163,7 @@ func (s *system) env() []string {
 func (s *system) commonFlags() []string {
 	return []string{
 		"--kubeconfig", plane.kubeconfig,
-		"--kafka-brokers", s.broker.addr, "--kafka-topic", s.kafka.Topic,
+		"--kafka-brokers", s.broker.addr, "--kafka-topic", s.kafka.Topic, "--kafka-listing-topic", s.kafka.ListingTopic,
 		"--storage", s.storage,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--log-format", "json",

@@ -71,7 +71,7 @@ func testStartBeforePeers(t *testing.T, transport string) {
 	}
 	var managerArgs, workerArgs []string
 	if transport == "kafka" {
-		k := []string{"--kafka-brokers", kafkaAddr, "--kafka-topic", "jobs", "--kafka-group", "workers"}
+		k := []string{"--kafka-brokers", kafkaAddr, "--kafka-topic", "jobs", "--kafka-listing-topic", "listings", "--kafka-group", "workers"}
 		managerArgs = append(managerArgs, k...)
 		workerArgs = append(workerArgs, append(k, "--kafka-dead-letter-topic", "dead-letters")...)
 	} else {
@@ -129,7 +129,7 @@ func testStartBeforePeers(t *testing.T, transport string) {
 	ctx := t.Context()
 	early := extraction(ns, "applied-before-storage")
 	if transport == "kafka" {
-		broker, err := devenv.StartKafka(mustPort(t, kafkaAddr), 2, "jobs", "dead-letters")
+		broker, err := devenv.StartKafka(mustPort(t, kafkaAddr), 2, "jobs", "listings", "dead-letters")
 		if err != nil {
 			t.Fatalf("starting kfake on %s: %v", kafkaAddr, err)
 		}
