@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -69,6 +70,20 @@ func TestPlaylistListingJobIsSentAgainOnlyAfterListingTimeout(t *testing.T) {
 	if s := h.get("a").Status.Sync; s != 1 {
 		t.Errorf("sync %d, want 1: a resent job is the same sync", s)
 	}
+}
+
+func TestPlaylistListingJobThatCannotBePublishedIsSentOnTheNextReconcile(t *testing.T) {
+	h := newPlaylistHarness(t, PlaylistOptions{ListingTimeout: 5 * time.Minute}, playlistOf("a"))
+	h.step("a")
+	h.step("a")
+	h.pub.fail(errors.New("kafka: the broker is down"))
+	if _, err := h.reconcile("a"); err == nil {
+		t.Error("no error when the job could not be published: it would not be retried")
+	}
+	h.wantEvents("Warning PublishFailed")
+	h.pub.fail(nil)
+	h.step("a")
+	h.wantSent(listingJob("a", 1, 1))
 }
 
 // --- suspend ---
