@@ -40,21 +40,30 @@ func (a *archives) of(ctx context.Context, pl *v1alpha1.YouTubePlaylist) (*playl
 		return arc, nil
 	}
 	key := playlist.ArchiveKey(pl.Namespace, pl.Name, string(pl.UID))
-	arc := playlist.NewArchive()
-	rc, err := a.store.Open(ctx, key)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-	case err != nil:
+	arc, err := a.read(ctx, key)
+	if err != nil {
 		return nil, fmt.Errorf("reading the archive %s: %w", a.store.URI(key), err)
-	default:
-		arc, err = playlist.ParseArchive(rc)
-		rc.Close() //nolint:errcheck // read only
-		if err != nil {
-			return nil, fmt.Errorf("reading the archive %s: %w", a.store.URI(key), err)
-		}
 	}
 	a.by[pl.UID] = arc
 	return arc, nil
+}
+
+// read reads the archive at key. Only Stat's error says that a key holds
+// nothing (storage.ErrNotFound); Open's does not, in either store.
+func (a *archives) read(ctx context.Context, key string) (*playlist.Archive, error) {
+	_, err := a.store.Stat(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return playlist.NewArchive(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc, err := a.store.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close() //nolint:errcheck // read only
+	return playlist.ParseArchive(rc)
 }
 
 // save writes the archive whole (S3 has no append). On failure the memory

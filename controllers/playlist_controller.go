@@ -227,8 +227,8 @@ func (r *PlaylistReconciler) writeStatus(ctx context.Context, base, pl *v1alpha1
 	return err
 }
 
-// finalize deletes the children (unless the playlist is deleted with
-// orphan propagation), records them in the archive as they go, and, with
+// finalize deletes the children (with orphan propagation it leaves them,
+// without its finalizer), records them in the archive as they go, and, with
 // artifactPolicy Delete, the playlist's own files; then lets it go. The
 // children's files go with each child, by its own artifactPolicy.
 // Deleting the children here, not only by the garbage collector, keeps
@@ -242,6 +242,11 @@ func (r *PlaylistReconciler) finalize(ctx context.Context, pl *v1alpha1.YouTubeP
 		return ctrl.Result{}, err
 	}
 	orphan := controllerutil.ContainsFinalizer(pl, metav1.FinalizerOrphanDependents)
+	if orphan {
+		if err := r.letOrphansGo(ctx, pl); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if len(children) > 0 && !orphan {
 		err := r.client.DeleteAllOf(ctx, &v1alpha1.YouTubeExtraction{}, client.InNamespace(pl.Namespace),
 			client.MatchingLabels{playlist.LabelPlaylistUID: string(pl.UID)}, client.PropagationPolicy(metav1.DeletePropagationBackground))
@@ -266,6 +271,29 @@ func (r *PlaylistReconciler) finalize(ctx context.Context, pl *v1alpha1.YouTubeP
 	base := pl.DeepCopy()
 	controllerutil.RemoveFinalizer(pl, playlist.Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.client.Patch(ctx, pl, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+}
+
+// letOrphansGo removes Finalizer from the children a playlist deleted
+// with orphan propagation leaves behind: with no playlist to remove it, a
+// child would never be gone once deleted. They are found by their label:
+// the garbage collector may have dropped their owner references already.
+func (r *PlaylistReconciler) letOrphansGo(ctx context.Context, pl *v1alpha1.YouTubePlaylist) error {
+	var list v1alpha1.YouTubeExtractionList
+	if err := r.client.List(ctx, &list, client.InNamespace(pl.Namespace), client.MatchingLabels{playlist.LabelPlaylistUID: string(pl.UID)}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		x := &list.Items[i]
+		if !controllerutil.ContainsFinalizer(x, playlist.Finalizer) {
+			continue
+		}
+		base := x.DeepCopy()
+		controllerutil.RemoveFinalizer(x, playlist.Finalizer)
+		if err := r.client.Patch(ctx, x, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("letting the orphan %s go: %w", describeChild(x), err)
+		}
+	}
+	return nil
 }
 
 func (r *PlaylistReconciler) event(pl *v1alpha1.YouTubePlaylist, typ, reason, format string, args ...any) {
