@@ -21,6 +21,15 @@ func TestBadValuesFail(t *testing.T) {
 		{"typo-top-level", []string{"--set", "watchNamespace={a}"}, []string{"'watchNamespace' not allowed"}, true},
 		{"wrong-type", []string{"--set", "worker.concurrency=four"}, []string{"/worker/concurrency", "integer"}, true},
 		{"bad-enum", []string{"--set", "storage.type=nfs"}, []string{"/storage/type", "pvc", "s3"}, true},
+		// Workers older than playlists read the job topic: a listing there
+		// would be poison to them.
+		{"listing-topic-is-the-job-topic", []string{"--set", "kafka.listingTopic=ytx.extractions"},
+			[]string{"kafka.listingTopic ytx.extractions is the job topic or the dead-letter topic"}, false},
+		{"listing-topic-is-the-dead-letter-topic", []string{"--set", "kafka.listingTopic=ytx.extractions.dlq"},
+			[]string{"kafka.listingTopic ytx.extractions.dlq is the job topic or the dead-letter topic"}, false},
+		{"listing-group-is-the-group", []string{"--set", "kafka.listingGroup=ytx-workers"},
+			[]string{"kafka.listingGroup ytx-workers is kafka.group"}, false},
+		{"bad-listing-topic", []string{"--set", "kafka.listingTopic=lists/x"}, []string{"/kafka/listingTopic", "does not match pattern"}, true},
 		{"both-kafka-modes", []string{"--set", "kafka.external.enabled=true", "--set", "kafka.external.brokers={k:9092}"},
 			[]string{"kafka.strimzi.enabled and kafka.external.enabled are both true", "choose one Kafka mode"}, false},
 		{"no-kafka-mode", []string{"--set", "kafka.strimzi.enabled=false"},

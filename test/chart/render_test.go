@@ -54,7 +54,7 @@ func baseKinds(extra map[string]int) map[string]int {
 	return k
 }
 
-var strimziKinds = map[string]int{"Kafka": 1, "KafkaNodePool": 1, "KafkaTopic": 2, "KafkaUser": 2}
+var strimziKinds = map[string]int{"Kafka": 1, "KafkaNodePool": 1, "KafkaTopic": 3, "KafkaUser": 2}
 
 // trialKinds is what the default storage adds: the trial S3 server's
 // Deployment (the third), Service, Secret and claim.
@@ -576,7 +576,7 @@ func checkCommon(t *testing.T, r *rendered) {
 			}
 			needed := []string{"concurrency", "max-artifact-bytes", "mp3-bitrate"}
 			if !http {
-				needed = append(needed, "kafka-group", "kafka-dead-letter-topic")
+				needed = append(needed, "kafka-group", "kafka-dead-letter-topic", "kafka-listing-topic", "kafka-listing-group", "listing-concurrency")
 			}
 			for _, name := range needed {
 				if f[name] == "" {
@@ -692,6 +692,7 @@ func checkDefaults(t *testing.T, r *rendered) {
 		wantFlag(t, f, "kafka-username", "demo-ytx-"+component)
 		wantFlag(t, f, "kafka-password-file", "/etc/ytx/kafka-user/password")
 		wantFlag(t, f, "kafka-topic", "ytx.extractions")
+		wantFlag(t, f, "kafka-listing-topic", "ytx.listings")
 		wantFlag(t, f, "storage", "s3://ytx?endpoint=demo-ytx-s3."+ns+".svc:7070&region=us-east-1&insecure=true")
 	}
 	// Both read the workers' group: the controller to find lost jobs.
@@ -700,7 +701,9 @@ func checkDefaults(t *testing.T, r *rendered) {
 	wantFlag(t, cf, "kafka-lag-interval", "30s")
 	wantFlag(t, cf, "kafka-stuck-after", "10m")
 	wantFlag(t, wf, "kafka-dead-letter-topic", "ytx.extractions.dlq")
+	wantFlag(t, wf, "kafka-listing-group", "ytx-workers.listings")
 	wantFlag(t, wf, "concurrency", "4")
+	wantFlag(t, wf, "listing-concurrency", "2")
 	wantFlag(t, wf, "max-artifact-bytes", "8Gi")
 	wantFlag(t, wf, "mp3-bitrate", "192k")
 	wantFlag(t, wf, "shutdown-grace", "25s")
@@ -754,7 +757,7 @@ func checkDefaults(t *testing.T, r *rendered) {
 	if s := nested(t, pool, "spec", "storage").(map[string]any); s["type"] != "persistent-claim" || s["size"] != "10Gi" {
 		t.Errorf("KafkaNodePool storage %v", s)
 	}
-	for name, want := range map[string]string{"demo-ytx-jobs": "ytx.extractions 12 1", "demo-ytx-dead-letters": "ytx.extractions.dlq 1 1"} {
+	for name, want := range map[string]string{"demo-ytx-jobs": "ytx.extractions 12 1", "demo-ytx-listings": "ytx.listings 4 1", "demo-ytx-dead-letters": "ytx.extractions.dlq 1 1"} {
 		tp := r.get(t, "KafkaTopic", name)
 		got := fmt.Sprint(nested(t, tp, "spec", "topicName"), " ", nested(t, tp, "spec", "partitions"), " ", nested(t, tp, "spec", "replicas"))
 		if got != want || tp.GetLabels()["strimzi.io/cluster"] != "demo-ytx-kafka" {
@@ -767,11 +770,14 @@ func checkDefaults(t *testing.T, r *rendered) {
 		"demo-ytx-controller": {
 			"group ytx-workers literal [Describe]",
 			"topic ytx.extractions literal [Describe Write]",
+			"topic ytx.listings literal [Describe Write]",
 		},
 		"demo-ytx-worker": {
 			"group ytx-workers literal [Read]",
+			"group ytx-workers.listings literal [Read]",
 			"topic ytx.extractions literal [Describe Read]",
 			"topic ytx.extractions.dlq literal [Describe Write]",
+			"topic ytx.listings literal [Describe Read]",
 		},
 	} {
 		u := r.get(t, "KafkaUser", name)

@@ -86,6 +86,8 @@ func testRBAC(t *testing.T, c *chartCase) {
 			SASLMechanism: flag("kafka-sasl-mechanism", ""), Username: user, PasswordFile: userPasswordFile(t, user),
 			Topic: flag("kafka-topic", kafka.DefaultTopic), Group: flag("kafka-group", kafka.DefaultGroup),
 			DeadLetterTopic: flag("kafka-dead-letter-topic", kafka.DefaultDeadLetterTopic),
+			ListingTopic:    flag("kafka-listing-topic", kafka.DefaultListingTopic),
+			ListingGroup:    flag("kafka-listing-group", ""),
 			ClientID:        flag("kafka-client-id", ""),
 		}
 	}

@@ -108,8 +108,8 @@ func testWiring(t *testing.T, c *chartCase) {
 	pe := &podEnv{ns: c.namespace, render: r, secrets: secretFromAPI(ctx, c.namespace), claims: map[string]string{}, tmp: func() string { return t.TempDir() }}
 	ctrl := pe.resolve(t, deploymentPods(r.deployment(t, fn+"-controller")), "manager", fn+"-controller-6b8f9-x2x7q")
 	worker := pe.resolve(t, deploymentPods(r.deployment(t, fn+"-worker")), "worker", fn+"-worker-7d9c5-abcde")
-	checkTopics(t, c, ctrl, "kafka-topic")
-	checkTopics(t, c, worker, "kafka-topic", "kafka-dead-letter-topic")
+	checkTopics(t, c, ctrl, "kafka-topic", "kafka-listing-topic")
+	checkTopics(t, c, worker, "kafka-topic", "kafka-listing-topic", "kafka-dead-letter-topic")
 
 	// No cluster DNS here: the bootstrap Service's name becomes the
 	// broker's address, in every form the Service answers to.
@@ -401,7 +401,7 @@ func (c *chartCase) artifactPath(pe *podEnv, uri string) (string, error) {
 // binary's default) are the chart's KafkaTopics.
 func checkTopics(t *testing.T, c *chartCase, p *pod, flags ...string) {
 	t.Helper()
-	defaults := map[string]string{"kafka-topic": "ytx.extractions", "kafka-dead-letter-topic": "ytx.extractions.dlq"}
+	defaults := map[string]string{"kafka-topic": "ytx.extractions", "kafka-listing-topic": "ytx.listings", "kafka-dead-letter-topic": "ytx.extractions.dlq"}
 	topics := c.render.topics()
 	for _, f := range flags {
 		v, ok := flagValue(p.args, p.envMap(), f)

@@ -142,6 +142,11 @@ would silently take the first's nodes).
 {{- default (printf "%s.dlq" .Values.kafka.topic) .Values.kafka.deadLetterTopic }}
 {{- end }}
 
+{{- /* The workers' group of the listing topic, as the program defaults it. */}}
+{{- define "ytx.listingGroup" -}}
+{{- default (printf "%s.listings" .Values.kafka.group) .Values.kafka.listingGroup }}
+{{- end }}
+
 {{/* Replicas of the topics and internal topics: min(3, nodes). */}}
 {{- define "ytx.kafkaReplicationFactor" -}}
 {{- min 3 (int .Values.kafka.strimzi.replicas) }}
@@ -197,10 +202,12 @@ would silently take the first's nodes).
 - --kafka-password-file=/etc/ytx/kafka-user/password
 {{- end }}
 - --kafka-topic={{ $k.topic }}
+- --kafka-listing-topic={{ $k.listingTopic }}
 {{- /* The controller reads the workers' group to find lost jobs. */}}
 - --kafka-group={{ $k.group }}
 {{- if eq $component "worker" }}
 - --kafka-dead-letter-topic={{ include "ytx.deadLetterTopic" $ctx }}
+- --kafka-listing-group={{ include "ytx.listingGroup" $ctx }}
 {{- end }}
 {{- end }}
 
@@ -366,6 +373,12 @@ file:///var/lib/ytx
 {{- $c := .Values.controller }}
 {{- if lt (int (include "ytx.seconds" $c.kafkaStuckAfter)) (mul 2 (int (include "ytx.seconds" $c.kafkaLagInterval))) }}
 {{- fail (printf "controller.kafkaStuckAfter %s is less than twice controller.kafkaLagInterval %s: a partition is found without progress by two looks at least; raise kafkaStuckAfter or lower kafkaLagInterval" $c.kafkaStuckAfter $c.kafkaLagInterval) }}
+{{- end }}
+{{- if or (eq $k.listingTopic $k.topic) (eq $k.listingTopic (include "ytx.deadLetterTopic" .)) }}
+{{- fail (printf "kafka.listingTopic %s is the job topic or the dead-letter topic: listing jobs need a topic of their own, which workers older than playlists do not read" $k.listingTopic) }}
+{{- end }}
+{{- if eq (include "ytx.listingGroup" .) $k.group }}
+{{- fail (printf "kafka.listingGroup %s is kafka.group: the workers read listings in a group of their own" $k.group) }}
 {{- end }}
 {{- if and $k.strimzi.enabled $k.external.enabled }}
 {{- fail "kafka: kafka.strimzi.enabled and kafka.external.enabled are both true; choose one Kafka mode (set the other to false)" }}
