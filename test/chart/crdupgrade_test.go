@@ -104,14 +104,16 @@ func TestHelmUpgradeUpgradesTheCRD(t *testing.T) {
 	// devenv's API server comes with the CRD installed; an install owns
 	// the CRD only where none exists (else see the chart README's
 	// "Upgrading from a chart with crds/").
-	if err := crds.Delete(ctx, "youtubeextractions.ytx.dev", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
-	}
-	if err := waitFor(ctx, 30*time.Second, func() bool {
-		_, err := crds.Get(ctx, "youtubeextractions.ytx.dev", metav1.GetOptions{})
-		return apierrors.IsNotFound(err)
-	}); err != nil {
-		t.Fatalf("the CRD devenv installed is not gone: %v", err)
+	for _, name := range []string{"youtubeextractions.ytx.dev", "youtubeplaylists.ytx.dev"} {
+		if err := crds.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		if err := waitFor(ctx, 30*time.Second, func() bool {
+			_, err := crds.Get(ctx, name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}); err != nil {
+			t.Fatalf("the CRD %s devenv installed is not gone: %v", name, err)
+		}
 	}
 
 	out := h("install", release, old, "--create-namespace")

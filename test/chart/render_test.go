@@ -41,7 +41,7 @@ func valuesFile(name string) []string {
 // baseKinds is what every case renders besides Kafka, storage and options.
 func baseKinds(extra map[string]int) map[string]int {
 	k := map[string]int{
-		"CustomResourceDefinition": 1, "ServiceAccount": 2, "Deployment": 2,
+		"CustomResourceDefinition": 2, "ServiceAccount": 2, "Deployment": 2,
 		"ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
 	}
 	for kind, n := range extra {
