@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/job"
@@ -126,7 +127,26 @@ func (r *PlaylistReconciler) advance(ctx context.Context, pl *v1alpha1.YouTubePl
 	}
 	r.condition(pl, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonSynced, msg)
 	r.event(pl, corev1.EventTypeNormal, v1alpha1.ReasonSynced, "%s", msg)
+	r.pruneListings(ctx, pl)
 	return 0, nil
+}
+
+// pruneListings deletes the listings of earlier syncs once a sync is done:
+// a subscription read every hour would otherwise keep one a sync for
+// ever. The last one stays, beside the archive, for a look at what the
+// playlist held. A failure is only logged: the next sync tries again.
+func (r *PlaylistReconciler) pruneListings(ctx context.Context, pl *v1alpha1.YouTubePlaylist) {
+	keep := playlist.ListingKey(pl.Namespace, pl.Name, string(pl.UID), pl.Status.Sync)
+	prefix := playlist.Prefix(pl.Namespace, pl.Name, string(pl.UID)) + playlist.ListingsDir
+	keys, err := r.store.List(ctx, prefix)
+	for _, k := range keys {
+		if k != keep && err == nil {
+			err = r.store.Delete(ctx, k)
+		}
+	}
+	if err != nil {
+		log.FromContext(ctx).Info("deleting earlier listings failed; the next sync tries again", "playlist", pl.Namespace+"/"+pl.Name, "error", err.Error())
+	}
 }
 
 // publish sends the open sync's listing job, once per ListingTimeout: the

@@ -28,10 +28,9 @@ const (
 	// ReasonInvalidMatch: spec.match is not a regular expression.
 	ReasonInvalidMatch = "InvalidMatch"
 	// ReasonListing: a listing job is out; ReasonSynced: the last one
-	// is done; ReasonSuspended: spec.suspend stops new syncs.
-	ReasonListing   = "Listing"
-	ReasonSynced    = "Synced"
-	ReasonSuspended = "Suspended"
+	// is done.
+	ReasonListing = "Listing"
+	ReasonSynced  = "Synced"
 )
 
 // YouTubePlaylistSpec says which playlist or channel to follow and what to

@@ -59,6 +59,7 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{"bad listing topic", []string{"manager", "--kafka-brokers", "k:9092", "--kafka-listing-topic", "lists/x"}, nil, []string{"--kafka-listing-topic"}},
 		{"listing group is the group", []string{"worker", "--kafka-brokers", "k:9092", "--kafka-listing-group", "ytx-workers"}, nil, []string{"--kafka-listing-group", "--kafka-group"}},
 		{"negative listing concurrency", []string{"worker", "--kafka-brokers", "k:9092", "--listing-concurrency", "-1"}, nil, []string{"--listing-concurrency -1"}},
+		{"negative listing cap", []string{"worker", "--kafka-brokers", "k:9092", "--max-listing-entries", "-1"}, nil, []string{"--max-listing-entries -1"}},
 		{"env listing concurrency not a number", []string{"worker"}, map[string]string{"YTX_LISTING_CONCURRENCY": "some"}, []string{"YTX_LISTING_CONCURRENCY", "--listing-concurrency"}},
 		{"missing scratch dir", []string{"worker", "--kafka-brokers", "k:9092", "--scratch-dir", "/nonexistent/scratch"}, nil, []string{"--scratch-dir"}},
 	}

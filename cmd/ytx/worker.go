@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"ytx.dev/ytx/internal/app"
+	"ytx.dev/ytx/workers"
 	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/httpjobs"
 	"ytx.dev/ytx/internal/kafka"
@@ -45,6 +46,7 @@ func workerCommand() *cobra.Command {
 	storageFlag(fs, &c.Storage)
 	c.Worker.MaxArtifactBytes = 8 << 30
 	fs.Var(bytesFlag{&c.Worker.MaxArtifactBytes}, "max-artifact-bytes", "largest file a job may download or store, e.g. 500Mi or 8Gi; a larger one fails the job with ArtifactTooLarge; 0: no cap")
+	fs.IntVar(&c.Worker.MaxListingEntries, "max-listing-entries", workers.DefaultMaxListingEntries, "most entries one playlist or channel listing reads (about 100 a page); a longer one is cut there and its status says so")
 	fs.StringVar(&c.Worker.ScratchDir, "scratch-dir", "", "directory for each job's temporary files, removed when the job ends (default: $TMPDIR or /tmp); needs room for about twice the largest file")
 	fs.StringVar(&c.FFmpeg.Path, "ffmpeg", "ffmpeg", "the ffmpeg program, for mp3 transcoding, tagging and muxing")
 	fs.StringVar(&c.FFmpeg.MP3Bitrate, "mp3-bitrate", "192k", "bitrate of mp3 audio")

@@ -91,6 +91,8 @@ func (c *WorkerConfig) Validate() error {
 		return fmt.Errorf("--kafka-session-timeout %s: must be between 6s and 5m", c.SessionTimeout)
 	case c.Worker.StatusInterval < 0 || c.Worker.HeartbeatInterval < 0:
 		return errors.New("--status-interval and --heartbeat-interval must not be negative")
+	case c.Worker.MaxListingEntries < 0:
+		return fmt.Errorf("--max-listing-entries %d: must not be negative (0: %d)", c.Worker.MaxListingEntries, workers.DefaultMaxListingEntries)
 	case c.Worker.MaxArtifactBytes < 0:
 		return fmt.Errorf("--max-artifact-bytes %d: must not be negative (0: no cap)", c.Worker.MaxArtifactBytes)
 	}

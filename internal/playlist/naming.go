@@ -102,5 +102,8 @@ func ArchiveKey(namespace, name, uid string) string {
 // ListingKey is the key of the listing that sync read: one per sync, so a
 // listing read for a later sync never replaces one the manager is reading.
 func ListingKey(namespace, name, uid string, sync int64) string {
-	return Prefix(namespace, name, uid) + "listings/" + strconv.FormatInt(sync, 10) + ".json"
+	return Prefix(namespace, name, uid) + ListingsDir + strconv.FormatInt(sync, 10) + ".json"
 }
+
+// ListingsDir holds the listings under the playlist's prefix.
+const ListingsDir = "listings/"

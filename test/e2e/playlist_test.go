@@ -314,6 +314,15 @@ func TestScheduleMakesOnlyNewUploads(t *testing.T) {
 	if got, want := e.readArchive(pl), sorted(append([]string{upload.ID}, c.Videos...)); !slices.Equal(got, want) {
 		t.Errorf("archive %v, want every done or deleted video %v", got, want)
 	}
+	// Earlier syncs' listings are pruned: the last one stays.
+	pl = e.waitPlaylist("subscription", 30*time.Second, "one more sync", func(p *v1alpha1.YouTubePlaylist) bool { return synced(p) && p.Status.SyncedSync > pl.Status.SyncedSync })
+	keys, err := e.store.List(e.ctx(10*time.Second), playlist.Prefix(pl.Namespace, pl.Name, string(pl.UID))+playlist.ListingsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) > 2 || len(keys) == 0 {
+		t.Errorf("after %d syncs the listings are %v; want the last (and the one being read, at most)", pl.Status.SyncedSync, keys)
+	}
 }
 
 // Children with ttlSecondsAfterFinished 0 go as soon as they finish; the
