@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/internal/playlist"
 	"ytx.dev/ytx/internal/storage"
 )
 
@@ -53,7 +54,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 	if !controllerutil.ContainsFinalizer(x, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	prefix := storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))
+	prefix := playlist.ExtractionPrefix(x)
 	if x.Spec.ArtifactPolicy == v1alpha1.ArtifactPolicyRetain || r.opts.Storage == nil {
 		if r.opts.Storage != nil {
 			r.event(x, corev1.EventTypeNormal, v1alpha1.EventArtifactsRetained, "artifactPolicy Retain: files under %s stay", r.opts.Storage.URI(prefix))
@@ -84,7 +85,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *v1alpha1.YouTubeExtraction
 // deleteOwn deletes every file of x, as the layout names them, and returns
 // how many of them were stored under the earlier layout.
 func (r *Reconciler) deleteOwn(ctx context.Context, x *v1alpha1.YouTubeExtraction) (legacy int, err error) {
-	if err := r.opts.Storage.Delete(ctx, storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))); err != nil {
+	if err := r.opts.Storage.Delete(ctx, playlist.ExtractionPrefix(x)); err != nil {
 		return 0, err
 	}
 	keys, err := storage.OwnedLegacyKeys(ctx, r.opts.Storage, x.Namespace, x.Name, x.CreationTimestamp.Time)
@@ -134,7 +135,7 @@ func (r *Reconciler) tidy(ctx context.Context, x *v1alpha1.YouTubeExtraction) (t
 	if err != nil || !ok {
 		return 0, err
 	}
-	prefix := storage.ExtractionPrefix(x.Namespace, x.Name, string(x.UID))
+	prefix := playlist.ExtractionPrefix(x)
 	keys, err := r.opts.Storage.List(ctx, prefix)
 	if err != nil {
 		return 0, fmt.Errorf("listing the files of finished %s/%s: %w", x.Namespace, x.Name, err)

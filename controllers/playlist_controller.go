@@ -260,7 +260,7 @@ func (r *PlaylistReconciler) finalize(ctx context.Context, pl *v1alpha1.YouTubeP
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	if pl.Spec.Template.Spec.ArtifactPolicy != v1alpha1.ArtifactPolicyRetain {
-		if err := r.store.Delete(ctx, playlist.Prefix(pl.Namespace, pl.Name, string(pl.UID))); err != nil {
+		if err := r.deleteOwnFiles(ctx, pl); err != nil {
 			r.event(pl, corev1.EventTypeWarning, v1alpha1.ReasonStorageFailed, "deleting the playlist's archive and listings: %v", err)
 			return ctrl.Result{}, err
 		}
@@ -272,6 +272,18 @@ func (r *PlaylistReconciler) finalize(ctx context.Context, pl *v1alpha1.YouTubeP
 	base := pl.DeepCopy()
 	controllerutil.RemoveFinalizer(pl, playlist.Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.client.Patch(ctx, pl, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+}
+
+// deleteOwnFiles deletes the playlist's archive and listings, and nothing
+// under its videos/: each extraction's files there are its own, deleted
+// (or kept) by its own finalizer, and one that names this playlist in its
+// spec.playlist without being its child must not lose them.
+func (r *PlaylistReconciler) deleteOwnFiles(ctx context.Context, pl *v1alpha1.YouTubePlaylist) error {
+	prefix := playlist.Prefix(pl.Namespace, pl.Name, string(pl.UID))
+	if err := r.store.Delete(ctx, prefix+playlist.ListingsDir); err != nil {
+		return err
+	}
+	return r.store.Delete(ctx, playlist.ArchiveKey(pl.Namespace, pl.Name, string(pl.UID)))
 }
 
 // deleteChildren deletes the playlist's children by their label, in one

@@ -295,7 +295,7 @@ func (r *PlaylistReconciler) create(ctx context.Context, pl *v1alpha1.YouTubePla
 	if err != nil && errors.As(err, &status) && apierrors.IsInvalid(err) {
 		// The template makes an invalid extraction (a label value the
 		// API server refuses): no retry mends that.
-		r.event(pl, corev1.EventTypeWarning, "InvalidTemplate", "creating the extraction of %s: %v", id, err)
+		r.event(pl, corev1.EventTypeWarning, v1alpha1.EventInvalidTemplate, "creating the extraction of %s: %v", id, err)
 	}
 	return err
 }
@@ -312,6 +312,7 @@ func child(pl *v1alpha1.YouTubePlaylist, id string) *v1alpha1.YouTubeExtraction 
 		},
 		Spec: pl.Spec.Template.Spec.ExtractionSpec("https://www.youtube.com/watch?v=" + id),
 	}
+	x.Spec.Playlist = &v1alpha1.PlaylistRef{Name: pl.Name, UID: string(pl.UID)}
 	for k, v := range pl.Spec.Template.Metadata.Labels {
 		x.Labels[k] = v
 	}

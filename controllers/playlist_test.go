@@ -291,6 +291,7 @@ func TestPlaylistTemplateReachesTheChildren(t *testing.T) {
 	want := v1alpha1.YouTubeExtractionSpec{
 		URL: "https://www.youtube.com/watch?v=" + id, Audio: tmpl.Spec.Audio, Thumbnail: true, Retry: tmpl.Spec.Retry,
 		TTLSecondsAfterFinished: &day, ArtifactPolicy: v1alpha1.ArtifactPolicyRetain,
+		Playlist: &v1alpha1.PlaylistRef{Name: "a", UID: string(uid("a"))},
 	}
 	if !reflect.DeepEqual(x.Spec, want) {
 		t.Errorf("spec %+v, want %+v", x.Spec, want)
@@ -663,6 +664,10 @@ func TestPlaylistDeletionDeletesAndRecordsTheChildren(t *testing.T) {
 			h := synced(t, PlaylistOptions{}, ids, func(pl *v1alpha1.YouTubePlaylist) { pl.Spec.Template.Spec.ArtifactPolicy = policy })
 			other := "music/other/uid-other/video.m4a"
 			h.store.put(t, other)
+			// An extraction that names this playlist in spec.playlist
+			// without being its child keeps its files: they are its own.
+			imposter := playlist.Prefix(ns, "a", string(uid("a"))) + "videos/imposter/uid-imposter/1-1/info.json"
+			h.store.put(t, imposter)
 			h.finish("a", ids[0], childSucceeded)
 			h.finish("a", ids[1], childRunning)
 			h.finish("a", ids[2], childFailed(v1alpha1.ReasonDownloadFailed))
@@ -685,11 +690,14 @@ func TestPlaylistDeletionDeletesAndRecordsTheChildren(t *testing.T) {
 					own = append(own, strings.TrimPrefix(f, prefix))
 				}
 			}
-			if !slices.Contains(h.store.files(t), other) {
-				t.Errorf("another resource's file %s went with the playlist", other)
+			for _, f := range []string{other, imposter} {
+				if !slices.Contains(h.store.files(t), f) {
+					t.Errorf("another resource's file %s went with the playlist", f)
+				}
 			}
+			own = slices.DeleteFunc(own, func(f string) bool { return strings.HasPrefix(f, "videos/imposter/") })
 			if policy == v1alpha1.ArtifactPolicyDelete {
-				if own != nil {
+				if len(own) > 0 {
 					t.Errorf("files %v left under %s, want none", own, prefix)
 				}
 				return

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"ytx.dev/ytx/internal/playlist"
 	"ytx.dev/ytx/internal/storage"
 )
 
@@ -30,11 +31,11 @@ func (c *claim) attempt() storage.Attempt {
 
 // extractionPrefix holds every file of the claimed extraction.
 func (c *claim) extractionPrefix() string {
-	return storage.ExtractionPrefix(c.msg.Namespace, c.msg.Name, string(c.msg.UID))
+	return storage.ExtractionPrefixIn(playlist.Parent(c.object()), c.msg.Namespace, c.msg.Name, string(c.msg.UID))
 }
 
 // attemptPrefix holds the files this claim's attempt stores, and nothing
 // any other attempt stores: the fence that is a lock.
 func (c *claim) attemptPrefix() string {
-	return storage.AttemptPrefix(c.msg.Namespace, c.msg.Name, string(c.msg.UID), c.attempt())
+	return storage.AttemptPrefixIn(playlist.Parent(c.object()), c.msg.Namespace, c.msg.Name, string(c.msg.UID), c.attempt())
 }

@@ -25,4 +25,8 @@ const (
 	// the manager's --artifact-cleanup-timeout; the resource went away
 	// and the files the event names stayed.
 	EventArtifactsNotDeleted = "ArtifactsNotDeleted"
+	// EventInvalidTemplate: a playlist's template makes an extraction the
+	// API server refuses (a label value, say); the event names the video
+	// and the error.
+	EventInvalidTemplate = "InvalidTemplate"
 )

@@ -100,6 +100,7 @@ const (
 
 // YouTubeExtractionSpec says which video to read and what to take from it.
 // Metadata is always extracted; audio, video and thumbnail only when asked for.
+// +kubebuilder:validation:XValidation:rule="has(self.playlist) == has(oldSelf.playlist) && (!has(self.playlist) || self.playlist == oldSelf.playlist)",message="spec.playlist is set when a playlist makes the extraction and never changes: it says where the files are"
 type YouTubeExtractionSpec struct {
 	// url is a link to one YouTube video: youtube.com/watch?v=ID, youtu.be/ID,
 	// youtube.com/shorts/ID, /embed/ID, /live/ID or /v/ID, on the www., m. or
@@ -143,6 +144,28 @@ type YouTubeExtractionSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	ArtifactPolicy ArtifactPolicy `json:"artifactPolicy,omitempty"`
+
+	// playlist is set by the YouTubePlaylist that made this extraction, and
+	// never changes: the extraction's files are stored under the
+	// playlist's, in <ns>/<playlist>/<playlist uid>/videos/<name>/<uid>/.
+	// +optional
+	Playlist *PlaylistRef `json:"playlist,omitempty"`
+}
+
+// PlaylistRef names the playlist an extraction belongs to.
+type PlaylistRef struct {
+	// name is the playlist's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+	// uid is the playlist's metadata.uid.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	UID string `json:"uid"`
 }
 
 // AudioSpec selects the audio file to produce.

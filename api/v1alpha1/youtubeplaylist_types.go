@@ -143,7 +143,8 @@ type ExtractionTemplateSpec struct {
 // template sets none: a day to look at it, then the archive keeps it done.
 const DefaultChildTTLSeconds = 86400
 
-// ExtractionSpec is the spec of the child for the video at url.
+// ExtractionSpec is the spec of the child for the video at url; the
+// playlist then sets spec.playlist to itself.
 func (t ExtractionTemplateSpec) ExtractionSpec(url string) YouTubeExtractionSpec {
 	ttl := t.TTLSecondsAfterFinished
 	if ttl == nil {

@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+
 	"ytx.dev/ytx/internal/storage"
 )
 
@@ -107,3 +109,18 @@ func ListingKey(namespace, name, uid string, sync int64) string {
 
 // ListingsDir holds the listings under the playlist's prefix.
 const ListingsDir = "listings/"
+
+// Parent is where x's files live in the storage layout: under its
+// playlist when a playlist made it (spec.playlist, which admission keeps
+// from changing), else nil.
+func Parent(x *v1alpha1.YouTubeExtraction) *storage.Parent {
+	if x.Spec.Playlist == nil {
+		return nil
+	}
+	return &storage.Parent{Name: x.Spec.Playlist.Name, UID: x.Spec.Playlist.UID}
+}
+
+// ExtractionPrefix holds every file of x (storage.ExtractionPrefixIn).
+func ExtractionPrefix(x *v1alpha1.YouTubeExtraction) string {
+	return storage.ExtractionPrefixIn(Parent(x), x.Namespace, x.Name, string(x.UID))
+}

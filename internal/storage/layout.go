@@ -42,6 +42,31 @@ func ExtractionPrefix(namespace, name, uid string) string {
 	return NamePrefix(namespace, name) + uid + "/"
 }
 
+// Parent names the playlist an extraction belongs to (its spec.playlist,
+// which never changes).
+type Parent struct{ Name, UID string }
+
+// VideosDir holds a playlist's extractions under its prefix. No other
+// object of a playlist is under it (its archive and listings are beside
+// it), so no extraction's name can collide with one.
+const VideosDir = "videos/"
+
+// ExtractionPrefixIn holds every object of one extraction: for a
+// playlist's, "<namespace>/<playlist>/<playlist uid>/videos/<name>/<uid>/",
+// under the playlist that made it, and still its own by its UID; for any
+// other, ExtractionPrefix.
+func ExtractionPrefixIn(p *Parent, namespace, name, uid string) string {
+	if p == nil {
+		return ExtractionPrefix(namespace, name, uid)
+	}
+	return ExtractionPrefix(namespace, p.Name, p.UID) + VideosDir + name + "/" + uid + "/"
+}
+
+// AttemptPrefixIn is AttemptPrefix under ExtractionPrefixIn.
+func AttemptPrefixIn(p *Parent, namespace, name, uid string, a Attempt) string {
+	return ExtractionPrefixIn(p, namespace, name, uid) + a.String() + "/"
+}
+
 // Attempt names one attempt of one generation of an extraction.
 type Attempt struct {
 	Generation int64

@@ -184,6 +184,20 @@ func TestPlaylistOfThreeVideosMakesThreeExtractions(t *testing.T) {
 	pl := e.waitPlaylist("three", 30*time.Second, "counts of 3 succeeded", func(pl *v1alpha1.YouTubePlaylist) bool {
 		return synced(pl) && pl.Status.Children.Succeeded == 3
 	})
+	// Each extraction's files are under the playlist's, in a directory of
+	// its own name and UID.
+	for _, x := range xs {
+		full := e.get(x.Name)
+		under := e.store.URI(playlist.Prefix(e.ns, "three", string(pl.UID)) + "videos/" + x.Name + "/" + string(x.UID) + "/")
+		if len(full.Status.Artifacts) == 0 {
+			t.Errorf("%s stored nothing", x.Name)
+		}
+		for _, a := range full.Status.Artifacts {
+			if !strings.HasPrefix(a.URI, under) {
+				t.Errorf("%s: %s is not under its playlist's %s", x.Name, a.URI, under)
+			}
+		}
+	}
 	if pl.Status.Videos != 3 || pl.Status.Selected != 3 || pl.Status.Title == "" || pl.Status.Children.Failed != 0 || pl.Status.Children.Pending != 0 {
 		t.Errorf("status %+v: want 3 videos, 3 selected, a title, 3 succeeded and nothing else", pl.Status)
 	}
@@ -515,5 +529,30 @@ func watchAdded(t *testing.T, ns string) func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()
 		return maps.Clone(added)
+	}
+}
+
+// spec.playlist says where an extraction's files are, so admission keeps
+// it from being set, changed or removed after creation.
+func TestSpecPlaylistNeverChanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	id, _ := addPlaylist(t, 1)
+	e.createPlaylist("keeper", playlistURL(id))
+	e.startWorker(workerSetup{})
+	x := e.waitChildren("keeper", 1, v1alpha1.PhaseSucceeded, time.Minute)[0]
+	for what, patch := range map[string]string{
+		"changed": `{"spec":{"playlist":{"name":"other"}}}`,
+		"removed": `{"spec":{"playlist":null}}`,
+	} {
+		out, err := e.kubectlErr("patch", "extraction", x.Name, "--type=merge", "-p", patch)
+		if err == nil || !strings.Contains(out, "spec.playlist") {
+			t.Errorf("spec.playlist %s: kubectl patch gave %v:\n%s\nwant a refusal naming spec.playlist", what, err, out)
+		}
+	}
+	plain := e.create("plain", watchURL(fake.RickrollID))
+	out, err := e.kubectlErr("patch", "extraction", plain.Name, "--type=merge", "-p", `{"spec":{"playlist":{"name":"keeper","uid":"x"}}}`)
+	if err == nil || !strings.Contains(out, "spec.playlist") {
+		t.Errorf("spec.playlist added after creation: kubectl patch gave %v:\n%s", err, out)
 	}
 }
