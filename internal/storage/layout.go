@@ -15,6 +15,11 @@ import (
 //
 //	<namespace>/<name>/<uid>/<generation>-<attempt>/<file>
 //
+// or, for an extraction a playlist made (ExtractionPrefixIn), the same
+// under the playlist's own directory:
+//
+//	<namespace>/<playlist>/<playlist uid>/videos/<name>/<uid>/<generation>-<attempt>/<file>
+//
 // The namespace and name come first so that people (and `aws s3 ls`) find an
 // extraction's files where they expect them. The UID keeps a resource
 // created again under the same name (the same manifest applied again, a
