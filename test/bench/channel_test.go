@@ -40,7 +40,7 @@ const (
 )
 
 var channelColumns = []string{"date", "commit", "videos", "listing pages served", "to the listing", "to all children created", "to all Succeeded",
-	"to the status: all succeeded, synced", "children/s", "most Queued + Running (cap)", "manager RSS: before, peak", "manager Go heap in use: before, peak",
+	"to the status: all succeeded, synced", "children/s", "most Queued + Running (cap)", "manager's requests: writes, all (per child)", "manager RSS: before, peak", "manager Go heap in use: before, peak",
 	"kube-apiserver RSS: before, peak"}
 
 // BenchmarkChannel applies one YouTubePlaylist of a 1,000-video channel
@@ -162,6 +162,9 @@ type channelRun struct {
 	// heap, heapPeak: the manager's Go heap in use before and at most.
 	manager, api   memory
 	heap, heapPeak int64
+	// writes and requests are the manager's API requests until the end:
+	// those that change something, and all.
+	writes, requests int
 }
 
 // runChannel applies the playlist and waits until its status counts every
@@ -190,6 +193,14 @@ func runChannel(b *testing.B, cp *controlPlane, yt *fake.Server, sys channelSyst
 		b.Fatalf("%v\nmanager's last lines:\n%s", err, sys.manager.out.Last(20))
 	}
 	r.manager.peak, r.api.peak = memoryOf(sys.manager.pid()).peak, memoryOf(cp.apiserverPID).peak
+	if r.writes, err = writes(sys.metrics); err != nil {
+		b.Fatal(err)
+	}
+	all, err := scrape(sys.metrics, "rest_client_requests_total", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.requests = int(all)
 	r.firstPages = yt.Requests(fake.KindBrowse) + yt.Requests(fake.KindPlaylistPage) + yt.Requests(fake.KindChannelPage)
 	r.continuations = yt.Requests(fake.KindContinuation)
 	created, succeeded, most, wrong := children.result(began)
@@ -439,6 +450,7 @@ func reportChannel(r channelRun, load string) {
 	results.row(secChannel, channelColumns, time.Now().UTC().Format("2006-01-02"), commit(), channelVideos,
 		fmt.Sprintf("%d: %d first, %d continuations", r.firstPages+r.continuations, r.firstPages, r.continuations),
 		r.listing, r.created, r.succeeded, r.status, float64(channelVideos)/r.succeeded.Seconds(), inFlight,
+		fmt.Sprintf("%d, %d (%.1f, %.1f)", r.writes, r.requests, float64(r.writes)/channelVideos, float64(r.requests)/channelVideos),
 		fmt.Sprintf("%s, %s MiB", cell(mib(r.manager.rss)), cell(mib(r.manager.peak))),
 		fmt.Sprintf("%s, %s MiB", cell(mib(r.heap)), cell(mib(r.heapPeak))),
 		fmt.Sprintf("%s, %s MiB", cell(mib(r.api.rss)), cell(mib(r.api.peak))))
@@ -449,7 +461,8 @@ func reportChannel(r channelRun, load string) {
 	results.note(secChannel, "Times are from just before the playlist's create: to the listing, when a read of the playlist every 100 ms first shows status.listing answering its sync; to all children created and all Succeeded, when a watch of the namespace's extractions first saw the %d-th; "+
 		"to the status, when the playlist's status.children.succeeded is %d with its sync done (Synced True, syncedSync = sync). Children/s is %d over the time to all Succeeded. "+
 		"Listing pages are the fake's listing requests (channel and playlist pages, browse and continuation requests). "+
-		"Most Queued + Running is the most children in those phases at once, counted after each change the watch delivers, in etcd's order; the cap is in parentheses.",
+		"Most Queued + Running is the most children in those phases at once, counted after each change the watch delivers, in etcd's order; the cap is in parentheses. "+
+		"The manager's requests are client-go's rest_client_requests_total on its /metrics at the end, since its start: writes (POST, PUT, PATCH, DELETE; events included) and all (GETs, lists and watches too).",
 		channelVideos, channelVideos, channelVideos)
 	results.note(secChannel, "Manager RSS is its VmRSS just before the create and its VmHWM at the end; its Go heap in use is go_memstats_heap_inuse_bytes, scraped every 250 ms (the first sample and the largest); the API server's RSS is its VmRSS before and its VmHWM at the end (since its start). "+
 		"The run fails when a child fails, is made twice (a second UID for one video) or deleted, or when the children listed by the playlist's label at the end are not one Succeeded child of each video. "+
