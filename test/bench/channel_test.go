@@ -458,7 +458,7 @@ func reportChannel(r channelRun, load string) {
 		"(--max-in-flight-per-namespace %d, --max-concurrent-reconciles %d, --kube-api-qps %d) and %d `bin/ytx worker --concurrency %d` processes with their defaults otherwise, on Kafka (kfake), against a fresh kube-apiserver and etcd (envtest); "+
 		"the fake runs in the benchmark's process and the workers reach it through its CONNECT proxy and TLS (HTTPS_PROXY, SSL_CERT_FILE).",
 		channelVideos, benchChannelID, controllers.DefaultMaxInFlightPerNamespace, defaults.reconciles, app.DefaultQPS, benchWorkers, defaults.concurrency)
-	results.note(secChannel, "Times are from just before the playlist's create: to the listing, when a read of the playlist every 100 ms first shows status.listing answering its sync; to all children created and all Succeeded, when a watch of the namespace's extractions first saw the %d-th; "+
+	results.note(secChannel, "Times are from just before the playlist's create: to the listing, when a read of the playlist every 100 ms first shows status.listing answering its sync; to all children created and to all Succeeded, when a watch of the namespace's extractions first saw the last of the %d created, and Succeeded; "+
 		"to the status, when the playlist's status.children.succeeded is %d with its sync done (Synced True, syncedSync = sync). Children/s is %d over the time to all Succeeded. "+
 		"Listing pages are the fake's listing requests (channel and playlist pages, browse and continuation requests). "+
 		"Most Queued + Running is the most children in those phases at once, counted after each change the watch delivers, in etcd's order; the cap is in parentheses. "+
