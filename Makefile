@@ -141,7 +141,7 @@ fuzz: ## Run every Fuzz target for FUZZTIME (10s) each; a crasher lands in the p
 	done
 
 .PHONY: bench
-bench: $(KUBE_APISERVER) $(ETCD) ffmpeg yt-dlp curl build ## Measure orchestration, downloads (against yt-dlp and curl) and a 10,000-resource resync; print the table and write docs/benchmarks.md.
+bench: $(KUBE_APISERVER) $(ETCD) ffmpeg yt-dlp curl build ## Measure orchestration, a 1,000-video channel, downloads (against yt-dlp and curl) and a 10,000-resource resync; print the table and write docs/benchmarks.md.
 	go test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./test/bench/ -args -bench.report=$(BENCH_REPORT) $(BENCH_ARGS)
 
 .PHONY: bench-scale

@@ -7,6 +7,11 @@
 //     kfake) to workers that ask the fake YouTube; throughput and
 //     create→Complete latency, next to the API server's own bound for the
 //     same writes done by plain clients with no operator in the loop.
+//   - Channel: one YouTubePlaylist of a 1,000-video channel (metadata
+//     only) applied to `bin/ytx manager` and two `bin/ytx worker`
+//     processes: the time to the listing, to every child created and
+//     Succeeded, whether the per-namespace cap held, and the manager's and
+//     the API server's memory.
 //   - Downloads: a 500 MB stream from the fake YouTube (a child process)
 //     fetched by the worker's download path, by Debian's yt-dlp and by curl,
 //     all through the fake's CONNECT proxy and TLS.

@@ -18,6 +18,7 @@ import (
 const (
 	secOrchestration = "Orchestration"
 	secWrites        = "Writes per extraction"
+	secChannel       = "Channel"
 	secDownloads     = "Downloads"
 	secScale         = "Scale"
 	secResolvers     = "Resolvers"
@@ -28,12 +29,14 @@ const (
 	secScaleSlope = "Scale: cost per extraction"
 )
 
-var sectionOrder = []string{secOrchestration, secWrites, secDownloads, secWorker, secResolvers, secScale, secScaleRuns, secScaleSlope}
+var sectionOrder = []string{secOrchestration, secWrites, secChannel, secDownloads, secWorker, secResolvers, secScale, secScaleRuns, secScaleSlope}
 
 // standalone are the sections a run that did not write them keeps from the
-// report already there: `make bench` keeps those of `make bench-scale`, and
-// `make bench-scale` keeps everything else (with the header).
-var standalone = map[string]bool{secScaleRuns: true, secScaleSlope: true}
+// report already there, each row with its own date and commit: `make bench`
+// keeps those of `make bench-scale`, and a run of only standalone sections
+// (`make bench-scale`, or BenchmarkChannel alone) keeps everything else
+// (with the header).
+var standalone = map[string]bool{secScaleRuns: true, secScaleSlope: true, secChannel: true}
 
 // results is the report that the benchmarks fill and TestMain prints.
 var results report

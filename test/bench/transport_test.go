@@ -60,18 +60,17 @@ func wireKafka(b *testing.B, cp *controlPlane, ns string, m *app.ManagerConfig, 
 		b.Fatal(err)
 	}
 	m.Kafka, w.Kafka = cfg, cfg
-	return wiring{ready: func(ctx context.Context) error { return kafkaGroupReady(ctx, cp, ns, benchWorkers) }}
+	return wiring{ready: func(ctx context.Context) error { return kafkaGroupReady(ctx, cp, cfg.Group, benchWorkers) }}
 }
 
 // kafkaGroupReady waits until the consumer group is stable with every
 // worker holding partitions: before that, the first jobs would wait for
 // the group's rebalance.
-func kafkaGroupReady(ctx context.Context, cp *controlPlane, ns string, workers int) error {
-	cfg := kafkaConfig(cp, ns)
-	c := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+func kafkaGroupReady(ctx context.Context, cp *controlPlane, group string, workers int) error {
+	c := &kafkago.Client{Addr: kafkago.TCP(cp.broker.ListenAddrs()...), Timeout: 10 * time.Second}
 	state := "not described"
 	for ctx.Err() == nil {
-		res, err := c.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{cfg.Group}})
+		res, err := c.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
 		if err == nil && len(res.Groups) == 1 {
 			g := res.Groups[0]
 			assigned := 0
@@ -90,7 +89,7 @@ func kafkaGroupReady(ctx context.Context, cp *controlPlane, ns string, workers i
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("consumer group %s: %s: %w", cfg.Group, state, ctx.Err())
+	return fmt.Errorf("consumer group %s: %s: %w", group, state, ctx.Err())
 }
 
 // wireHTTP gives each worker a job endpoint of its own and the manager one

@@ -198,7 +198,7 @@ func startWorkerSystem(b *testing.B, cp *controlPlane, bin, ns, storage string, 
 	if err := waitReadyz(ctx, "http://"+health+"/readyz", w); err != nil {
 		b.Fatalf("%v\n%s", err, w.out.Last(20))
 	}
-	if err := kafkaGroupReady(ctx, cp, ns, 1); err != nil {
+	if err := kafkaGroupReady(ctx, cp, cfg.Group, 1); err != nil {
 		b.Fatal(err)
 	}
 	return w
