@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/eventtest"
@@ -61,7 +62,7 @@ func newPlaylistHarness(t *testing.T, opts PlaylistOptions, objs ...client.Objec
 	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&v1alpha1.YouTubeExtraction{}, &v1alpha1.YouTubePlaylist{}).
 		WithIndex(&v1alpha1.YouTubeExtraction{}, ownerIndex, ownerUID).
-		WithInterceptorFuncs(interceptor.Funcs{Create: h.createAsAPIServer, DeleteAllOf: deleteAllOfAsAPIServer}).
+		WithInterceptorFuncs(interceptor.Funcs{Create: h.createAsAPIServer, Delete: deleteWithoutFiles, DeleteAllOf: deleteAllOfAsAPIServer}).
 		Build()
 	opts.Storage = h.store
 	h.r = newPlaylistReconciler(trimming{h.client}, h.client, h.pub, h.events, opts)
@@ -83,6 +84,18 @@ func (h *plHarness) createAsAPIServer(ctx context.Context, c client.WithWatch, o
 // server does: one already being deleted is left as it is (the fake
 // client writes it again, a new resourceVersion that the API server would
 // not make).
+// deleteWithoutFiles deletes an extraction as the extraction controller
+// would let it go: that controller, not run here, deletes its files and
+// removes its own finalizer (ytx.dev/artifacts), leaving the playlist's.
+func deleteWithoutFiles(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+	if x, ok := obj.(*v1alpha1.YouTubeExtraction); ok && controllerutil.RemoveFinalizer(x, Finalizer) {
+		if err := c.Update(ctx, x); err != nil {
+			return err
+		}
+	}
+	return c.Delete(ctx, obj, opts...)
+}
+
 func deleteAllOfAsAPIServer(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteAllOfOption) error {
 	if _, ok := obj.(*v1alpha1.YouTubeExtraction); !ok {
 		return c.DeleteAllOf(ctx, obj, opts...)
@@ -95,7 +108,7 @@ func deleteAllOfAsAPIServer(ctx context.Context, c client.WithWatch, obj client.
 	}
 	for i := range list.Items {
 		if x := &list.Items[i]; x.DeletionTimestamp.IsZero() {
-			if err := c.Delete(ctx, x, &o.DeleteOptions); client.IgnoreNotFound(err) != nil {
+			if err := deleteWithoutFiles(ctx, c, x, &o.DeleteOptions); client.IgnoreNotFound(err) != nil {
 				return err
 			}
 		}

@@ -308,7 +308,10 @@ func child(pl *v1alpha1.YouTubePlaylist, id string) *v1alpha1.YouTubeExtraction 
 			Name:        playlist.ChildName(pl.Name, id),
 			Labels:      map[string]string{},
 			Annotations: map[string]string{},
-			Finalizers:  []string{playlist.Finalizer},
+			// The extraction controller's own finalizer too: it would
+			// add it at once, one write more per child at the manager's
+			// client limit (a 1,000-video channel: 20 s more).
+			Finalizers: []string{playlist.Finalizer, Finalizer},
 		},
 		Spec: pl.Spec.Template.Spec.ExtractionSpec("https://www.youtube.com/watch?v=" + id),
 	}

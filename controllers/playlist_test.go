@@ -150,8 +150,8 @@ func TestPlaylistListingAnswerMakesOneChildPerSelectedVideo(t *testing.T) {
 	if !reflect.DeepEqual(x.Annotations, wantAnnotations) {
 		t.Errorf("annotations %v, want %v", x.Annotations, wantAnnotations)
 	}
-	if !slices.Equal(x.Finalizers, []string{playlist.Finalizer}) {
-		t.Errorf("finalizers %v, want %s", x.Finalizers, playlist.Finalizer)
+	if !slices.Equal(x.Finalizers, []string{playlist.Finalizer, Finalizer}) {
+		t.Errorf("finalizers %v, want %s and the extraction controller's %s", x.Finalizers, playlist.Finalizer, Finalizer)
 	}
 	if refs := x.OwnerReferences; len(refs) != 1 || refs[0].Kind != "YouTubePlaylist" || refs[0].Name != "a" || refs[0].UID != uid("a") ||
 		refs[0].Controller == nil || !*refs[0].Controller {
