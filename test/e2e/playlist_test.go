@@ -556,3 +556,17 @@ func TestSpecPlaylistNeverChanges(t *testing.T) {
 		t.Errorf("spec.playlist added after creation: kubectl patch gave %v:\n%s", err, out)
 	}
 }
+
+// Over the HTTP transport listing jobs go to the workers' one endpoint,
+// with the extractions' jobs.
+func TestPlaylistOverHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{http: true})
+	e.startWorker(workerSetup{})
+	id, videos := addPlaylist(t, 3)
+	e.createPlaylist("by-http", playlistURL(id))
+	if got := childVideos(e.waitChildren("by-http", 3, v1alpha1.PhaseSucceeded, time.Minute)); !slices.Equal(got, sorted(videos)) {
+		t.Errorf("children of %v, want %v", got, sorted(videos))
+	}
+	e.waitPlaylist("by-http", 30*time.Second, "synced", synced)
+}
