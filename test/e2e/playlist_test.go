@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -569,4 +572,45 @@ func TestPlaylistOverHTTP(t *testing.T) {
 		t.Errorf("children of %v, want %v", got, sorted(videos))
 	}
 	e.waitPlaylist("by-http", 30*time.Second, "synced", synced)
+}
+
+// Live streams and premieres not yet started have no file: they are
+// skipped unless spec.includeLive asks for them; an ended stream is a
+// video like any other.
+func TestLiveAndPremieresAreSkippedUnlessAsked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	e.startWorker(workerSetup{})
+	e.createPlaylist("plain", playlistURL(fake.MixedPlaylistID))
+	e.createPlaylist("all", playlistURL(fake.MixedPlaylistID), func(pl *v1alpha1.YouTubePlaylist) { pl.Spec.IncludeLive = true })
+	for name, want := range map[string][]string{
+		"plain": {fake.RickrollID, fake.PrivateID, fake.UnavailableID, fake.WasLiveID, fake.ZooID},
+		"all":   {fake.RickrollID, fake.PrivateID, fake.UnavailableID, fake.LiveNowID, fake.UpcomingID, fake.WasLiveID, fake.ZooID},
+	} {
+		pl := e.waitPlaylist(name, time.Minute, "synced", synced)
+		if got := childVideos(e.children(name)); !slices.Equal(got, sorted(want)) {
+			t.Errorf("%s: children of %v, want %v", name, got, sorted(want))
+		}
+		if pl.Status.Videos != 7 || pl.Status.Selected != int32(len(want)) {
+			t.Errorf("%s: %d videos, %d selected; want 7 and %d", name, pl.Status.Videos, pl.Status.Selected, len(want))
+		}
+	}
+}
+
+// A link that is not a playlist or a channel is refused by `kubectl
+// apply` itself, with a message that names the field.
+func TestKubectlRefusesAPlaylistOfAVideoLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	manifest := filepath.Join(t.TempDir(), "pl.yaml")
+	for _, link := range []string{watchURL(fake.RickrollID), "https://www.youtube.com/watch?v=" + fake.RickrollID + "&list=RDdQw4w9WgXcQ", "https://example.com/playlist?list=PL0123456789abcdef"} {
+		doc := "apiVersion: ytx.dev/v1alpha1\nkind: YouTubePlaylist\nmetadata:\n  name: not-a-list\nspec:\n  url: " + strconv.Quote(link) + "\n"
+		if err := os.WriteFile(manifest, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.kubectlErr("apply", "-f", manifest)
+		if err == nil || !strings.Contains(out, "spec.url") {
+			t.Errorf("kubectl apply of a playlist of %s: %v\n%s\nwant a refusal naming spec.url", link, err, out)
+		}
+	}
 }
