@@ -243,7 +243,7 @@ func testPlaylistForbidden(t *testing.T, r rbacRun, pl *v1alpha1.YouTubePlaylist
 		{"worker creates a playlist's child", false, func() error {
 			x := freshChild()
 			x.ObjectMeta = metav1.ObjectMeta{Name: x.Name + "-bis", Namespace: x.Namespace, Labels: x.Labels, OwnerReferences: x.OwnerReferences}
-			return worker.Create(ctx, x)
+			return worker.Create(ctx, x, client.DryRunAll)
 		}},
 		{"worker removes a child's finalizers", false, func() error {
 			return worker.Patch(ctx, freshChild(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
