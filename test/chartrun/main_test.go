@@ -5,7 +5,8 @@
 // a real kube-apiserver (envtest authorizes with RBAC) and runs the manager
 // and the worker, built by internal/app as `ytx manager` and `ytx worker`
 // build them, as the chart's service accounts (impersonated) through a whole
-// extraction; then it checks what each one is refused.
+// extraction and a whole playlist sync; then it checks what each one is
+// refused.
 //
 // TestChartWiring resolves the rendered Deployments' args, env and mounted
 // Secrets as the kubelet would and starts the real bin/ytx twice with them:

@@ -38,7 +38,10 @@ var rbacKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", 
 // authorizes with RBAC, and the manager and the worker, built by
 // internal/app as `ytx manager` and `ytx worker` build them, run as those
 // service accounts (impersonated) through a whole extraction and its
-// deletion. Then each identity is refused what it must not do.
+// deletion, and a playlist through a whole sync (listing job on the
+// listing topic, children made by the manager and extracted by the worker,
+// the archive) and its deletion. Then each identity is refused what it
+// must not do.
 //
 // The tests of this package run one after another: a cluster-wide manager
 // acts on every extraction of the API server they share.
@@ -215,6 +218,13 @@ func testRBAC(t *testing.T, c *chartCase) {
 	if len(left) != 0 {
 		t.Errorf("the finalizer left files in %s: %v", files, left)
 	}
+
+	t.Run("playlist", func(t *testing.T) {
+		testPlaylist(t, rbacRun{
+			c: c, ctrlCfg: ctrlCfg, workerCfg: workerCfg, workerKafka: workerKafka,
+			workerName: workerPod.name, storageDir: storageDir,
+		})
+	})
 }
 
 // applyRBAC creates the rendered RBAC objects, in the release namespace
@@ -305,11 +315,14 @@ func testForbidden(t *testing.T, c *chartCase, ctrlCfg, workerCfg *rest.Config, 
 				Spec:       v1alpha1.YouTubeExtractionSpec{URL: "https://youtu.be/" + fake.RickrollID},
 			})
 		}},
-		{"controller creates an extraction", false, func() error {
+		// The playlist controller makes a playlist's children. A dry run:
+		// the API server authorizes it as a create, and nothing is left
+		// for a manager to act on.
+		{"controller creates an extraction", true, func() error {
 			return ctrl.Create(ctx, &v1alpha1.YouTubeExtraction{
 				ObjectMeta: metav1.ObjectMeta{Name: "by-controller", Namespace: x.Namespace},
 				Spec:       v1alpha1.YouTubeExtractionSpec{URL: "https://youtu.be/" + fake.RickrollID},
-			})
+			}, client.DryRunAll)
 		}},
 		{"controller lists Pods", false, func() error { return ctrl.List(ctx, &corev1.PodList{}, client.InNamespace(c.namespace)) }},
 		{"worker lists Pods", false, func() error { return worker.List(ctx, &corev1.PodList{}, client.InNamespace(c.namespace)) }},
