@@ -8,10 +8,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"ytx.dev/ytx/internal/app"
-	"ytx.dev/ytx/workers"
 	"ytx.dev/ytx/internal/cli"
 	"ytx.dev/ytx/internal/httpjobs"
 	"ytx.dev/ytx/internal/kafka"
+	"ytx.dev/ytx/workers"
 )
 
 func workerCommand() *cobra.Command {
