@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
+	"ytx.dev/ytx/controllers"
 	"ytx.dev/ytx/internal/job"
 	"ytx.dev/ytx/internal/kafka"
 	"ytx.dev/ytx/internal/playlist"
@@ -612,5 +613,48 @@ func TestKubectlRefusesAPlaylistOfAVideoLink(t *testing.T) {
 		if err == nil || !strings.Contains(out, "spec.url") {
 			t.Errorf("kubectl apply of a playlist of %s: %v\n%s\nwant a refusal naming spec.url", link, err, out)
 		}
+	}
+}
+
+// A playlist's extractions wait their turn like any other: the per-
+// namespace cap holds however many the playlist makes at once, and
+// another namespace's extraction runs meanwhile.
+func TestABigPlaylistDoesNotStarveAnotherNamespace(t *testing.T) {
+	t.Parallel()
+	const limit, many = 3, 40
+	e := newEnv(t, setup{controller: controllers.Options{MaxInFlightPerNamespace: limit}, otherNamespaces: 1})
+	other := e.in(e.others[0])
+	id, videos := addPlaylist(t, many)
+	var releases []func()
+	for _, v := range videos {
+		releases = append(releases, youTube.Hold(v))
+	}
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	defer releaseAll()
+	e.startWorker(workerSetup{concurrency: 4})
+	stop := e.watchCap()
+	e.createPlaylist("big", playlistURL(id))
+	e.waitList(30*time.Second, fmt.Sprintf("%d children, %d of them running, the rest waiting", many, limit), func(xs []v1alpha1.YouTubeExtraction) bool {
+		running, waiting := 0, 0
+		for i := range xs {
+			switch {
+			case xs[i].Status.Phase == v1alpha1.PhaseRunning:
+				running++
+			case busy(&xs[i]):
+				waiting++
+			}
+		}
+		return len(xs) == many && running == limit && waiting == many-limit
+	})
+	other.create("meanwhile", watchURL(addVideo(t, "Another Namespace's Video").ID))
+	other.waitPhase("meanwhile", v1alpha1.PhaseSucceeded, 30*time.Second)
+	releaseAll()
+	e.waitChildren("big", many, v1alpha1.PhaseSucceeded, time.Minute)
+	if got := stop().maxInFlight; got > limit || got == 0 {
+		t.Errorf("at most %d of the playlist's extractions were Queued or Running at once; want %d, the cap", got, limit)
 	}
 }
