@@ -19,6 +19,7 @@ import (
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/job"
+	"ytx.dev/ytx/internal/playlist"
 	"ytx.dev/ytx/internal/storage"
 	"ytx.dev/ytx/workers"
 )
@@ -226,6 +227,11 @@ func (s *system) storageProblems(x *v1alpha1.YouTubeExtraction) []string {
 	// Everything stored under the name: an earlier attempt's file, or a
 	// stale worker's late upload, is as wrong as a file that differs.
 	prefix := storage.NamePrefix(x.Namespace, x.Name)
+	if p := playlist.Parent(x); p != nil {
+		// A playlist's extraction: everything under its name in the
+		// playlist's videos/.
+		prefix = storage.ExtractionPrefix(x.Namespace, p.Name, p.UID) + storage.VideosDir + x.Name + "/"
+	}
 	keys, err := s.store.List(ctx, prefix)
 	if err != nil {
 		return []string{err.Error()}
@@ -315,7 +321,7 @@ func (s *system) logProblems(x *v1alpha1.YouTubeExtraction) []string {
 	for _, st := range stores {
 		i := sort.Search(len(claims), func(i int) bool { return claims[i].ts.After(st.ts) }) - 1
 		_, g, a, _ := jobOf(st)
-		own := storage.AttemptPrefix(x.Namespace, x.Name, string(x.UID), storage.Attempt{Generation: g, Attempt: a})
+		own := storage.AttemptPrefixIn(playlist.Parent(x), x.Namespace, x.Name, string(x.UID), storage.Attempt{Generation: g, Attempt: a})
 		switch key := st.str(workers.KeyKey); {
 		case i < 0:
 			problems = append(problems, fmt.Sprintf("%s stored %s before any claim", st.proc, key))
@@ -358,7 +364,7 @@ func (s *system) missingEvidence(x *v1alpha1.YouTubeExtraction) []string {
 	stores, _ := s.book.of(x, workers.LogStored)
 	var missing []string
 	for _, a := range x.Status.Artifacts {
-		key := storage.AttemptKey(x.Namespace, x.Name, string(x.UID), storage.Attempt{Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}, path.Base(a.URI))
+		key := storage.AttemptPrefixIn(playlist.Parent(x), x.Namespace, x.Name, string(x.UID), storage.Attempt{Generation: x.Status.ObservedGeneration, Attempt: x.Status.Attempts}) + path.Base(a.URI)
 		if s.store.URI(key) != a.URI {
 			missing = append(missing, fmt.Sprintf("status lists %s, which is not a file of %s", a.URI, jobName(x.Namespace, x.Name)))
 			continue
