@@ -879,18 +879,23 @@ func checkOptional(t *testing.T, r *rendered) {
 	if nested(t, so, "spec", "minReplicaCount") != int64(1) || nested(t, so, "spec", "maxReplicaCount") != int64(12) {
 		t.Errorf("ScaledObject replicas %v..%v", nested(t, so, "spec", "minReplicaCount"), nested(t, so, "spec", "maxReplicaCount"))
 	}
+	// One trigger per topic the workers read in a group: without the
+	// listing topic's, workers scaled to zero would never read a playlist.
 	triggers := nested(t, so, "spec", "triggers").([]any)
-	if len(triggers) != 1 {
-		t.Fatalf("ScaledObject triggers %v", triggers)
+	want := [][2]string{{wf["kafka-topic"], wf["kafka-group"]}, {wf["kafka-listing-topic"], wf["kafka-listing-group"]}}
+	if len(triggers) != len(want) {
+		t.Fatalf("ScaledObject triggers %v, want one for each of %v", triggers, want)
 	}
-	tr := triggers[0].(map[string]any)
-	md := tr["metadata"].(map[string]any)
-	if tr["type"] != "kafka" || md["bootstrapServers"] != wf["kafka-brokers"] || md["consumerGroup"] != wf["kafka-group"] ||
-		md["topic"] != wf["kafka-topic"] || md["lagThreshold"] != "20" || md["sasl"] != "scram_sha512" || md["tls"] != "enable" {
-		t.Errorf("kafka trigger %v does not match the worker's flags %v", tr, wf)
+	var ta *unstructured.Unstructured
+	for i, w := range want {
+		tr := triggers[i].(map[string]any)
+		md := tr["metadata"].(map[string]any)
+		if tr["type"] != "kafka" || md["bootstrapServers"] != wf["kafka-brokers"] || md["topic"] != w[0] || md["consumerGroup"] != w[1] ||
+			md["lagThreshold"] != "20" || md["sasl"] != "scram_sha512" || md["tls"] != "enable" || w[0] == "" || w[1] == "" {
+			t.Errorf("kafka trigger %v does not match the worker's flags %v (topic %q, group %q)", tr, wf, w[0], w[1])
+		}
+		ta = r.get(t, "TriggerAuthentication", tr["authenticationRef"].(map[string]any)["name"].(string))
 	}
-	authName := tr["authenticationRef"].(map[string]any)["name"].(string)
-	ta := r.get(t, "TriggerAuthentication", authName)
 	refs := map[string]string{}
 	for _, s := range nested(t, ta, "spec", "secretTargetRef").([]any) {
 		s := s.(map[string]any)
