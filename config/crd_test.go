@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -16,6 +17,7 @@ import (
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"k8s.io/apiserver/pkg/cel/environment"
 
+	"ytx.dev/ytx/internal/playlist"
 	"ytx.dev/ytx/internal/youtube"
 	"ytx.dev/ytx/internal/youtube/linktest"
 )
@@ -25,6 +27,7 @@ import (
 // API server: fast enough to fuzz. test/e2e runs the same table through a
 // real API server.
 type urlRule struct {
+	path      *field.Path
 	schema    *structuralschema.Structural
 	validator *cel.Validator
 }
@@ -37,6 +40,13 @@ const (
 
 func newURLRule(t testing.TB, kind string) *urlRule {
 	t.Helper()
+	return newSpecRule(t, kind, "url")
+}
+
+// newSpecRule is the CEL rules of the spec field name of kind, as the API
+// server runs them.
+func newSpecRule(t testing.TB, kind, name string) *urlRule {
+	t.Helper()
 	crds, err := CRDs()
 	if err != nil {
 		t.Fatal(err)
@@ -46,9 +56,9 @@ func newURLRule(t testing.TB, kind string) *urlRule {
 		t.Fatalf("no CRD of kind %s", kind)
 	}
 	var props apiextensions.JSONSchemaProps
-	url := crds[i].Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["url"]
+	url := crds[i].Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties[name]
 	if len(url.XValidations) == 0 {
-		t.Fatalf("%s's spec.url has no CEL rule: admission would accept any string", kind)
+		t.Fatalf("%s's spec.%s has no CEL rule: admission would accept any string", kind, name)
 	}
 	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(&url, &props, nil); err != nil {
 		t.Fatal(err)
@@ -59,9 +69,9 @@ func newURLRule(t testing.TB, kind string) *urlRule {
 	}
 	v := cel.NewValidator(s, false, celconfig.PerCallLimit)
 	if v == nil {
-		t.Fatal("no validator for spec.url")
+		t.Fatalf("no validator for spec.%s", name)
 	}
-	return &urlRule{schema: s, validator: v}
+	return &urlRule{path: field.NewPath("spec", name), schema: s, validator: v}
 }
 
 // staticEstimatedCostLimit is the API server's limit on one rule's
@@ -102,7 +112,7 @@ func checkCost(t *testing.T, r *urlRule) {
 
 // admits reports whether admission accepts link as spec.url, and why not.
 func (r *urlRule) admits(link string) (bool, string) {
-	errs, _ := r.validator.Validate(context.Background(), field.NewPath("spec", "url"), r.schema, link, nil, math.MaxInt64)
+	errs, _ := r.validator.Validate(context.Background(), r.path, r.schema, link, nil, math.MaxInt64)
 	if len(errs) == 0 {
 		return true, ""
 	}
@@ -230,4 +240,52 @@ func FuzzPlaylistURLRuleAgreesWithListTarget(f *testing.F) {
 			t.Fatalf("ListTarget reads %+v from %q, admission refuses it: %s", target, link, why)
 		}
 	})
+}
+
+// Admission accepts every spec.publishedAfter the filter reads, in its three
+// forms, and refuses the rest with a message that shows them; the only
+// strings it accepts that the filter refuses are impossible days (the 30th
+// of February), which a regular expression cannot tell and the manager
+// fails with InvalidPublishedAfter.
+func TestPublishedAfterRuleAdmitsEveryDayTheFilterReads(t *testing.T) {
+	r := newSpecRule(t, playlistKind, "publishedAfter")
+	var days []string
+	for d := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == 2024; d = d.AddDate(0, 0, 1) {
+		days = append(days, d.Format(time.DateOnly), d.Format("20060102"), d.Format(time.RFC3339), d.Add(23*time.Hour+59*time.Minute).Format("2006-01-02T15:04:05.999-07:00"))
+	}
+	if len(days) != 366*4 {
+		t.Fatalf("%d forms of the days of 2024, want %d", len(days), 366*4)
+	}
+	for _, s := range append(days, "2024-06-01t10:00:00z", "2024-06-01T10:00:00.123456789+05:30") {
+		if _, err := playlist.ParsePublishedAfter(s); err != nil {
+			t.Errorf("the filter refuses %q: %v", s, err)
+		}
+		if ok, why := r.admits(s); !ok {
+			t.Errorf("admission refuses %q: %s", s, why)
+		}
+	}
+	for _, s := range []string{"", "2024", "2024-6-1", "2024-06", "2024/06/01", "01-06-2024", "2024-13-01", "2024-00-10", "2024-06-32", "2024-0601",
+		"202406-01", "2024061", "240601", "2024-06-01T25:00:00Z", "2024-06-01T10:00:00", "2024-06-01 10:00:00Z", "yesterday", "now-7d", " 2024-06-01", "2024-06-01\n"} {
+		ok, why := r.admits(s)
+		if ok {
+			t.Errorf("admission accepts %q", s)
+			continue
+		}
+		if _, err := playlist.ParsePublishedAfter(s); err == nil {
+			t.Errorf("admission refuses %q, which the filter reads", s)
+		}
+		for _, want := range []string{"spec.publishedAfter", "YYYY-MM-DD", "YYYYMMDD", "RFC 3339"} {
+			if !strings.Contains(why, want) {
+				t.Errorf("admission's error for %q does not say %q: %s", s, want, why)
+			}
+		}
+	}
+	for _, s := range []string{"2023-02-29", "2024-02-30", "20240431", "2024-09-31T00:00:00Z"} {
+		if ok, why := r.admits(s); !ok {
+			t.Errorf("admission refuses %q (%s): the rule is stricter than this test knows", s, why)
+		}
+		if _, err := playlist.ParsePublishedAfter(s); err == nil {
+			t.Errorf("the filter reads the impossible day %q", s)
+		}
+	}
 }

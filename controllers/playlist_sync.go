@@ -83,7 +83,7 @@ func (r *PlaylistReconciler) validate(pl *v1alpha1.YouTubePlaylist) (cron.Schedu
 		return fail(v1alpha1.ReasonInvalidURL, fmt.Errorf("spec.url: %w", err))
 	}
 	if _, err := playlist.NewFilter(pl.Spec); err != nil {
-		return fail(v1alpha1.ReasonInvalidMatch, err)
+		return fail(playlist.FilterReason(err), err)
 	}
 	if pl.Spec.Schedule == "" {
 		return nil, nil
@@ -224,7 +224,7 @@ func failedForGood(pl *v1alpha1.YouTubePlaylist) bool {
 		return false
 	}
 	switch c.Reason {
-	case v1alpha1.ReasonInvalidURL, v1alpha1.ReasonInvalidMatch, v1alpha1.ReasonInvalidSchedule:
+	case v1alpha1.ReasonInvalidURL, v1alpha1.ReasonInvalidMatch, v1alpha1.ReasonInvalidPublishedAfter, v1alpha1.ReasonInvalidSchedule:
 		return true
 	}
 	return false

@@ -415,6 +415,9 @@ func TestPlaylistInvalidSpecFailsWithoutAJobUntilFixed(t *testing.T) {
 		{v1alpha1.ReasonInvalidMatch,
 			func(pl *v1alpha1.YouTubePlaylist) { pl.Spec.Match = "(live" },
 			func(pl *v1alpha1.YouTubePlaylist) { pl.Spec.Match = "live" }},
+		{v1alpha1.ReasonInvalidPublishedAfter,
+			func(pl *v1alpha1.YouTubePlaylist) { pl.Spec.PublishedAfter = "2026-02-30" },
+			func(pl *v1alpha1.YouTubePlaylist) { pl.Spec.PublishedAfter = "2026-02-28" }},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			h := newPlaylistHarness(t, PlaylistOptions{}, playlistOf("a", tc.spoil))

@@ -120,7 +120,7 @@ func (w *Worker) readListing(ctx context.Context, pl *v1alpha1.YouTubePlaylist) 
 	}
 	filter, err := playlist.NewFilter(pl.Spec)
 	if err != nil {
-		return nil, failure.Permanent(v1alpha1.ReasonInvalidMatch, err, "%v", err)
+		return nil, failure.Permanent(playlist.FilterReason(err), err, "%v", err)
 	}
 	dir, err := scratch.New(w.opts.ScratchDir, "listing-"+string(pl.UID))
 	if err != nil {

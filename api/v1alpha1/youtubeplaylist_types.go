@@ -27,6 +27,9 @@ const (
 	ReasonInvalidSchedule = "InvalidSchedule"
 	// ReasonInvalidMatch: spec.match is not a regular expression.
 	ReasonInvalidMatch = "InvalidMatch"
+	// ReasonInvalidPublishedAfter: spec.publishedAfter is not a day of the
+	// calendar (2026-02-30), which admission cannot always tell.
+	ReasonInvalidPublishedAfter = "InvalidPublishedAfter"
 	// ReasonListing: a listing job is out; ReasonSynced: the last one
 	// is done.
 	ReasonListing = "Listing"
@@ -70,11 +73,13 @@ type YouTubePlaylistSpec struct {
 	MaxVideos *int32 `json:"maxVideos,omitempty"`
 
 	// publishedAfter takes only videos published on or after this day
-	// (YYYY-MM-DD, UTC). Listings often carry no dates: then each
-	// candidate video's page is read once to learn its date, one request
-	// per video.
+	// (UTC): YYYY-MM-DD, YYYYMMDD (as yt-dlp's --dateafter), or an RFC 3339
+	// time, of which the day in UTC counts. Listings often carry no dates:
+	// then each candidate video's page is read once to learn its date, one
+	// request per video.
 	// +optional
-	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-?(0[1-9]|1[0-2])-?(0[1-9]|[12][0-9]|3[01])$') && (self.size() == 8 || self.size() == 10 && self.substring(4, 5) == '-' && self.substring(7, 8) == '-') || self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$')",message="spec.publishedAfter must be a day: YYYY-MM-DD (2024-06-01), YYYYMMDD as yt-dlp's --dateafter, or an RFC 3339 time (2024-06-01T00:00:00Z), of which the day in UTC counts"
 	PublishedAfter string `json:"publishedAfter,omitempty"`
 
 	// match takes only videos whose title matches this regular expression

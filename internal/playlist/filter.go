@@ -1,8 +1,10 @@
 package playlist
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
@@ -20,9 +22,28 @@ type Filter struct {
 	includeLive bool
 }
 
-// NewFilter reads the spec's filters. Its errors name the field: a match
-// that is not a regular expression cannot be refused at admission (CEL has
-// no way to compile one), so the manager fails the playlist with it.
+// FilterError is a filter field the spec gets wrong; Reason is the
+// playlist's Failed reason for it (InvalidMatch, InvalidPublishedAfter).
+type FilterError struct {
+	Reason string
+	err    error
+}
+
+func (e *FilterError) Error() string { return e.err.Error() }
+func (e *FilterError) Unwrap() error { return e.err }
+
+// FilterReason is the Failed reason of an error of NewFilter.
+func FilterReason(err error) string {
+	if fe := (*FilterError)(nil); errors.As(err, &fe) {
+		return fe.Reason
+	}
+	return v1alpha1.ReasonInvalidMatch
+}
+
+// NewFilter reads the spec's filters. Its errors are FilterErrors that
+// name the field: a match that is not a regular expression cannot be
+// refused at admission (CEL has no way to compile one), nor can every
+// impossible day, so the manager fails the playlist with them.
 func NewFilter(spec v1alpha1.YouTubePlaylistSpec) (Filter, error) {
 	f := Filter{includeLive: spec.IncludeLive}
 	if spec.MaxVideos != nil {
@@ -31,18 +52,34 @@ func NewFilter(spec v1alpha1.YouTubePlaylistSpec) (Filter, error) {
 	if spec.Match != "" {
 		re, err := regexp.Compile(spec.Match)
 		if err != nil {
-			return f, fmt.Errorf("spec.match %q is not a regular expression (Go RE2 syntax): %v", spec.Match, err)
+			return f, &FilterError{v1alpha1.ReasonInvalidMatch,
+				fmt.Errorf("spec.match %q is not a regular expression (Go RE2 syntax): %v", spec.Match, err)}
 		}
 		f.match = re
 	}
 	if spec.PublishedAfter != "" {
-		t, err := time.Parse(time.DateOnly, spec.PublishedAfter)
+		t, err := ParsePublishedAfter(spec.PublishedAfter)
 		if err != nil {
-			return f, fmt.Errorf("spec.publishedAfter %q is not a date as YYYY-MM-DD: %v", spec.PublishedAfter, err)
+			return f, &FilterError{v1alpha1.ReasonInvalidPublishedAfter, err}
 		}
 		f.after = t
 	}
 	return f, nil
+}
+
+// ParsePublishedAfter reads spec.publishedAfter: a day as YYYY-MM-DD, as
+// yt-dlp's --dateafter writes it (YYYYMMDD), or an RFC 3339 time as
+// Kubernetes writes times, of which the day in UTC counts: YouTube dates
+// most videos by the day alone, so a time of day could not be kept to, and
+// the day keeps every video of the time asked.
+func ParsePublishedAfter(s string) (time.Time, error) {
+	for _, layout := range []string{time.DateOnly, "20060102", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, strings.ToUpper(s)); err == nil {
+			y, m, d := t.UTC().Date()
+			return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("spec.publishedAfter %q is not a day of the calendar: write YYYY-MM-DD (2024-06-01), YYYYMMDD as yt-dlp's --dateafter, or an RFC 3339 time (2024-06-01T00:00:00Z)", s)
 }
 
 // NeedsDates says whether the filter reads entries' dates.

@@ -83,6 +83,35 @@ func TestPublishedAfterTakesThatDayOnAndNeedsDates(t *testing.T) {
 	}
 }
 
+func TestPublishedAfterIsADayInAnyOfItsThreeForms(t *testing.T) {
+	for s, want := range map[string]string{
+		"2026-03-01":                "2026-03-01",
+		"20260301":                  "2026-03-01", // yt-dlp's --dateafter
+		"2026-03-01T00:00:00Z":      "2026-03-01",
+		"2026-03-01T18:30:00Z":      "2026-03-01", // the day, not the time: YouTube dates most videos by the day
+		"2026-03-01T21:00:00-05:00": "2026-03-02", // the day in UTC
+		"2026-03-01t01:00:00+02:00": "2026-02-28",
+	} {
+		got, err := ParsePublishedAfter(s)
+		if err != nil || got.Format(time.RFC3339) != want+"T00:00:00Z" {
+			t.Errorf("ParsePublishedAfter(%q) = %v, %v; want %s at 00:00 UTC", s, got, err, want)
+		}
+	}
+}
+
+func TestAnImpossibleDayIsInvalidPublishedAfter(t *testing.T) {
+	for _, s := range []string{"2026-02-30", "20260431", "2026-02-29T00:00:00Z"} {
+		_, err := NewFilter(v1alpha1.YouTubePlaylistSpec{PublishedAfter: s})
+		if err == nil || FilterReason(err) != v1alpha1.ReasonInvalidPublishedAfter || !strings.Contains(err.Error(), "spec.publishedAfter") {
+			t.Errorf("publishedAfter %q: %v (reason %q), want InvalidPublishedAfter naming the field", s, err, FilterReason(err))
+		}
+	}
+	_, err := NewFilter(v1alpha1.YouTubePlaylistSpec{Match: "(live"})
+	if err == nil || FilterReason(err) != v1alpha1.ReasonInvalidMatch {
+		t.Errorf("match (live: %v, want InvalidMatch", err)
+	}
+}
+
 func TestAVideoListedTwiceIsTakenOnce(t *testing.T) {
 	es := []resolver.Entry{{ID: "a"}, {ID: "b"}, {ID: "a"}}
 	if got := ids(mustFilter(t, v1alpha1.YouTubePlaylistSpec{}).Select(es)); got != "a,b" {
