@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,8 +30,9 @@ import (
 	"ytx.dev/ytx/test/internal/ytxbin"
 )
 
-// channelVideos is the size of the channel: the issue's figure.
-const channelVideos = 1000
+// channelSizes are the channel's sizes, one run each on a fresh control
+// plane: by default the issue's figure, 1,000.
+var channelSizes = flag.String("bench.channel-videos", "1000", "channel: comma-separated numbers of videos of the channel, one run (a row) each on a fresh control plane")
 
 // The benchmark's channel on the fake YouTube.
 const (
@@ -41,7 +43,7 @@ const (
 
 var channelColumns = []string{"date", "commit", "videos", "listing pages served", "to the listing", "to all children created", "to all Succeeded",
 	"to the status: all succeeded, synced", "children/s", "most Queued + Running (cap)", "manager's requests: writes, all (per child)", "manager RSS: before, peak", "manager Go heap in use: before, peak",
-	"kube-apiserver RSS: before, peak"}
+	"manager CPU (per child)", "kube-apiserver RSS: before, peak"}
 
 // BenchmarkChannel applies one YouTubePlaylist of a 1,000-video channel
 // with a metadata-only template to `bin/ytx manager` and two `bin/ytx
@@ -56,23 +58,32 @@ func BenchmarkChannel(b *testing.B) {
 	if err := ytxbin.Fresh(repoRoot, bin); err != nil {
 		b.Fatal(err)
 	}
-	load := loadAverage()
-	cp := startControlPlane(b)
-	yt, ytEnv := startChannelYouTube(b)
-	ns := cp.namespace(b, "channel")
-	sys := startChannelSystem(b, cp, bin, ns, "file://"+b.TempDir(), ytEnv)
-	r := runChannel(b, cp, yt, sys, ns)
-	b.ReportMetric(r.succeeded.Seconds(), "to-all-Succeeded-s")
-	b.ReportMetric(mib(r.manager.peak), "manager-peak-RSS-MiB")
-	reportChannel(r, load)
+	sizes, err := parseSizes(*channelSizes)
+	if err != nil {
+		b.Fatalf("-bench.channel-videos: %v", err)
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("videos=%d", n), func(b *testing.B) {
+			load := loadAverage()
+			cp := startControlPlane(b)
+			yt, ytEnv := startChannelYouTube(b, n)
+			ns := cp.namespace(b, "channel")
+			sys := startChannelSystem(b, cp, bin, ns, "file://"+b.TempDir(), ytEnv)
+			r := runChannel(b, cp, yt, sys, ns, n)
+			b.ReportMetric(r.succeeded.Seconds(), "to-all-Succeeded-s")
+			b.ReportMetric(mib(r.manager.peak), "manager-peak-RSS-MiB")
+			b.ReportMetric(r.managerCPU.Seconds(), "manager-CPU-s")
+			reportChannel(r, load, n)
+		})
+	}
 }
 
-// startChannelYouTube serves, in this process, a channel of channelVideos
+// startChannelYouTube serves, in this process, a channel of n
 // small videos, newest first, and returns the environment a child process
 // needs to reach it as it would reach YouTube: its CONNECT proxy and CA.
-func startChannelYouTube(b *testing.B) (*fake.Server, []string) {
+func startChannelYouTube(b *testing.B, n int) (*fake.Server, []string) {
 	b.Helper()
-	videos := fake.ManyVideos("bench", channelVideos)
+	videos := fake.ManyVideos("bench", n)
 	for i := range videos {
 		videos[i].Author, videos[i].ChannelID, videos[i].ChannelHandle = benchChannelTitle, benchChannelID, benchChannelHandle
 	}
@@ -165,11 +176,14 @@ type channelRun struct {
 	// writes and requests are the manager's API requests until the end:
 	// those that change something, and all.
 	writes, requests int
+	// managerCPU is the CPU time (user and system) the manager used from
+	// the apply to the end.
+	managerCPU time.Duration
 }
 
 // runChannel applies the playlist and waits until its status counts every
 // child Succeeded and the sync done, checking the children on the way.
-func runChannel(b *testing.B, cp *controlPlane, yt *fake.Server, sys channelSystem, ns string) channelRun {
+func runChannel(b *testing.B, cp *controlPlane, yt *fake.Server, sys channelSystem, ns string, n int) channelRun {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	children, err := watchChildren(ctx, cp.admin, ns)
@@ -179,6 +193,7 @@ func runChannel(b *testing.B, cp *controlPlane, yt *fake.Server, sys channelSyst
 	defer children.stop()
 	heap := sampleHeap(sys.metrics, 250*time.Millisecond)
 	r := channelRun{manager: memoryOf(sys.manager.pid()), api: memoryOf(cp.apiserverPID)}
+	cpu := cpuTime(sys.manager.pid())
 	pl := &v1alpha1.YouTubePlaylist{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "channel"},
 		Spec:       v1alpha1.YouTubePlaylistSpec{URL: "https://www.youtube.com/channel/" + benchChannelID},
@@ -187,7 +202,8 @@ func runChannel(b *testing.B, cp *controlPlane, yt *fake.Server, sys channelSyst
 	if err := cp.admin.Create(ctx, pl); err != nil {
 		b.Fatal(err)
 	}
-	r.listing, r.status, err = waitPlaylist(ctx, cp.admin, pl, began, children, sys.manager)
+	r.listing, r.status, err = waitPlaylist(ctx, cp.admin, pl, began, children, sys.manager, n)
+	r.managerCPU = cpuTime(sys.manager.pid()) - cpu
 	r.heap, r.heapPeak = heap.stop()
 	if err != nil {
 		b.Fatalf("%v\nmanager's last lines:\n%s", err, sys.manager.out.Last(20))
@@ -203,9 +219,9 @@ func runChannel(b *testing.B, cp *controlPlane, yt *fake.Server, sys channelSyst
 	r.requests = int(all)
 	r.firstPages = yt.Requests(fake.KindBrowse) + yt.Requests(fake.KindPlaylistPage) + yt.Requests(fake.KindChannelPage)
 	r.continuations = yt.Requests(fake.KindContinuation)
-	created, succeeded, most, wrong := children.result(began)
+	created, succeeded, most, wrong := children.result(began, n)
 	r.created, r.succeeded, r.mostInFlight = created, succeeded, most
-	wrong = append(wrong, checkChildren(ctx, cp.admin, pl, fake.IDs(fake.ManyVideos("bench", channelVideos)))...)
+	wrong = append(wrong, checkChildren(ctx, cp.admin, pl, fake.IDs(fake.ManyVideos("bench", n)))...)
 	if len(wrong) > 0 {
 		b.Fatalf("the channel's children are wrong:\n%s", strings.Join(wrong, "\n"))
 	}
@@ -215,7 +231,7 @@ func runChannel(b *testing.B, cp *controlPlane, yt *fake.Server, sys channelSyst
 // waitPlaylist reads the playlist every 100 ms until its status counts
 // every child Succeeded with its sync done, and returns when the listing
 // was first seen answered and when that was, from began.
-func waitPlaylist(ctx context.Context, c client.Client, pl *v1alpha1.YouTubePlaylist, began time.Time, children *childWatch, manager *process) (listing, done time.Duration, err error) {
+func waitPlaylist(ctx context.Context, c client.Client, pl *v1alpha1.YouTubePlaylist, began time.Time, children *childWatch, manager *process, n int) (listing, done time.Duration, err error) {
 	key := client.ObjectKeyFromObject(pl)
 	for {
 		if err := c.Get(ctx, key, pl); err != nil {
@@ -228,7 +244,7 @@ func waitPlaylist(ctx context.Context, c client.Client, pl *v1alpha1.YouTubePlay
 		if meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionFailed) {
 			return listing, 0, fmt.Errorf("playlist Failed: %+v", st)
 		}
-		if st.Children.Succeeded == channelVideos && playlistSynced(pl) {
+		if int(st.Children.Succeeded) == n && playlistSynced(pl) {
 			return listing, time.Since(began), nil
 		}
 		if failed := children.failures(); len(failed) > 0 {
@@ -388,17 +404,17 @@ func (w *childWatch) failures() []string {
 	return slices.Clone(w.wrong)
 }
 
-// result is, from began, when the channelVideos-th child was first seen and
-// when the channelVideos-th was first seen Succeeded (0 if not), the most
+// result is, from began, when the n-th child was first seen and when the
+// n-th was first seen Succeeded (0 if not), the most
 // Queued or Running at once, and what went wrong.
-func (w *childWatch) result(began time.Time) (created, succeeded time.Duration, most int, wrong []string) {
+func (w *childWatch) result(began time.Time, n int) (created, succeeded time.Duration, most int, wrong []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.firstAt) >= channelVideos {
-		created = w.firstAt[channelVideos-1].Sub(began)
+	if len(w.firstAt) >= n {
+		created = w.firstAt[n-1].Sub(began)
 	}
-	if len(w.doneAt) >= channelVideos {
-		succeeded = w.doneAt[channelVideos-1].Sub(began)
+	if len(w.doneAt) >= n {
+		succeeded = w.doneAt[n-1].Sub(began)
 	}
 	return created, succeeded, w.most, slices.Clone(w.wrong)
 }
@@ -442,30 +458,31 @@ func (h *heapSampler) stop() (first, peak int64) {
 	return h.first, h.peak
 }
 
-func reportChannel(r channelRun, load string) {
+func reportChannel(r channelRun, load string, n int) {
 	inFlight := fmt.Sprintf("%d (%d)", r.mostInFlight, controllers.DefaultMaxInFlightPerNamespace)
 	if r.mostInFlight > controllers.DefaultMaxInFlightPerNamespace {
 		inFlight += ": over the cap"
 	}
-	results.row(secChannel, channelColumns, time.Now().UTC().Format("2006-01-02"), commit(), channelVideos,
+	results.row(secChannel, channelColumns, time.Now().UTC().Format("2006-01-02"), commit(), n,
 		fmt.Sprintf("%d: %d first, %d continuations", r.firstPages+r.continuations, r.firstPages, r.continuations),
-		r.listing, r.created, r.succeeded, r.status, float64(channelVideos)/r.succeeded.Seconds(), inFlight,
-		fmt.Sprintf("%d, %d (%.1f, %.1f)", r.writes, r.requests, float64(r.writes)/channelVideos, float64(r.requests)/channelVideos),
+		r.listing, r.created, r.succeeded, r.status, float64(n)/r.succeeded.Seconds(), inFlight,
+		fmt.Sprintf("%d, %d (%.1f, %.1f)", r.writes, r.requests, float64(r.writes)/float64(n), float64(r.requests)/float64(n)),
 		fmt.Sprintf("%s, %s MiB", cell(mib(r.manager.rss)), cell(mib(r.manager.peak))),
 		fmt.Sprintf("%s, %s MiB", cell(mib(r.heap)), cell(mib(r.heapPeak))),
+		fmt.Sprintf("%s (%.1f ms)", cell(r.managerCPU), float64(r.managerCPU.Microseconds())/1000/float64(n)),
 		fmt.Sprintf("%s, %s MiB", cell(mib(r.api.rss)), cell(mib(r.api.peak))))
-	results.note(secChannel, "One YouTubePlaylist of a channel of %d videos on the fake YouTube (spec.url https://www.youtube.com/channel/%s, an empty template: metadata only) is applied to `bin/ytx manager` with its defaults "+
+	results.note(secChannel, "One YouTubePlaylist of a channel (of as many videos as the row says; `-bench.channel-videos`, 1000 by default, lists the sizes, one run each on a fresh control plane) on the fake YouTube (spec.url https://www.youtube.com/channel/%s, an empty template: metadata only) is applied to `bin/ytx manager` with its defaults "+
 		"(--max-in-flight-per-namespace %d, --max-concurrent-reconciles %d, --kube-api-qps %d) and %d `bin/ytx worker --concurrency %d` processes with their defaults otherwise, on Kafka (kfake), against a fresh kube-apiserver and etcd (envtest); "+
 		"the fake runs in the benchmark's process and the workers reach it through its CONNECT proxy and TLS (HTTPS_PROXY, SSL_CERT_FILE).",
-		channelVideos, benchChannelID, controllers.DefaultMaxInFlightPerNamespace, defaults.reconciles, app.DefaultQPS, benchWorkers, defaults.concurrency)
-	results.note(secChannel, "Times are from just before the playlist's create: to the listing, when a read of the playlist every 100 ms first shows status.listing answering its sync; to all children created and to all Succeeded, when a watch of the namespace's extractions first saw the last of the %d created, and Succeeded; "+
-		"to the status, when the playlist's status.children.succeeded is %d with its sync done (Synced True, syncedSync = sync). Children/s is %d over the time to all Succeeded. "+
+		benchChannelID, controllers.DefaultMaxInFlightPerNamespace, defaults.reconciles, app.DefaultQPS, benchWorkers, defaults.concurrency)
+	results.note(secChannel, "Times are from just before the playlist's create: to the listing, when a read of the playlist every 100 ms first shows status.listing answering its sync; to all children created and to all Succeeded, when a watch of the namespace's extractions first saw the last of the channel's videos' children created, and Succeeded; "+
+		"to the status, when the playlist's status.children.succeeded is the channel's size with its sync done (Synced True, syncedSync = sync). Children/s is the size over the time to all Succeeded. "+
 		"Listing pages are the fake's listing requests (channel and playlist pages, browse and continuation requests). "+
 		"Most Queued + Running is the most children in those phases at once, counted after each change the watch delivers, in etcd's order; the cap is in parentheses. "+
-		"The manager's requests are client-go's rest_client_requests_total on its /metrics at the end, since its start: writes (POST, PUT, PATCH, DELETE; events included) and all (GETs, lists and watches too).",
-		channelVideos, channelVideos, channelVideos)
-	results.note(secChannel, "Manager RSS is its VmRSS just before the create and its VmHWM at the end; its Go heap in use is go_memstats_heap_inuse_bytes, scraped every 250 ms (the first sample and the largest); the API server's RSS is its VmRSS before and its VmHWM at the end (since its start). "+
+		"The manager's requests are client-go's rest_client_requests_total on its /metrics at the end, since its start: writes (POST, PUT, PATCH, DELETE; events included) and all (GETs, lists and watches too).")
+	results.note(secChannel, "Manager RSS is its VmRSS just before the create and its VmHWM at the end; its Go heap in use is go_memstats_heap_inuse_bytes, scraped every 250 ms (the first sample and the largest); the manager's CPU is its user and system time (/proc/<pid>/stat) from just before the create to the end, and per child; the API server's RSS is its VmRSS before and its VmHWM at the end (since its start). "+
 		"The run fails when a child fails, is made twice (a second UID for one video) or deleted, or when the children listed by the playlist's label at the end are not one Succeeded child of each video. "+
-		"Run alone by `make bench BENCH=Channel BENCH_REPORT=docs/benchmarks.md`, which keeps the report's other sections. %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.",
-		strings.Join(machine(), "; "), load, loadAverage())
+		"Run alone by `make bench BENCH=Channel BENCH_REPORT=docs/benchmarks.md` (`BENCH_ARGS=-bench.channel-videos=1000,5000` for more sizes), which keeps the report's other sections. %s.",
+		strings.Join(machine(), "; "))
+	results.note(secChannel, "Load average (1, 5, 15 min) at the start of the %d-video run: %s; at the end: %s.", n, load, loadAverage())
 }

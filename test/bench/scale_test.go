@@ -54,7 +54,7 @@ var scaleColumns = []string{"extractions", "manager's container limit", "its Go 
 func BenchmarkResync(b *testing.B) {
 	sizes, err := parseSizes(*scaleSizes)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("-bench.scale-n: %v", err)
 	}
 	bin := filepath.Join(repoRoot, "bin", "ytx")
 	if err := ytxbin.Fresh(repoRoot, bin); err != nil {
@@ -94,7 +94,7 @@ func parseSizes(s string) ([]int, error) {
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("-bench.scale-n: %q is not a positive number", f)
+			return nil, fmt.Errorf("%q is not a positive number", f)
 		}
 		sizes = append(sizes, n)
 	}
