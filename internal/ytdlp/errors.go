@@ -20,25 +20,12 @@ import (
 func classify(id, stderr string, runErr error) error {
 	line := errorLine(stderr)
 	if line == "" {
-		why := lastLine(stderr)
-		if why == "" {
-			why = runErr.Error()
-		}
-		return failure.Retryable(v1alpha1.ReasonForbidden, fmt.Errorf("%w: %v", resolver.ErrUnavailable, runErr),
-			"yt-dlp failed without an error from YouTube (%s): it may be broken; check that `yt-dlp --version` runs on the worker, or reinstall yt-dlp %s or newer", truncate(why, 300), MinVersion)
+		return broken(v1alpha1.ReasonForbidden, stderr, runErr)
 	}
 	cause := fmt.Errorf("%s: %w", truncate(line, 500), runErr)
 	subject := "video " + id
-	words := strings.ToLower(line)
 	quoted := truncate(youtubeWords(line, id), 300)
-	has := func(s ...string) bool {
-		for _, x := range s {
-			if strings.Contains(words, x) {
-				return true
-			}
-		}
-		return false
-	}
+	has := saysAny(line)
 	switch {
 	case has("private video", "video is private"):
 		return youtube.Private(subject, cause)
@@ -148,24 +135,11 @@ func ErrBroken(err error) bool { return errors.Is(err, resolver.ErrUnavailable) 
 func classifyList(subject, stderr string, runErr error) error {
 	line := errorLine(stderr)
 	if line == "" {
-		why := lastLine(stderr)
-		if why == "" {
-			why = runErr.Error()
-		}
-		return failure.Retryable(v1alpha1.ReasonListingFailed, fmt.Errorf("%w: %v", resolver.ErrUnavailable, runErr),
-			"yt-dlp failed without an error from YouTube (%s): it may be broken; check that `yt-dlp --version` runs on the worker, or reinstall yt-dlp %s or newer", truncate(why, 300), MinVersion)
+		return broken(v1alpha1.ReasonListingFailed, stderr, runErr)
 	}
 	cause := fmt.Errorf("%s: %w", truncate(line, 500), runErr)
-	words := strings.ToLower(line)
 	quoted := truncate(youtubeWords(line, ""), 300)
-	has := func(s ...string) bool {
-		for _, x := range s {
-			if strings.Contains(words, x) {
-				return true
-			}
-		}
-		return false
-	}
+	has := saysAny(line)
 	switch {
 	case has("playlist is private", "does not exist", "does not have a", "http error 404", "unable to recognize tab page"):
 		return failure.Definitive(v1alpha1.ReasonPlaylistUnavailable, cause,
@@ -176,4 +150,32 @@ func classifyList(subject, stderr string, runErr error) error {
 	}
 	return failure.Retryable(v1alpha1.ReasonListingFailed, cause,
 		"yt-dlp failed to read %s: %q; ytx retries. If it keeps failing, YouTube may have changed: update yt-dlp", subject, quoted)
+}
+
+// broken is the failure of a run that printed no error line: yt-dlp did
+// not get as far as YouTube (a crash, a missing module), which says
+// nothing about the video or the playlist, so the chain goes on to the
+// next resolver (ErrUnavailable). reason is the failure's code if none
+// is left.
+func broken(reason, stderr string, runErr error) error {
+	why := lastLine(stderr)
+	if why == "" {
+		why = runErr.Error()
+	}
+	return failure.Retryable(reason, fmt.Errorf("%w: %v", resolver.ErrUnavailable, runErr),
+		"yt-dlp failed without an error from YouTube (%s): it may be broken; check that `yt-dlp --version` runs on the worker, or reinstall yt-dlp %s or newer", truncate(why, 300), MinVersion)
+}
+
+// saysAny returns whether yt-dlp's error line holds any of the given
+// lower-case phrases, in any letter case.
+func saysAny(line string) func(phrases ...string) bool {
+	words := strings.ToLower(line)
+	return func(phrases ...string) bool {
+		for _, p := range phrases {
+			if strings.Contains(words, p) {
+				return true
+			}
+		}
+		return false
+	}
 }
