@@ -175,3 +175,28 @@ func TestHugeOutputIsRefused(t *testing.T) {
 		t.Errorf("took %s to stop", time.Since(start))
 	}
 }
+
+// A yt-dlp that dies before it reaches YouTube (here a Python traceback, as
+// a missing module gives) says nothing about the video or the playlist: the
+// failure is retryable, marked ErrUnavailable so that a chain goes on to its
+// next resolver, and quotes yt-dlp's last line, for a video and a listing.
+func TestARunWithoutAnErrorLineIsBrokenYtDlpNotTheVideo(t *testing.T) {
+	e := newEnv(t)
+	script := filepath.Join(t.TempDir(), "yt-dlp")
+	os.WriteFile(script, []byte("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 2026.11.23; exit 0; fi\n"+
+		"echo 'Traceback (most recent call last):' >&2\necho \"ModuleNotFoundError: No module named 'yt_dlp.extractor'\" >&2\nexit 1\n"), 0o755)
+	r := ytdlp.New(context.Background(), ytdlp.Options{Path: script, Egress: e.egress})
+	_, videoErr := r.Resolve(ctx(t), e.request(t, fake.RickrollID))
+	_, listErr := e.list(t, r, resolver.Target{Kind: resolver.TargetPlaylist, PlaylistID: fake.BigPlaylistID}, 10)
+	for _, c := range []struct {
+		what   string
+		err    error
+		reason string
+	}{{"a video", videoErr, v1alpha1.ReasonForbidden}, {"a listing", listErr, v1alpha1.ReasonListingFailed}} {
+		f, ok := failure.As(c.err)
+		if !ok || f.Reason != c.reason || f.Definitive || !errors.Is(c.err, resolver.ErrUnavailable) ||
+			!strings.Contains(f.Message, "failed without an error from YouTube") || !strings.Contains(f.Message, "No module named") {
+			t.Errorf("%s: %v, want a retryable %s marked ErrUnavailable that quotes yt-dlp's last line", c.what, c.err, c.reason)
+		}
+	}
+}
