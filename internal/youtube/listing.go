@@ -26,7 +26,13 @@ var _ resolver.Lister = KKDAI{}
 var (
 	playlistIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{13,42}$`)
 	channelIDPattern  = regexp.MustCompile(`^UC[A-Za-z0-9_-]{22}$`)
-	externalID        = regexp.MustCompile(`"externalId":"(UC[A-Za-z0-9_-]{22})"|<link rel="canonical" href="https://www\.youtube\.com/channel/(UC[A-Za-z0-9_-]{22})"`)
+	// externalID finds a channel page's own ID, in ytInitialData's
+	// channelMetadataRenderer.externalId (with or without spaces around
+	// the colon, as JSON encoders differ), the canonical link or og:url:
+	// whichever comes first, since all three name the page's channel.
+	externalID = regexp.MustCompile(`"externalId"\s*:\s*"(UC[A-Za-z0-9_-]{22})"|` +
+		`<link\s+rel="canonical"\s+href="https://www\.youtube\.com/channel/(UC[A-Za-z0-9_-]{22})"|` +
+		`<meta\s+property="og:url"\s+content="https://www\.youtube\.com/channel/(UC[A-Za-z0-9_-]{22})"`)
 )
 
 // List reads a playlist, or a channel's uploads, with kkdai's
@@ -143,12 +149,24 @@ func resolveChannel(ctx context.Context, hc *http.Client, t resolver.Target) (st
 	if err != nil {
 		return "", listFailure(path, err)
 	}
-	m := externalID.FindSubmatch(body)
-	if m == nil {
+	id := channelIDOfPage(body)
+	if id == "" {
 		return "", failure.Retryable(v1alpha1.ReasonListingFailed, nil,
 			"the page of channel %s names no channel ID; YouTube may have changed its pages. ytx retries; yt-dlp may read it", path)
 	}
-	return string(append(m[1], m[2]...)), nil
+	return id, nil
+}
+
+// channelIDOfPage is the channel ID a channel's page names as its own, or
+// "" when it names none.
+func channelIDOfPage(body []byte) string {
+	m := externalID.FindSubmatch(body)
+	for _, g := range m[min(1, len(m)):] {
+		if len(g) > 0 {
+			return string(g)
+		}
+	}
+	return ""
 }
 
 // listFailure classifies an error of kkdai's while it read a listing.
