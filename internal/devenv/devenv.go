@@ -50,6 +50,14 @@ func AssetsDir(fallback string) string {
 // APIServerOption changes how StartAPIServer starts kube-apiserver and etcd.
 type APIServerOption func(*envtest.Environment)
 
+// WithoutCRDs starts the API server without ytx's CRDs, for a test that
+// installs them its own way (helm): deleting them again would wait on the
+// API server's finalizer for the CRD, which a loaded machine can hold for
+// longer than a test should wait.
+func WithoutCRDs() APIServerOption {
+	return func(env *envtest.Environment) { env.CRDInstallOptions.CRDs = nil }
+}
+
 // EtcdQuota sets etcd's --quota-backend-bytes, the size of its database past
 // which it refuses writes (etcd's default is 2 GiB): what holds 100,000
 // extractions and their history between compactions needs more.
