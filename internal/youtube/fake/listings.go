@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// How the two clients read listings (see ../shared/notes/toolchain.md):
+// How the two clients read listings (seen with kkdai v2.10.6 and yt-dlp
+// 2026.11.23, the versions the tests run):
 //
 //   - kkdai POSTs /youtubei/v1/browse {"browseId": "VL"+ID} as an app
 //     client (ANDROID_VR) and reads contents.<first key>.tabs[0]…
