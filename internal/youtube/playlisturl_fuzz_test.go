@@ -117,12 +117,7 @@ func FuzzListTargetFindsWhatALinkIsBuiltFor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, shape, schemeSel, hostSel uint8, raw, rawOther string, caseBits uint64, tabSel uint8, slash bool, p1, p2, frag string) {
 		scheme := mixCase(schemes[int(schemeSel)%len(schemes)], caseBits)
 		host := mixCase(listHosts[int(hostSel)%len(listHosts)], caseBits>>8)
-		var params []string
-		for _, p := range []string{p1, p2} {
-			if p != "" {
-				params = append(params, p)
-			}
-		}
+		params := nonEmpty(p1, p2)
 		l, want := listLink(shape, scheme, host, raw, tabSel, slash, params, frag)
 		got, err := youtube.ListTarget(l)
 		if err != nil || got != want {
@@ -133,15 +128,7 @@ func FuzzListTargetFindsWhatALinkIsBuiltFor(f *testing.F) {
 		if other == want.PlaylistID {
 			return
 		}
-		base, fragment, hasFrag := strings.Cut(l, "#")
-		sep := "?"
-		if strings.Contains(base, "?") {
-			sep = "&"
-		}
-		two := base + sep + "list=" + other
-		if hasFrag {
-			two += "#" + fragment
-		}
+		two := withParam(l, "list="+other)
 		if got, err := youtube.ListTarget(two); err == nil {
 			t.Fatalf("ListTarget(%q) = %+v; the link names %+v and list %s, want it refused", two, got, want, other)
 		}

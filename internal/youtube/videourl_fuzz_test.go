@@ -114,12 +114,7 @@ func FuzzVideoIDFindsTheVideoALinkIsBuiltFor(f *testing.F) {
 		scheme := mixCase(schemes[int(schemeSel)%len(schemes)], caseBits)
 		host := mixCase(s.hosts[int(hostSel)%len(s.hosts)], caseBits>>8)
 		id := idFrom(rawID)
-		var params []string
-		for _, p := range []string{p1, p2} {
-			if p != "" {
-				params = append(params, p)
-			}
-		}
+		params := nonEmpty(p1, p2)
 		l := link(scheme, s, host, id, slash, params, frag)
 		got, err := youtube.VideoID(l)
 		if err != nil || got != id {
@@ -130,15 +125,7 @@ func FuzzVideoIDFindsTheVideoALinkIsBuiltFor(f *testing.F) {
 		if other == id {
 			return
 		}
-		sep := "?"
-		if strings.Contains(strings.Split(l, "#")[0], "?") {
-			sep = "&"
-		}
-		base, fragment, hasFrag := strings.Cut(l, "#")
-		two := base + sep + "v=" + other
-		if hasFrag {
-			two += "#" + fragment
-		}
+		two := withParam(l, "v="+other)
 		if got, err := youtube.VideoID(two); err == nil {
 			t.Fatalf("VideoID(%q) = %q; the link names %s and %s, want it refused", two, got, id, other)
 		}
@@ -161,4 +148,30 @@ func FuzzVideoID(f *testing.F) {
 			t.Fatalf("VideoID(%q) = %q, not a video ID", l, got)
 		}
 	})
+}
+
+// nonEmpty is the non-empty ones of ps, in order: a fuzzer's optional
+// query parameters.
+func nonEmpty(ps ...string) []string {
+	var out []string
+	for _, p := range ps {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// withParam adds param ("key=value") to link's query, before its fragment.
+func withParam(link, param string) string {
+	base, fragment, hasFrag := strings.Cut(link, "#")
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	out := base + sep + param
+	if hasFrag {
+		out += "#" + fragment
+	}
+	return out
 }
