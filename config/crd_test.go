@@ -22,11 +22,11 @@ import (
 	"ytx.dev/ytx/internal/youtube/linktest"
 )
 
-// urlRule evaluates the CRD's own CEL rules on spec.url with the API
-// server's validator (the code kube-apiserver runs at admission), without an
+// specRule evaluates the CRD's own CEL rules on one spec field (spec.url,
+// spec.publishedAfter) with the API server's validator (the code kube-apiserver runs at admission), without an
 // API server: fast enough to fuzz. test/e2e runs the same table through a
 // real API server.
-type urlRule struct {
+type specRule struct {
 	path      *field.Path
 	schema    *structuralschema.Structural
 	validator *cel.Validator
@@ -38,14 +38,14 @@ const (
 	playlistKind   = "YouTubePlaylist"
 )
 
-func newURLRule(t testing.TB, kind string) *urlRule {
+func newURLRule(t testing.TB, kind string) *specRule {
 	t.Helper()
 	return newSpecRule(t, kind, "url")
 }
 
 // newSpecRule is the CEL rules of the spec field name of kind, as the API
 // server runs them.
-func newSpecRule(t testing.TB, kind, name string) *urlRule {
+func newSpecRule(t testing.TB, kind, name string) *specRule {
 	t.Helper()
 	crds, err := CRDs()
 	if err != nil {
@@ -71,7 +71,7 @@ func newSpecRule(t testing.TB, kind, name string) *urlRule {
 	if v == nil {
 		t.Fatalf("no validator for spec.%s", name)
 	}
-	return &urlRule{path: field.NewPath("spec", name), schema: s, validator: v}
+	return &specRule{path: field.NewPath("spec", name), schema: s, validator: v}
 }
 
 // staticEstimatedCostLimit is the API server's limit on one rule's
@@ -89,7 +89,7 @@ func TestURLRulesFitTheAPIServersCostLimit(t *testing.T) {
 	}
 }
 
-func checkCost(t *testing.T, r *urlRule) {
+func checkCost(t *testing.T, r *specRule) {
 	res, err := cel.Compile(r.schema, model.SchemaDeclType(r.schema, false), celconfig.PerCallLimit,
 		environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()), cel.NewExpressionsEnvLoader())
 	if err != nil {
@@ -111,8 +111,8 @@ func checkCost(t *testing.T, r *urlRule) {
 }
 
 // admits reports whether admission accepts link as spec.url, and why not.
-func (r *urlRule) admits(link string) (bool, string) {
-	errs, _ := r.validator.Validate(context.Background(), r.path, r.schema, link, nil, math.MaxInt64)
+func (r *specRule) admits(value string) (bool, string) {
+	errs, _ := r.validator.Validate(context.Background(), r.path, r.schema, value, nil, math.MaxInt64)
 	if len(errs) == 0 {
 		return true, ""
 	}
@@ -158,20 +158,7 @@ func FuzzAdmissionAgreesWithParser(f *testing.F) {
 	for _, link := range append(append([]string{}, linktest.Invalid...), linktest.Hostile...) {
 		f.Add(link)
 	}
-	r := newURLRule(f, extractionKind)
-	f.Fuzz(func(t *testing.T, link string) {
-		if len(link) > 2048 {
-			return // the CRD's maxLength refuses it before the rule runs
-		}
-		admitted, why := r.admits(link)
-		id, err := youtube.VideoID(link)
-		switch {
-		case admitted && err != nil:
-			t.Fatalf("admission accepts %q, the parser refuses it: %v", link, err)
-		case !admitted && err == nil:
-			t.Fatalf("the parser reads video %s from %q, admission refuses it: %s", id, link, why)
-		}
-	})
+	fuzzAgreement(f, newURLRule(f, extractionKind), "VideoID", func(link string) (any, error) { return youtube.VideoID(link) })
 }
 
 // A playlist's admission and youtube.ListTarget agree on every playlist
@@ -226,18 +213,23 @@ func FuzzPlaylistURLRuleAgreesWithListTarget(f *testing.F) {
 	for _, link := range linktest.Hostile {
 		f.Add(link)
 	}
-	r := newURLRule(f, playlistKind)
+	fuzzAgreement(f, newURLRule(f, playlistKind), "ListTarget", func(link string) (any, error) { return youtube.ListTarget(link) })
+}
+
+// fuzzAgreement fuzzes a link rule against the parser the worker runs on
+// the same field: admission accepts a link exactly when parse reads one.
+func fuzzAgreement(f *testing.F, r *specRule, parser string, parse func(string) (any, error)) {
 	f.Fuzz(func(t *testing.T, link string) {
 		if len(link) > 2048 {
 			return // the CRD's maxLength refuses it before the rule runs
 		}
 		admitted, why := r.admits(link)
-		target, err := youtube.ListTarget(link)
+		got, err := parse(link)
 		switch {
 		case admitted && err != nil:
-			t.Fatalf("admission accepts %q, ListTarget refuses it: %v", link, err)
+			t.Fatalf("admission accepts %q, %s refuses it: %v", link, parser, err)
 		case !admitted && err == nil:
-			t.Fatalf("ListTarget reads %+v from %q, admission refuses it: %s", target, link, why)
+			t.Fatalf("%s reads %+v from %q, admission refuses it: %s", parser, got, link, why)
 		}
 	})
 }
