@@ -77,33 +77,15 @@ func ListTarget(link string) (resolver.Target, error) {
 
 // listTarget applies the rules above; why says which one a link breaks.
 func listTarget(link string) (t resolver.Target, why string) {
-	// 1, 2, 3
-	if badChars.MatchString(link) {
-		return t, "it contains whitespace or control characters"
-	}
-	abs, _, _ := strings.Cut(link, "#")
-	if !hasScheme.MatchString(abs) {
-		abs = "https://" + abs
-	}
-	// 4
-	pre, query, _ := strings.Cut(abs, "?")
-	p := strings.Split(pre, "/")
-	if len(p) < 4 || p[1] != "" {
-		return t, "it is not a link to a page of YouTube"
-	}
-	if scheme := lowerASCII(p[0]); scheme != "http:" && scheme != "https:" {
-		return t, "the scheme must be https or http"
+	abs, p, query, why := linkParts(link)
+	if why != "" {
+		return t, why
 	}
 	host := lowerASCII(p[2])
 	if !slices.Contains(youtubeHosts, host) {
 		return t, unlessVideo(link, "the host must be youtube.com, www.youtube.com, m.youtube.com or music.youtube.com, alone: no user, port or escapes")
 	}
-	var lists []string
-	for _, kv := range strings.Split(query, "&") {
-		if kv == "list" || strings.HasPrefix(kv, "list=") {
-			lists = append(lists, kv)
-		}
-	}
+	lists := rawParams(query, "list")
 	// 5
 	path := "/" + strings.Join(p[3:], "/")
 	if path == "/playlist" || path == "/watch" {

@@ -72,30 +72,12 @@ func VideoID(link string) (string, error) {
 
 // videoID applies the rules above; why says which one a link breaks.
 func videoID(link string) (id, why string) {
-	// 1, 2, 3
-	if badChars.MatchString(link) {
-		return "", "it contains whitespace or control characters"
-	}
-	abs, _, _ := strings.Cut(link, "#")
-	if !hasScheme.MatchString(abs) {
-		abs = "https://" + abs
-	}
-	// 4
-	pre, query, _ := strings.Cut(abs, "?")
-	p := strings.Split(pre, "/")
-	if len(p) < 4 || p[1] != "" {
-		return "", "it is not a link to a page of YouTube"
-	}
-	if scheme := strings.ToLower(p[0]); scheme != "http:" && scheme != "https:" {
-		return "", "the scheme must be https or http"
+	abs, p, query, why := linkParts(link)
+	if why != "" {
+		return "", why
 	}
 	host := strings.ToLower(p[2])
-	var vs []string
-	for _, kv := range strings.Split(query, "&") {
-		if kv == "v" || strings.HasPrefix(kv, "v=") {
-			vs = append(vs, kv)
-		}
-	}
+	vs := rawParams(query, "v")
 	// 5
 	short, path := p[3], ""
 	if len(p) > 4 {
@@ -137,6 +119,46 @@ func videoID(link string) (id, why string) {
 		return "", "it names more than one video"
 	}
 	return id, ""
+}
+
+// linkParts applies steps 1 to 4 that every link rule shares (video,
+// playlist and channel links): no whitespace or control characters, the
+// fragment dropped, https added to a link without a scheme, and the part
+// before the first '?' split at '/' into an http or https scheme, "", the
+// authority and the path's segments. abs is the link without its fragment,
+// with its scheme; why says which step the link breaks.
+func linkParts(link string) (abs string, parts []string, query, why string) {
+	// 1, 2, 3
+	if badChars.MatchString(link) {
+		return "", nil, "", "it contains whitespace or control characters"
+	}
+	abs, _, _ = strings.Cut(link, "#")
+	if !hasScheme.MatchString(abs) {
+		abs = "https://" + abs
+	}
+	// 4
+	pre, query, _ := strings.Cut(abs, "?")
+	parts = strings.Split(pre, "/")
+	if len(parts) < 4 || parts[1] != "" {
+		return "", nil, "", "it is not a link to a page of YouTube"
+	}
+	if scheme := lowerASCII(parts[0]); scheme != "http:" && scheme != "https:" {
+		return "", nil, "", "the scheme must be https or http"
+	}
+	return abs, parts, query, ""
+}
+
+// rawParams is the raw query's parameters named key, as written ("key" or
+// "key=value"), escapes and all: the rules count them before net/url
+// decodes anything.
+func rawParams(query, key string) []string {
+	var out []string
+	for _, kv := range strings.Split(query, "&") {
+		if kv == key || strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func truncate(s string, n int) string {
