@@ -134,9 +134,7 @@ func (r *PlaylistReconciler) record(ctx context.Context, pl *v1alpha1.YouTubePla
 		}
 	}
 	for _, x := range release {
-		base := x.DeepCopy()
-		controllerutil.RemoveFinalizer(x, playlist.Finalizer)
-		if err := r.client.Patch(ctx, x, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+		if err := r.letChildGo(ctx, x); err != nil {
 			return nil, fmt.Errorf("letting %s go: %w", describeChild(x), err)
 		}
 	}

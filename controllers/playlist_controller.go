@@ -312,13 +312,19 @@ func (r *PlaylistReconciler) letOrphansGo(ctx context.Context, pl *v1alpha1.YouT
 		if !controllerutil.ContainsFinalizer(x, playlist.Finalizer) {
 			continue
 		}
-		base := x.DeepCopy()
-		controllerutil.RemoveFinalizer(x, playlist.Finalizer)
-		if err := r.client.Patch(ctx, x, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+		if err := r.letChildGo(ctx, x); err != nil {
 			return fmt.Errorf("letting the orphan %s go: %w", describeChild(x), err)
 		}
 	}
 	return nil
+}
+
+// letChildGo removes Finalizer from child x, with a patch that loses
+// against any write made since x was read; a child already gone is fine.
+func (r *PlaylistReconciler) letChildGo(ctx context.Context, x *v1alpha1.YouTubeExtraction) error {
+	base := x.DeepCopy()
+	controllerutil.RemoveFinalizer(x, playlist.Finalizer)
+	return client.IgnoreNotFound(r.client.Patch(ctx, x, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
 }
 
 func (r *PlaylistReconciler) event(pl *v1alpha1.YouTubePlaylist, typ, reason, format string, args ...any) {
