@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -296,6 +297,7 @@ type store struct {
 
 	mu                 sync.Mutex
 	deleteErr, listErr error
+	opens              map[string]int // reads of each key, by Open
 }
 
 func newStore(t *testing.T) *store {
@@ -322,6 +324,23 @@ func (s *store) Delete(ctx context.Context, prefix string) error {
 		return err
 	}
 	return s.Store.Delete(ctx, prefix)
+}
+
+func (s *store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	if s.opens == nil {
+		s.opens = map[string]int{}
+	}
+	s.opens[key]++
+	s.mu.Unlock()
+	return s.Store.Open(ctx, key)
+}
+
+// opened is how many times key was opened for reading.
+func (s *store) opened(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opens[key]
 }
 
 func (s *store) List(ctx context.Context, prefix string) ([]string, error) {

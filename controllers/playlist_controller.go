@@ -22,6 +22,7 @@ import (
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
 	"ytx.dev/ytx/internal/playlist"
+	"ytx.dev/ytx/internal/resolver"
 	"ytx.dev/ytx/internal/storage"
 )
 
@@ -96,11 +97,21 @@ type PlaylistReconciler struct {
 	// permanent remembers failed children whose reason was read: the
 	// cache drops a finished child's conditions.
 	permanent sync.Map // types.UID → bool
+	// listings holds, per playlist, the listing of its open sync once
+	// read (guarded by mu): a channel's children are made a batch per
+	// reconcile, and each would otherwise read and decode the whole
+	// listing from the storage again.
+	listings map[types.UID]syncListing
 }
 
 type sentSync struct {
 	sync int64
 	at   time.Time
+}
+
+type syncListing struct {
+	sync    int64
+	listing *resolver.Listing
 }
 
 // +kubebuilder:rbac:groups=ytx.dev,resources=youtubeplaylists,verbs=get;list;watch;update;patch
@@ -135,6 +146,7 @@ func newPlaylistReconciler(c client.Client, reader client.Reader, publisher Publ
 		client: c, reader: reader, publisher: publisher, store: opts.Storage,
 		events: events, opts: opts, now: time.Now,
 		archives: newArchives(opts.Storage), published: map[types.UID]sentSync{},
+		listings: map[types.UID]syncListing{},
 	}
 }
 
@@ -268,6 +280,7 @@ func (r *PlaylistReconciler) finalize(ctx context.Context, pl *v1alpha1.YouTubeP
 	r.archives.forget(pl.UID)
 	r.mu.Lock()
 	delete(r.published, pl.UID)
+	delete(r.listings, pl.UID)
 	r.mu.Unlock()
 	base := pl.DeepCopy()
 	controllerutil.RemoveFinalizer(pl, playlist.Finalizer)

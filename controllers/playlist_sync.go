@@ -127,6 +127,9 @@ func (r *PlaylistReconciler) advance(ctx context.Context, pl *v1alpha1.YouTubePl
 	}
 	r.condition(pl, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonSynced, msg)
 	r.event(pl, corev1.EventTypeNormal, v1alpha1.ReasonSynced, "%s", msg)
+	r.mu.Lock()
+	delete(r.listings, pl.UID)
+	r.mu.Unlock()
 	r.pruneListings(ctx, pl)
 	return 0, nil
 }
@@ -264,8 +267,27 @@ func (r *PlaylistReconciler) makeChildren(ctx context.Context, pl *v1alpha1.YouT
 	return true, nil
 }
 
-// readListing reads the listing the worker stored for the open sync.
+// readListing returns the listing the worker stored for the open sync,
+// read from the storage once per sync.
 func (r *PlaylistReconciler) readListing(ctx context.Context, pl *v1alpha1.YouTubePlaylist) (*resolver.Listing, error) {
+	r.mu.Lock()
+	held, ok := r.listings[pl.UID]
+	r.mu.Unlock()
+	if ok && held.sync == pl.Status.Sync {
+		return held.listing, nil
+	}
+	l, err := r.loadListing(ctx, pl)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.listings[pl.UID] = syncListing{sync: pl.Status.Sync, listing: l}
+	r.mu.Unlock()
+	return l, nil
+}
+
+// loadListing reads and decodes the open sync's listing from the storage.
+func (r *PlaylistReconciler) loadListing(ctx context.Context, pl *v1alpha1.YouTubePlaylist) (*resolver.Listing, error) {
 	key := playlist.ListingKey(pl.Namespace, pl.Name, string(pl.UID), pl.Status.Sync)
 	rc, err := r.store.Open(ctx, key)
 	if err != nil {

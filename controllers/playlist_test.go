@@ -238,6 +238,34 @@ func TestPlaylistCreateBatchBoundsOneReconcile(t *testing.T) {
 	}
 }
 
+// A sync's listing is read from the storage once, however many reconciles
+// its children take; the next sync reads its own.
+func TestPlaylistListingIsReadOncePerSync(t *testing.T) {
+	h := newPlaylistHarness(t, PlaylistOptions{CreateBatch: 2}, playlistOf("a"))
+	h.start("a")
+	h.answer("a", entries(videoIDs(5)...)...)
+	for range 4 {
+		h.step("a")
+	}
+	pl := h.get("a")
+	if n := len(h.children("a")); n != 5 || pl.Status.SyncedSync != 1 {
+		t.Fatalf("%d children, syncedSync %d; want 5 children made over three reconciles, sync 1 done", n, pl.Status.SyncedSync)
+	}
+	key := playlist.ListingKey(ns, "a", string(pl.UID), 1)
+	if n := h.store.opened(key); n != 1 {
+		t.Errorf("the listing of sync 1 was read %d times, want once", n)
+	}
+	h.edit("a", func(pl *v1alpha1.YouTubePlaylist) { pl.Spec.Match = "." })
+	h.step("a")
+	h.step("a")
+	h.answer("a", entries(videoIDs(6)...)...)
+	h.step("a")
+	h.step("a")
+	if n := len(h.children("a")); n != 6 {
+		t.Errorf("%d children after sync 2, want 6: sync 2 must read its own listing", n)
+	}
+}
+
 func TestPlaylistFiltersReachTheChildren(t *testing.T) {
 	two := int32(2)
 	h := newPlaylistHarness(t, PlaylistOptions{}, playlistOf("a", func(pl *v1alpha1.YouTubePlaylist) {
