@@ -162,10 +162,19 @@ func (s *slots) inFlight(ctx context.Context, ns, self string) (int, error) {
 		var c v1alpha1.YouTubeExtraction
 		err := s.cache.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &c)
 		switch {
-		case apierrors.IsNotFound(err), err == nil && caughtUp(&c, a):
+		case apierrors.IsNotFound(err):
 			delete(s.admitted[ns], name)
 		case err != nil:
 			return 0, err
+		case caughtUp(&c, a):
+			// The cache shows the admission now, so its memory goes. The
+			// list above is an earlier read of a cache that the informer
+			// updates meanwhile: it may have shown this one as not yet
+			// Queued. Counted by neither, the slot would be given twice.
+			delete(s.admitted[ns], name)
+			if holdsSlot(&c) {
+				names[name] = true
+			}
 		default:
 			names[name] = true
 		}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,6 +162,47 @@ func cacheSees(t *testing.T, cache client.Client, x *v1alpha1.YouTubeExtraction)
 	if err := cache.Update(context.Background(), &c); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An informer updates its cache while a count reads it: the count lists
+// those in flight, then reads each admission this process remembers. An
+// admission whose Queued status lands in between is in neither the list
+// (too early) nor the memory (caught up, so forgotten), unless the count
+// goes by what the cache shows of it when it is read.
+func TestSlotsCountAnAdmissionThatCatchesUpDuringTheCount(t *testing.T) {
+	one, two, three := fresh("a", "one", 1), fresh("a", "two", 2), fresh("a", "three", 3)
+	cache := fakeCache(t, created("a", "one", 1), created("a", "two", 2), created("a", "three", 3))
+	s := newSlots(2, cache)
+	mustTake(t, s, one, true)
+	mustTake(t, s, two, true)
+
+	status.Queued(one, "queued")
+	s.cache = &landsAfterList{Client: cache, t: t, x: one}
+	mustTake(t, s, three, false)
+	if !s.cache.(*landsAfterList).landed {
+		t.Fatal("the update did not land between the list and the reads: the test proves nothing")
+	}
+}
+
+// landsAfterList is a cache in which the informer stores x just after the
+// first list of those in flight.
+type landsAfterList struct {
+	client.Client
+	t      *testing.T
+	x      *v1alpha1.YouTubeExtraction
+	landed bool
+}
+
+func (c *landsAfterList) List(ctx context.Context, l client.ObjectList, opts ...client.ListOption) error {
+	if err := c.Client.List(ctx, l, opts...); err != nil {
+		return err
+	}
+	o := (&client.ListOptions{}).ApplyOptions(opts)
+	if !c.landed && o.FieldSelector != nil && strings.Contains(o.FieldSelector.String(), inFlightIndex) {
+		c.landed = true
+		cacheSees(c.t, c.Client, c.x)
+	}
+	return nil
 }
 
 func TestSlotsUndoAndRelease(t *testing.T) {
