@@ -51,6 +51,7 @@ type system struct {
 	managers map[string]*process
 	workers  map[string]*process
 	scratch  map[string]string // by worker name; kept across restarts
+	started  map[string]int    // worker processes started, by name
 	all      []*process        // every process started, for the logs
 }
 
@@ -80,7 +81,8 @@ func newSystem(t *testing.T, o systemOptions) *system {
 		}.WithDefaults(),
 		managerFlags: o.managerFlags, workerFlags: o.workerFlags,
 		managers: map[string]*process{}, workers: map[string]*process{}, scratch: map[string]string{},
-		wire: &kafkago.Transport{},
+		started: map[string]int{},
+		wire:    &kafkago.Transport{},
 	}
 	t.Cleanup(s.wire.CloseIdleConnections)
 	if o.s3 {
@@ -116,6 +118,7 @@ func newSystem(t *testing.T, o systemOptions) *system {
 			s.saveLogs()
 		}
 	})
+	s.startReaper()
 	return s
 }
 
@@ -198,7 +201,8 @@ func (s *system) startManager(name string, extra ...string) *process {
 
 // startWorker runs `ytx worker` named name, heart-beating every second. A
 // worker started again under the same name keeps its scratch directory, as
-// a restarted container keeps its emptyDir.
+// a restarted container keeps its emptyDir. Each process has a Kafka client
+// ID of its own, so that the reaper can tell a dead one's group members.
 func (s *system) startWorker(name string, extra ...string) *process {
 	s.t.Helper()
 	s.mu.Lock()
@@ -210,11 +214,13 @@ func (s *system) startWorker(name string, extra ...string) *process {
 		}
 		s.scratch[name] = dir
 	}
+	clientID := clientIDOf(name, s.started[name])
+	s.started[name]++
 	s.mu.Unlock()
 	args := append([]string{"worker"}, s.commonFlags()...)
 	args = append(args,
 		"--kafka-group", s.kafka.Group, "--kafka-dead-letter-topic", s.kafka.DeadLetterTopic,
-		"--name", name, "--kafka-client-id", name, "--concurrency", "2", "--scratch-dir", dir,
+		"--name", name, "--kafka-client-id", clientID, "--concurrency", "2", "--scratch-dir", dir,
 		"--status-interval", "300ms", "--heartbeat-interval", "1s", "--shutdown-grace", "3s",
 		"--youtube-cooldown", "1s",
 		"--log-level", "debug",
@@ -224,6 +230,7 @@ func (s *system) startWorker(name string, extra ...string) *process {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	p.clientID = clientID
 	s.mu.Lock()
 	s.workers[name] = p
 	s.all = append(s.all, p)
