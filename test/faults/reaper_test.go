@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -28,7 +29,7 @@ import (
 type reaper struct {
 	s       *system
 	timeout time.Duration // the workers' --kafka-session-timeout
-	removed int
+	removed atomic.Int64
 }
 
 // defaultSessionTimeout is `ytx worker`'s --kafka-session-timeout default.
@@ -37,6 +38,7 @@ const defaultSessionTimeout = 30 * time.Second
 // startReaper runs the reaper until the scenario ends.
 func (s *system) startReaper() {
 	r := &reaper{s: s, timeout: sessionTimeout(s.workerFlags)}
+	s.reaper = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -53,8 +55,8 @@ func (s *system) startReaper() {
 	s.t.Cleanup(func() {
 		cancel()
 		<-done
-		if r.removed > 0 {
-			s.t.Logf("kfake kept %d members of dead workers past their session timeout (%s); the suite removed them, as Kafka's session expiry would", r.removed, r.timeout)
+		if n := r.removed.Load(); n > 0 {
+			s.t.Logf("kfake kept %d members of dead workers past their session timeout (%s); the suite removed them, as Kafka's session expiry would", n, r.timeout)
 		}
 	})
 }
@@ -112,7 +114,7 @@ func (r *reaper) sweep(ctx context.Context) {
 		}
 		for _, m := range out.Members {
 			if m.Error == nil {
-				r.removed++
+				r.removed.Add(1)
 			}
 		}
 	}
@@ -122,4 +124,9 @@ func (r *reaper) sweep(ctx context.Context) {
 // processes of that name the scenario started before it.
 func clientIDOf(name string, earlier int) string {
 	return fmt.Sprintf("%s.%d", name, earlier)
+}
+
+// reaped says how many members of dead workers the reaper removed so far.
+func (s *system) reaped() string {
+	return fmt.Sprintf("%d dead workers' group members that kfake kept past their session timeout removed, as Kafka would", s.reaper.removed.Load())
 }

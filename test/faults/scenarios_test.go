@@ -175,7 +175,8 @@ func TestWorkerCrashLoop(t *testing.T) {
 		s.worker(name).kill()
 		s.startWorker(name)
 	}
-	s.settle("worker crash loop", xs, kills, within(3*time.Minute))
+	r := s.settle("worker crash loop", xs, kills, within(3*time.Minute))
+	table.note(r.scenario, s.reaped())
 }
 
 // 2. SIGTERM to a worker, as the kubelet sends it: it stops taking jobs,

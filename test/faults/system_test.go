@@ -52,7 +52,8 @@ type system struct {
 	workers  map[string]*process
 	scratch  map[string]string // by worker name; kept across restarts
 	started  map[string]int    // worker processes started, by name
-	all      []*process        // every process started, for the logs
+	reaper   *reaper
+	all      []*process // every process started, for the logs
 }
 
 type systemOptions struct {
