@@ -125,6 +125,9 @@ func (r *PlaylistReconciler) advance(ctx context.Context, pl *v1alpha1.YouTubePl
 	if l.Truncated {
 		msg += fmt.Sprintf("; the playlist has more than %d entries, the worker's cap on one listing (--max-listing-entries)", pl.Status.Videos)
 	}
+	if l.Message != "" {
+		msg += "; " + l.Message
+	}
 	r.condition(pl, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonSynced, msg)
 	r.event(pl, corev1.EventTypeNormal, v1alpha1.ReasonSynced, "%s", msg)
 	r.mu.Lock()

@@ -108,6 +108,7 @@ func (w *Worker) list(ctx context.Context, pl *v1alpha1.YouTubePlaylist, m job.M
 		return res
 	}
 	res.Videos, res.Truncated, res.Resolver = int32(len(listing.Entries)), listing.Truncated, listing.Resolver
+	res.Message = listing.Note
 	return res
 }
 

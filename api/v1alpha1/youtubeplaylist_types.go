@@ -181,7 +181,8 @@ type ListingResult struct {
 	// one listing; the first ones were kept.
 	Truncated bool `json:"truncated,omitempty"`
 	// reason, when the listing failed, is its code (PlaylistUnavailable,
-	// ListingFailed, RateLimited, ...); message says more.
+	// ListingFailed, RateLimited, ...); message says more. A listing that
+	// did not fail may have a message too: why it is empty, for one.
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
 	// retryable: a later try may succeed.

@@ -76,6 +76,9 @@ type Listing struct {
 	Entries []Entry `json:"entries"`
 	// Truncated: there were more than MaxEntries.
 	Truncated bool `json:"truncated,omitempty"`
+	// Note says why a listing is not what one would expect, such as
+	// empty because the channel has no such tab.
+	Note string `json:"note,omitempty"`
 
 	Resolver        string `json:"resolver,omitempty"`
 	ResolverVersion string `json:"resolverVersion,omitempty"`

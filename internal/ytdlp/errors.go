@@ -3,6 +3,7 @@ package ytdlp
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -126,6 +127,20 @@ func youtubeWords(line, id string) string {
 	return strings.TrimSpace(line)
 }
 
+// noTab is yt-dlp's error for a channel that exists but does not show
+// the tab asked for (a channel that never streamed has no Live tab).
+var noTab = regexp.MustCompile(`(?i)this channel does not have an? (videos|shorts|streams|live) tab`)
+
+// missingTab is the cause of a listing failure that says the channel
+// lacks tab: the channel is there, and the tab lists nothing (yet).
+type missingTab struct {
+	tab string
+	err error
+}
+
+func (e *missingTab) Error() string { return e.err.Error() }
+func (e *missingTab) Unwrap() error { return e.err }
+
 // ErrBroken reports whether err says yt-dlp could not run at all.
 func ErrBroken(err error) bool { return errors.Is(err, resolver.ErrUnavailable) }
 
@@ -140,6 +155,10 @@ func classifyList(subject, stderr string, runErr error) error {
 	cause := fmt.Errorf("%s: %w", truncate(line, 500), runErr)
 	quoted := truncate(youtubeWords(line, ""), 300)
 	has := saysAny(line)
+	if m := noTab.FindStringSubmatch(line); m != nil {
+		return failure.Definitive(v1alpha1.ReasonPlaylistUnavailable, &missingTab{tab: m[1], err: cause},
+			"%s is unavailable: yt-dlp says %q", subject, quoted)
+	}
 	switch {
 	case has("playlist is private", "does not exist", "does not have a", "http error 404", "unable to recognize tab page"):
 		return failure.Definitive(v1alpha1.ReasonPlaylistUnavailable, cause,

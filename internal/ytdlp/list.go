@@ -1,8 +1,10 @@
 package ytdlp
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -55,6 +57,9 @@ func (r *Resolver) List(ctx context.Context, req resolver.ListRequest) (*resolve
 		mode: mode, link: link, subject: subject, what: "any listing",
 		classify: func(stderr string, err error) error { return classifyList(subject, stderr, err) },
 	})
+	if tab := (*missingTab)(nil); errors.As(err, &tab) && req.Target.Kind == resolver.TargetChannel {
+		return r.emptyTab(req.Target, tab.tab), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +73,22 @@ func (r *Resolver) List(ctx context.Context, req resolver.ListRequest) (*resolve
 	}
 	l.ResolverVersion = r.version
 	return l, nil
+}
+
+// emptyTab is the listing of a tab that channel t lacks: nothing. A
+// channel that has not streamed yet shows no Live tab, and a subscription
+// to its streams must wait for the first, not fail. The channel's ID,
+// when the link gives it, makes the listing's ID as for any tab.
+func (r *Resolver) emptyTab(t resolver.Target, tab string) *resolver.Listing {
+	l := &resolver.Listing{Entries: []resolver.Entry{}, Resolver: resolver.YTDLP, ResolverVersion: r.version, ChannelID: t.ChannelID}
+	if want := cmp.Or(t.Tab, resolver.TabVideos); channelIDPattern.MatchString(t.ChannelID) {
+		l.ID = tabPlaylist[want] + t.ChannelID[2:]
+	}
+	if tab == "live" {
+		tab = resolver.TabStreams
+	}
+	l.Note = fmt.Sprintf("channel %s has no %s tab (YouTube shows none until there is something in it): nothing to list", truncate(cmp.Or(t.Handle, t.Custom, t.ChannelID), 110), tab)
+	return l
 }
 
 // listURL is the link yt-dlp reads for a target, and how messages name it.

@@ -2,6 +2,7 @@ package ytdlp_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	v1alpha1 "ytx.dev/ytx/api/v1alpha1"
@@ -131,5 +132,32 @@ func TestListChannelTabsByHandleIDAndOldPath(t *testing.T) {
 	}
 	if l, err := e.list(t, r, resolver.Target{Kind: resolver.TargetChannel, ChannelID: fake.ChannelID, Tab: resolver.TabStreams}, 10); err == nil && l.Entries[0].Live != resolver.LiveNow {
 		t.Errorf("a stream live now is not marked: %+v", l.Entries[0])
+	}
+}
+
+// A channel without the tab asked for lists nothing, as YouTube shows it:
+// the channel exists, its streams (or shorts) do not yet. A subscription
+// to a channel's streams is then Synced with no video, not Failed; its
+// next sync finds the first stream. The note says why it is empty.
+func TestListOfATabTheChannelLacksIsEmpty(t *testing.T) {
+	e, r := listEnv(t)
+	rick := fake.DefaultVideos()[0]
+	for _, target := range []resolver.Target{
+		{Kind: resolver.TargetChannel, ChannelID: rick.ChannelID, Tab: resolver.TabStreams},
+		{Kind: resolver.TargetChannel, Handle: rick.ChannelHandle, Tab: resolver.TabShorts},
+	} {
+		l, err := e.list(t, r, target, 100)
+		if err != nil {
+			t.Errorf("%+v: %v", target, err)
+			continue
+		}
+		if len(l.Entries) != 0 || !strings.Contains(l.Note, "no "+target.Tab+" tab") || l.Resolver != resolver.YTDLP {
+			t.Errorf("%+v: listing %+v", target, l)
+		}
+	}
+	// A channel that is not there is still unavailable.
+	_, err := e.list(t, r, resolver.Target{Kind: resolver.TargetChannel, Handle: "@nosuchchannelytx", Tab: resolver.TabStreams}, 100)
+	if f, ok := failure.As(err); !ok || f.Reason != v1alpha1.ReasonPlaylistUnavailable {
+		t.Errorf("a missing channel's streams: %v, want PlaylistUnavailable", err)
 	}
 }

@@ -658,3 +658,36 @@ func TestABigPlaylistDoesNotStarveAnotherNamespace(t *testing.T) {
 		t.Errorf("at most %d of the playlist's extractions were Queued or Running at once; want %d, the cap", got, limit)
 	}
 }
+
+// A subscription to a channel's streams before its first stream: YouTube
+// shows no Live tab yet, so the playlist is Synced with no video and says
+// why, rather than Failed; once the channel streams, the next sync makes
+// the stream's extraction.
+func TestAChannelTabNotThereYetIsSyncedEmpty(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	e.startWorker(workerSetup{})
+	c := addChannel(t, 2)
+	e.createPlaylist("streams", "https://www.youtube.com/"+c.Handle+"/streams")
+	pl := e.waitPlaylist("streams", time.Minute, "synced", synced)
+	s := meta.FindStatusCondition(pl.Status.Conditions, v1alpha1.ConditionSynced)
+	if pl.Status.Videos != 0 || meta.FindStatusCondition(pl.Status.Conditions, v1alpha1.ConditionPlaylistFailed) != nil ||
+		!strings.Contains(s.Message, "no streams tab") {
+		t.Errorf("a channel without streams: status %+v", pl.Status)
+	}
+	if n := len(e.children("streams")); n != 0 {
+		t.Errorf("%d extractions made of a tab that is not there", n)
+	}
+
+	c.Streams = []string{addVideo(t, "First stream", func(v *fake.Video) { v.ChannelID, v.Author = c.ID, c.Title }).ID}
+	if err := youTube.AddChannel(c); err != nil {
+		t.Fatal(err)
+	}
+	pl.Spec.IncludeLive = true // a new generation: a new sync
+	if err := k8s.Update(e.ctx(10*time.Second), pl); err != nil {
+		t.Fatal(err)
+	}
+	if got := childVideos(e.waitChildren("streams", 1, v1alpha1.PhaseSucceeded, time.Minute)); !slices.Equal(got, c.Streams) {
+		t.Errorf("after the first stream: children of %v, want %v", got, c.Streams)
+	}
+}
