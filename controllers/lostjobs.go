@@ -52,11 +52,13 @@ import (
 //   - for StuckAfter it made no progress: its committed offset has not
 //     moved, no attempt whose message is on it was claimed (a claim sets
 //     status.startTime), none is Running now, and its owner runs no attempt
-//     from any of its partitions. A long job at the head of a partition
-//     holds its committed offset, but it is Running and heart-beating: the
-//     partition is busy, not stuck. A worker whose every slot holds a long
-//     job takes nothing from its other partitions meanwhile: busy too.
-//     What is left is an owner that runs nothing and takes nothing: a
+//     from any of its partitions, nor ended one within StuckAfter. A long
+//     job at the head of a partition holds its committed offset, but it is
+//     Running and heart-beating: the partition is busy, not stuck. A worker
+//     whose every slot holds a long job takes nothing from its other
+//     partitions meanwhile: busy too, and in the instant between finishing
+//     those jobs and claiming the next it runs nothing, but has just ended
+//     some. What is left is an owner that runs nothing and takes nothing: a
 //     member that joined and does not read, or a reader wedged on the
 //     partition (once the owner's other work is done).
 
@@ -277,30 +279,44 @@ func (w *queueWatch) needsEvidence(v kafka.GroupView, now time.Time) bool {
 // evidence is what the resources say of each partition's progress.
 type evidence struct {
 	lastClaim map[int]time.Time // the latest claim (status.startTime) of an attempt sent to it
+	lastEnd   map[int]time.Time // the latest end (completion or failure) of an attempt sent to it
 	running   map[int]int       // attempts sent to it that are Running now
 }
 
 // progressed reports whether partition p, or its owner, showed life
 // since: a claim from p, or an attempt Running from p or from any
-// partition of p's owner.
+// partition of p's owner, or one of those that ended since. The last is
+// the instant between an owner's long jobs and its next claims: it runs
+// nothing then, yet it is plainly reading.
 func (e evidence) progressed(v kafka.GroupView, p int, since time.Time) bool {
-	if e.lastClaim[p].After(since) || e.running[p] > 0 {
+	if e.lastClaim[p].After(since) {
 		return true
 	}
 	m, _ := v.Member(v.Partitions[p].Owner)
-	for _, q := range m.Partitions {
-		if e.running[q] > 0 {
+	for _, q := range append([]int{p}, m.Partitions...) {
+		if e.running[q] > 0 || e.lastEnd[q].After(since) {
 			return true
 		}
 	}
 	return false
 }
 
+// endOf is when x's latest attempt ended, or zero while none has.
+func endOf(x *v1alpha1.YouTubeExtraction) time.Time {
+	switch {
+	case x.Status.CompletionTime != nil:
+		return x.Status.CompletionTime.Time
+	case x.Status.LastFailure != nil:
+		return x.Status.LastFailure.Time.Time
+	}
+	return time.Time{}
+}
+
 // evidence scans the cached resources (no API request): each one's
 // message is where this process last sent it, or on the partition its key
 // hashes to.
 func (w *queueWatch) evidence(ctx context.Context, v kafka.GroupView) evidence {
-	ev := evidence{lastClaim: map[int]time.Time{}, running: map[int]int{}}
+	ev := evidence{lastClaim: map[int]time.Time{}, lastEnd: map[int]time.Time{}, running: map[int]int{}}
 	var l v1alpha1.YouTubeExtractionList
 	if err := w.cache.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
 		// No evidence: nothing is called stuck for lack of progress.
@@ -321,6 +337,9 @@ func (w *queueWatch) evidence(ctx context.Context, v kafka.GroupView) evidence {
 		}
 		if st := x.Status.StartTime; st != nil && st.After(ev.lastClaim[p]) {
 			ev.lastClaim[p] = st.Time
+		}
+		if end := endOf(x); end.After(ev.lastEnd[p]) {
+			ev.lastEnd[p] = end
 		}
 		if x.Status.Phase == v1alpha1.PhaseRunning {
 			ev.running[p]++

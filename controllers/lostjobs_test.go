@@ -386,6 +386,29 @@ func TestKafkaPartitionWhoseOwnerIsBusyElsewhereIsNotStuck(t *testing.T) {
 	h.wantWaits(h.step("a"))
 }
 
+// The owner has just finished the long jobs that filled its slots and has
+// not claimed the next ones yet: for that instant it runs nothing, and the
+// partition behind them has not moved for the window. It is alive: what
+// it finished within the window is progress, as a claim is.
+func TestKafkaPartitionWhoseOwnerJustFinishedALongJobIsNotStuck(t *testing.T) {
+	c := otherKeyPartition(t, "a")
+	h := newKafkaHarness(t, resource("a"), resource(c, atAttempt(1), queued, claimed(0), succeeded(time.Minute+stuckAfter-time.Second)))
+	h.queueA()
+	h.noProgress() // w-1 owns every partition, c's too
+	h.wantWaits(h.step("a"))
+}
+
+// An attempt that ended long ago is no sign of life.
+func TestKafkaPartitionWhoseOwnerFinishedBeforeTheWindowIsStuck(t *testing.T) {
+	c := otherKeyPartition(t, "a")
+	h := newKafkaHarness(t, resource("a"), resource(c, atAttempt(1), queued, claimed(0), succeeded(time.Second)))
+	h.queueA()
+	h.noProgress()
+	h.step("a")
+	h.wantSent(msg("a", 1, 1))
+	h.wantEvents("Warning Resent")
+}
+
 // The same without the claim: the owner of the other partition is another
 // member, so a's owner runs nothing.
 func TestKafkaPartitionWhoseOtherMemberIsBusyIsStuck(t *testing.T) {
