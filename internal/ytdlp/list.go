@@ -81,14 +81,20 @@ func (r *Resolver) List(ctx context.Context, req resolver.ListRequest) (*resolve
 // when the link gives it, makes the listing's ID as for any tab.
 func (r *Resolver) emptyTab(t resolver.Target, tab string) *resolver.Listing {
 	l := &resolver.Listing{Entries: []resolver.Entry{}, Resolver: resolver.YTDLP, ResolverVersion: r.version, ChannelID: t.ChannelID}
-	if want := cmp.Or(t.Tab, resolver.TabVideos); channelIDPattern.MatchString(t.ChannelID) {
-		l.ID = tabPlaylist[want] + t.ChannelID[2:]
+	if channelIDPattern.MatchString(t.ChannelID) {
+		l.ID = tabPlaylistID(t.Tab, t.ChannelID)
 	}
 	if tab == "live" {
 		tab = resolver.TabStreams
 	}
 	l.Note = fmt.Sprintf("channel %s has no %s tab (YouTube shows none until there is something in it): nothing to list", truncate(cmp.Or(t.Handle, t.Custom, t.ChannelID), 110), tab)
 	return l
+}
+
+// tabPlaylistID is the playlist YouTube keeps for tab of channel
+// channelID (a valid UC… ID); no tab means the Videos tab.
+func tabPlaylistID(tab, channelID string) string {
+	return tabPlaylist[cmp.Or(tab, resolver.TabVideos)] + channelID[2:]
 }
 
 // listURL is the link yt-dlp reads for a target, and how messages name it.
@@ -169,12 +175,7 @@ func parseListing(out []byte, t resolver.Target) (*resolver.Listing, error) {
 		l.Channel = f.Uploader
 	}
 	if t.Kind == resolver.TargetChannel && channelIDPattern.MatchString(f.ID) {
-		tab := t.Tab
-		if tab == "" {
-			tab = resolver.TabVideos
-		}
-		l.ID = tabPlaylist[tab] + f.ID[2:]
-		l.ChannelID = f.ID
+		l.ID, l.ChannelID = tabPlaylistID(t.Tab, f.ID), f.ID
 	}
 	for _, e := range f.Entries {
 		if !videoIDPattern.MatchString(e.ID) {
