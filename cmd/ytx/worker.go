@@ -32,7 +32,7 @@ func workerCommand() *cobra.Command {
 	fs.StringVar(&c.Kafka.Group, "kafka-group", kafka.DefaultGroup, "consumer group of the workers")
 	fs.StringVar(&c.Kafka.ListingGroup, "kafka-listing-group", "", "consumer group of the workers on --kafka-listing-topic (default: --kafka-group + \""+kafka.ListingGroupSuffix+"\")")
 	fs.StringVar(&c.Kafka.DeadLetterTopic, "kafka-dead-letter-topic", kafka.DefaultDeadLetterTopic, "topic that receives messages that cannot be read")
-	fs.DurationVar(&c.SessionTimeout, "kafka-session-timeout", 30*time.Second, "how long the consumer group waits for a silent worker before its partitions go to the others (6s to 5m)")
+	fs.DurationVar(&c.SessionTimeout, "kafka-session-timeout", kafka.DefaultSessionTimeout, "how long the consumer group waits for a silent worker before its partitions go to the others (6s to 5m)")
 	fs.IntVar(&c.Concurrency, "concurrency", 4, "jobs run at once")
 	fs.IntVar(&c.ListingConcurrency, "listing-concurrency", app.DefaultListingConcurrency, "with --transport=kafka: listing jobs (reading a playlist or channel) run at once, beside --concurrency extractions; with http they share --concurrency")
 	fs.StringVar(&c.Transport, "transport", app.TransportKafka, "where jobs come from: kafka (the consumer group) or http (POSTs to --jobs-bind-address, queued in memory)")

@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"ytx.dev/ytx/internal/job"
 )
@@ -35,6 +36,9 @@ const (
 	DefaultListingTopic = "ytx.listings"
 	// ListingGroupSuffix makes the default listing group: Group + suffix.
 	ListingGroupSuffix = ".listings"
+	// DefaultSessionTimeout is how long the group coordinator waits for a
+	// silent worker (`ytx worker --kafka-session-timeout`).
+	DefaultSessionTimeout = 30 * time.Second
 )
 
 // Names of the CLI flags that fill a Config. Validation and connection errors

@@ -172,8 +172,10 @@ type process struct {
 	done    chan struct{}
 	err     error     // of Wait, once done is closed
 	exited  time.Time // once done is closed
-	// clientID is a worker's Kafka client ID ("" for other processes).
-	clientID string
+	// clientID is a worker's Kafka client ID ("" for other processes),
+	// sessionTimeout its --kafka-session-timeout.
+	clientID       string
+	sessionTimeout time.Duration
 	// stopped: the scenario ended it on purpose (kill, SIGTERM); any
 	// other exit is a crash.
 	stopped bool

@@ -3,11 +3,12 @@ package faults
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"ytx.dev/ytx/internal/kafka"
 )
 
 // The suite's broker is kfake, and kfake has one way of keeping a dead
@@ -28,16 +29,12 @@ import (
 // removes are counted, and the scenario says so in its log.
 type reaper struct {
 	s       *system
-	timeout time.Duration // the workers' --kafka-session-timeout
 	removed atomic.Int64
 }
 
-// defaultSessionTimeout is `ytx worker`'s --kafka-session-timeout default.
-const defaultSessionTimeout = 30 * time.Second
-
 // startReaper runs the reaper until the scenario ends.
 func (s *system) startReaper() {
-	r := &reaper{s: s, timeout: sessionTimeout(s.workerFlags)}
+	r := &reaper{s: s}
 	s.reaper = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -56,29 +53,33 @@ func (s *system) startReaper() {
 		cancel()
 		<-done
 		if n := r.removed.Load(); n > 0 {
-			s.t.Logf("kfake kept %d members of dead workers past their session timeout (%s); the suite removed them, as Kafka's session expiry would", n, r.timeout)
+			s.t.Logf("kfake kept %d members of dead workers past their session timeout; the suite removed them, as Kafka's session expiry would", n)
 		}
 	})
 }
 
-// sessionTimeout is the --kafka-session-timeout among flags, or the default.
-func sessionTimeout(flags []string) time.Duration {
-	if i := slices.Index(flags, "--kafka-session-timeout"); i >= 0 && i+1 < len(flags) {
-		if d, err := time.ParseDuration(flags[i+1]); err == nil {
-			return d
+// sessionTimeout is the last --kafka-session-timeout among a worker's
+// arguments, as its flag parser takes it, or the default.
+func sessionTimeout(args []string) time.Duration {
+	d := kafka.DefaultSessionTimeout
+	for i, a := range args[:max(len(args)-1, 0)] {
+		if a == "--kafka-session-timeout" {
+			if v, err := time.ParseDuration(args[i+1]); err == nil {
+				d = v
+			}
 		}
 	}
-	return defaultSessionTimeout
+	return d
 }
 
 // dead lists the client IDs of the worker processes that exited more than
-// a session timeout ago.
+// their session timeout ago.
 func (r *reaper) dead() map[string]bool {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	out := map[string]bool{}
 	for _, p := range r.s.all {
-		if p.clientID != "" && !p.alive() && time.Since(p.exited) > r.timeout {
+		if p.clientID != "" && !p.alive() && time.Since(p.exited) > p.sessionTimeout {
 			out[p.clientID] = true
 		}
 	}
@@ -94,21 +95,21 @@ func (r *reaper) sweep(ctx context.Context) {
 	}
 	c := r.s.kafkaClient()
 	groups := []string{r.s.kafka.Group, r.s.kafka.ListingGroup}
-	res, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: groups})
+	res, err := c.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: groups})
 	if err != nil {
 		return
 	}
 	for _, g := range res.Groups {
-		var leave []kafka.LeaveGroupRequestMember
+		var leave []kafkago.LeaveGroupRequestMember
 		for _, m := range g.Members {
 			if dead[m.ClientID] {
-				leave = append(leave, kafka.LeaveGroupRequestMember{ID: m.MemberID})
+				leave = append(leave, kafkago.LeaveGroupRequestMember{ID: m.MemberID})
 			}
 		}
 		if len(leave) == 0 {
 			continue
 		}
-		out, err := c.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: g.GroupID, Members: leave})
+		out, err := c.LeaveGroup(ctx, &kafkago.LeaveGroupRequest{GroupID: g.GroupID, Members: leave})
 		if err != nil || out.Error != nil {
 			continue
 		}

@@ -231,7 +231,7 @@ func (s *system) startWorker(name string, extra ...string) *process {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	p.clientID = clientID
+	p.clientID, p.sessionTimeout = clientID, sessionTimeout(args)
 	s.mu.Lock()
 	s.workers[name] = p
 	s.all = append(s.all, p)
